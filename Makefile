@@ -1,0 +1,36 @@
+# Entry points for developers and CI (.ci/run uses the same targets).
+.PHONY: dev test lint fmt-check clippy check-template bench build dynamodb-start dynamodb-stop
+
+# The local stack: every function in one process against DynamoDB Local and the fake LINE Platform.
+dev:
+	bash infra/dev.sh
+
+# Unit and end-to-end tests; starts DynamoDB Local if nothing answers on DYNAMODB_PORT (default 8000).
+test:
+	bash infra/test.sh
+
+lint: fmt-check clippy check-template
+
+fmt-check:
+	cargo fmt --all --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# cfn-lint and sam validate --lint on template.yaml (tools in .local/venv).
+check-template:
+	bash infra/check-template.sh
+
+bench:
+	bash infra/bench.sh
+
+# Lambda artifacts for `sam deploy`: cargo-lambda cross-compiles each binary for arm64.
+build:
+	bash infra/tools.sh build >/dev/null
+	PATH="$(CURDIR)/.local/venv/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build
+
+dynamodb-start:
+	bash infra/dynamodb-local.sh start
+
+dynamodb-stop:
+	bash infra/dynamodb-local.sh stop
