@@ -1,0 +1,537 @@
+//! The admin API: JSON over the HTTP API, `Authorization: Bearer <api key>`. A tenant key sees
+//! only its own tenant (the tenant comes from the key, never from the URL); the operator key
+//! creates tenants.
+use std::collections::BTreeMap;
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, Query, State, rejection::QueryRejection},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{delete, get, post, put},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jiff::Timestamp;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::{
+    bus::DomainEvent,
+    deps::Deps,
+    domain::{
+        DeliveryWindow, Friend, LineUserId, TagDefinition, TagName, Tenant, TenantId, tenant,
+    },
+    http::{CrmError, parse_json},
+    secret::Secret,
+    store::{ApiKeyRecord, FriendFilter, HistoryEntry, Role, StoreError},
+};
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 200;
+const HISTORY_SHOWN: usize = 50;
+/// A friend written concurrently (webhook + admin) is re-read and the change re-applied.
+const WRITE_ATTEMPTS: usize = 5;
+
+pub fn router(deps: Deps) -> Router {
+    Router::new()
+        .route("/admin/tenants", post(create_tenant))
+        .route("/admin/tenant", get(own_tenant))
+        .route("/admin/friends", get(list_friends))
+        .route("/admin/friends/{user_id}", get(one_friend))
+        .route("/admin/friends/{user_id}/tags", post(add_tags))
+        .route("/admin/friends/{user_id}/tags/{tag}", delete(remove_tag))
+        .route(
+            "/admin/friends/{user_id}/fields",
+            axum::routing::patch(set_fields),
+        )
+        .route("/admin/tags", get(list_tags))
+        .route("/admin/tags/{tag}", put(define_tag).delete(undefine_tag))
+        .fallback(|| async { CrmError::NotFound("route") })
+        .with_state(deps)
+}
+
+/// Who is calling, decided from the bearer key alone.
+#[derive(Debug)]
+enum Caller {
+    Operator,
+    Tenant(Tenant),
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A new API key: 32 random bytes, shown once; only its hash is stored.
+pub fn new_api_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("tsk_{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+async fn authenticate(deps: &Deps, headers: &HeaderMap) -> Result<Caller, CrmError> {
+    let key = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or(CrmError::Unauthorized)?;
+    let hash = hash_key(key);
+    if let Some(op) = &deps.config.operator_key_sha256 {
+        if bool::from(op.as_bytes().ct_eq(hash.as_bytes())) {
+            return Ok(Caller::Operator);
+        }
+    }
+    let record = deps
+        .store
+        .api_key(&hash)
+        .await?
+        .ok_or(CrmError::Unauthorized)?;
+    match record.role {
+        Role::Tenant => {
+            let tenant = deps
+                .store
+                .get_tenant(&record.tenant)
+                .await?
+                .ok_or(CrmError::Unauthorized)?;
+            Ok(Caller::Tenant(tenant))
+        }
+    }
+}
+
+async fn tenant_caller(deps: &Deps, headers: &HeaderMap) -> Result<Tenant, CrmError> {
+    match authenticate(deps, headers).await? {
+        Caller::Tenant(t) => Ok(t),
+        Caller::Operator => Err(CrmError::Forbidden),
+    }
+}
+
+/// A tenant as the admin API shows it: secrets are never returned.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantView {
+    id: TenantId,
+    name: String,
+    channel_id: Option<String>,
+    zone: String,
+    delivery_window: DeliveryWindow,
+    created_at: Timestamp,
+    webhook_url: String,
+}
+
+fn tenant_view(deps: &Deps, t: &Tenant) -> TenantView {
+    TenantView {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        channel_id: t.channel_id.clone(),
+        zone: t.zone.clone(),
+        delivery_window: t.delivery_window,
+        created_at: t.created_at,
+        webhook_url: webhook_url(deps, &t.id),
+    }
+}
+
+pub fn webhook_url(deps: &Deps, t: &TenantId) -> String {
+    let path = format!("webhook/{t}");
+    match &deps.config.public_base_url {
+        Some(base) => format!("{}/{path}", base.as_str().trim_end_matches('/')),
+        None => format!("/{path}"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateTenant {
+    id: String,
+    name: String,
+    channel_secret: String,
+    access_token: String,
+    #[serde(default)]
+    channel_id: Option<String>,
+    #[serde(default)]
+    zone: Option<String>,
+    #[serde(default)]
+    delivery_window: Option<DeliveryWindow>,
+}
+
+async fn create_tenant(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, CrmError> {
+    if !matches!(authenticate(&deps, &headers).await?, Caller::Operator) {
+        return Err(CrmError::Forbidden);
+    }
+    let req: CreateTenant = parse_json(&body)?;
+    let id = TenantId::parse(&req.id).map_err(|e| CrmError::invalid("id", e.to_string()))?;
+    let zone = req.zone.unwrap_or_else(|| tenant::DEFAULT_ZONE.to_owned());
+    if !tenant::is_known_zone(&zone) {
+        return Err(CrmError::invalid(
+            "zone",
+            format!("unknown time zone {zone:?}"),
+        ));
+    }
+    for (field, value) in [
+        ("name", &req.name),
+        ("channelSecret", &req.channel_secret),
+        ("accessToken", &req.access_token),
+    ] {
+        if value.trim().is_empty() {
+            return Err(CrmError::invalid(field, "must not be empty"));
+        }
+    }
+    let window = req.delivery_window.unwrap_or_default();
+    if window.start >= window.end {
+        return Err(CrmError::invalid(
+            "deliveryWindow",
+            "start must be before end",
+        ));
+    }
+    let now = deps.clock.now();
+    let tenant = Tenant {
+        id: id.clone(),
+        name: req.name,
+        channel_id: req.channel_id,
+        channel_secret: Secret::new(req.channel_secret),
+        access_token: Secret::new(req.access_token),
+        zone,
+        delivery_window: window,
+        created_at: now,
+    };
+    let key = new_api_key();
+    let record = ApiKeyRecord {
+        tenant: id.clone(),
+        role: Role::Tenant,
+        label: "initial".into(),
+        created_at: now,
+    };
+    match deps
+        .store
+        .create_tenant(&tenant, &hash_key(&key), &record)
+        .await
+    {
+        Err(StoreError::AlreadyExists) => {
+            return Err(CrmError::Conflict(format!("tenant {id} already exists")));
+        }
+        other => other?,
+    }
+    tracing::info!(tenant = %id, "tenant created");
+    let body = json!({
+        "tenant": tenant_view(&deps, &tenant),
+        "webhookUrl": webhook_url(&deps, &id),
+        "apiKey": key,
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn own_tenant(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+) -> Result<Json<TenantView>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    Ok(Json(tenant_view(&deps, &t)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FriendQuery {
+    /// Comma-separated tags the friend must have.
+    #[serde(default)]
+    tags: Option<String>,
+    /// Comma-separated tags the friend must not have.
+    #[serde(default)]
+    not_tags: Option<String>,
+    #[serde(default)]
+    followed_from: Option<Timestamp>,
+    #[serde(default)]
+    followed_to: Option<Timestamp>,
+    #[serde(default)]
+    blocked: Option<bool>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+fn tag_list(field: &str, csv: Option<&str>) -> Result<Vec<TagName>, CrmError> {
+    csv.unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| TagName::parse(s).map_err(|e| CrmError::invalid(field, e.to_string())))
+        .collect()
+}
+
+async fn list_friends(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    query: Result<Query<FriendQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let Query(q) = query.map_err(|e| CrmError::BadRequest(e.body_text()))?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(CrmError::invalid(
+            "limit",
+            format!("must be 1..={MAX_PAGE}"),
+        ));
+    }
+    let filter = FriendFilter {
+        has_tags: tag_list("tags", q.tags.as_deref())?,
+        lacks_tags: tag_list("notTags", q.not_tags.as_deref())?,
+        followed_from: q.followed_from,
+        followed_until: q.followed_to,
+        blocked: q.blocked,
+        name_contains: q.name.filter(|n| !n.is_empty()),
+    };
+    let page = deps
+        .store
+        .list_friends(&t.id, &filter, limit, q.cursor.as_deref())
+        .await?;
+    Ok(Json(
+        json!({ "friends": page.friends, "cursor": page.cursor }),
+    ))
+}
+
+fn parse_user(user_id: &str) -> Result<LineUserId, CrmError> {
+    // A malformed id cannot name any friend: answer as for an unknown one.
+    LineUserId::parse(user_id).map_err(|_| CrmError::NotFound("friend"))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FriendView {
+    #[serde(flatten)]
+    friend: Friend,
+    history: Vec<HistoryEntry>,
+}
+
+async fn one_friend(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Json<FriendView>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let u = parse_user(&user_id)?;
+    let friend = deps
+        .store
+        .get_friend(&t.id, &u)
+        .await?
+        .ok_or(CrmError::NotFound("friend"))?;
+    let history = deps.store.friend_history(&t.id, &u, HISTORY_SHOWN).await?;
+    Ok(Json(FriendView { friend, history }))
+}
+
+/// Read the friend, apply `change`, write with the version read; retry on a concurrent write.
+async fn update_friend(
+    deps: &Deps,
+    t: &Tenant,
+    u: &LineUserId,
+    change: impl Fn(&mut Friend) -> Result<(), CrmError>,
+) -> Result<(Friend, Friend), CrmError> {
+    let zone = t.time_zone();
+    for _ in 0..WRITE_ATTEMPTS {
+        let before = deps
+            .store
+            .get_friend(&t.id, u)
+            .await?
+            .ok_or(CrmError::NotFound("friend"))?;
+        let mut after = before.clone();
+        change(&mut after)?;
+        match deps.store.save_friend(Some(&before), &after, &zone).await {
+            Ok(()) => {
+                after.version = before.version + 1;
+                return Ok((before, after));
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(CrmError::Conflict(
+        "the friend is being changed concurrently; try again".into(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagsBody {
+    tags: Vec<String>,
+}
+
+async fn add_tags(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Friend>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let u = parse_user(&user_id)?;
+    let req: TagsBody = parse_json(&body)?;
+    let tags = req
+        .tags
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            TagName::parse(s).map_err(|e| CrmError::invalid(format!("tags[{i}]"), e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if tags.is_empty() {
+        return Err(CrmError::invalid("tags", "give at least one tag"));
+    }
+    let now = deps.clock.now();
+    let (before, after) = update_friend(&deps, &t, &u, |f| {
+        for tag in &tags {
+            f.add_tag(tag.clone(), now);
+        }
+        Ok(())
+    })
+    .await?;
+    for tag in &tags {
+        let def = TagDefinition {
+            name: tag.clone(),
+            folder: None,
+            description: None,
+            created_at: now,
+        };
+        deps.store.ensure_tag_definition(&t.id, &def).await?;
+    }
+    let added: Vec<String> = tags
+        .iter()
+        .filter(|t| !before.has_tag(t))
+        .map(|t| t.to_string())
+        .collect();
+    if !added.is_empty() {
+        deps.bus
+            .publish(&[DomainEvent::tagged(&t.id, &u, now, &added, &[])])
+            .await?;
+    }
+    Ok(Json(after))
+}
+
+async fn remove_tag(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path((user_id, tag)): Path<(String, String)>,
+) -> Result<Json<Friend>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let u = parse_user(&user_id)?;
+    let tag = TagName::parse(&tag).map_err(|e| CrmError::invalid("tag", e.to_string()))?;
+    let (before, after) = update_friend(&deps, &t, &u, |f| {
+        f.remove_tag(&tag);
+        Ok(())
+    })
+    .await?;
+    if before.has_tag(&tag) {
+        let event = DomainEvent::tagged(&t.id, &u, deps.clock.now(), &[], &[tag.to_string()]);
+        deps.bus.publish(&[event]).await?;
+    }
+    Ok(Json(after))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldsBody {
+    /// Field → new value; `null` clears the field.
+    fields: BTreeMap<String, Option<String>>,
+}
+
+const MAX_FIELD_NAME: usize = 64;
+const MAX_FIELD_VALUE: usize = 1000;
+
+async fn set_fields(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Friend>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let u = parse_user(&user_id)?;
+    let req: FieldsBody = parse_json(&body)?;
+    for (name, value) in &req.fields {
+        let name_ok = (1..=MAX_FIELD_NAME).contains(&name.chars().count())
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+        if !name_ok {
+            return Err(CrmError::invalid(
+                format!("fields.{name}"),
+                "field names are 1–64 letters, digits, '_' or '-'",
+            ));
+        }
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().count() > MAX_FIELD_VALUE)
+        {
+            return Err(CrmError::invalid(
+                format!("fields.{name}"),
+                "value longer than 1000 characters",
+            ));
+        }
+    }
+    let (_, after) = update_friend(&deps, &t, &u, |f| {
+        f.set_fields(req.fields.clone());
+        Ok(())
+    })
+    .await?;
+    Ok(Json(after))
+}
+
+async fn list_tags(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let defs = deps.store.tag_definitions(&t.id).await?;
+    Ok(Json(json!({ "tags": defs })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagDefBody {
+    #[serde(default)]
+    folder: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+async fn define_tag(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(tag): Path<String>,
+    body: Bytes,
+) -> Result<Json<TagDefinition>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let name = TagName::parse(&tag).map_err(|e| CrmError::invalid("tag", e.to_string()))?;
+    let req: TagDefBody = if body.is_empty() {
+        TagDefBody::default()
+    } else {
+        parse_json(&body)?
+    };
+    let def = TagDefinition {
+        name,
+        folder: req.folder,
+        description: req.description,
+        created_at: deps.clock.now(),
+    };
+    deps.store.put_tag_definition(&t.id, &def).await?;
+    Ok(Json(def))
+}
+
+async fn undefine_tag(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(tag): Path<String>,
+) -> Result<StatusCode, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let name = TagName::parse(&tag).map_err(|e| CrmError::invalid("tag", e.to_string()))?;
+    if deps.store.delete_tag_definition(&t.id, &name).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(CrmError::NotFound("tag"))
+    }
+}

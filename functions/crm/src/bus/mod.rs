@@ -1,0 +1,111 @@
+//! Domain events and the bus port. In AWS the bus is EventBridge (a custom bus whose rules route
+//! `SurveyAnswered` and `PurchaseRecorded` to survey-tagging); the local stack routes in-process.
+mod eventbridge;
+mod in_process;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use eventbridge::EventBridgeBus;
+pub use in_process::InProcessBus;
+
+use crate::domain::{LineUserId, TenantId};
+
+/// The `source` of every event Tsunagu puts on its bus (template.yaml's rules match on it).
+pub const SOURCE: &str = "tsunagu.crm";
+
+/// One domain event as it travels on the bus: EventBridge's `detail-type` and `detail`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainEvent {
+    pub detail_type: String,
+    pub detail: Value,
+}
+
+impl DomainEvent {
+    fn about_friend(kind: &str, t: &TenantId, u: &LineUserId, at: Timestamp, extra: Value) -> Self {
+        let mut detail = json!({ "tenant": t, "friend": u, "occurredAt": at });
+        if let (Some(d), Value::Object(extra)) = (detail.as_object_mut(), extra) {
+            d.extend(extra);
+        }
+        Self {
+            detail_type: kind.to_owned(),
+            detail,
+        }
+    }
+
+    pub fn friend_followed(t: &TenantId, u: &LineUserId, at: Timestamp, refollow: bool) -> Self {
+        Self::about_friend("FriendFollowed", t, u, at, json!({ "refollow": refollow }))
+    }
+
+    pub fn friend_unfollowed(t: &TenantId, u: &LineUserId, at: Timestamp) -> Self {
+        Self::about_friend("FriendUnfollowed", t, u, at, json!({}))
+    }
+
+    /// Carries the message id and type only: message text stays in the table, off the bus.
+    pub fn message_received(
+        t: &TenantId,
+        u: &LineUserId,
+        at: Timestamp,
+        message_type: &str,
+        event_id: &str,
+    ) -> Self {
+        Self::about_friend(
+            "MessageReceived",
+            t,
+            u,
+            at,
+            json!({ "messageType": message_type, "webhookEventId": event_id }),
+        )
+    }
+
+    pub fn postback_received(
+        t: &TenantId,
+        u: &LineUserId,
+        at: Timestamp,
+        data: &str,
+        event_id: &str,
+    ) -> Self {
+        Self::about_friend(
+            "PostbackReceived",
+            t,
+            u,
+            at,
+            json!({ "data": data, "webhookEventId": event_id }),
+        )
+    }
+
+    pub fn tagged(
+        t: &TenantId,
+        u: &LineUserId,
+        at: Timestamp,
+        added: &[String],
+        removed: &[String],
+    ) -> Self {
+        Self::about_friend(
+            "FriendTagged",
+            t,
+            u,
+            at,
+            json!({ "added": added, "removed": removed }),
+        )
+    }
+
+    pub fn tenant(&self) -> Option<&str> {
+        self.detail.get("tenant").and_then(Value::as_str)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("EventBridge PutEvents failed: {0}")]
+    PutEvents(String),
+    #[error("{failed} of {total} events were not accepted by EventBridge")]
+    Rejected { failed: i32, total: usize },
+}
+
+#[async_trait::async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), BusError>;
+}

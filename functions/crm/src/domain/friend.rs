@@ -1,0 +1,238 @@
+//! A friend is one LINE user following a tenant's account: profile, follow state, tags, fields, score.
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{LineUserId, TagName, TenantId};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Friend {
+    pub tenant: TenantId,
+    pub user_id: LineUserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// First follow (or first sighting, for friends who followed before the tenant connected).
+    pub followed_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_followed_at: Option<Timestamp>,
+    #[serde(default)]
+    pub blocked: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_at: Option<Timestamp>,
+    /// LINE time of the follow/unfollow that decided `blocked`; an older one arriving late changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_state_at: Option<Timestamp>,
+    /// Inflow route (QR code, ad, URL) that brought the friend, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+    /// Tag → when it was added.
+    #[serde(default)]
+    pub tags: BTreeMap<TagName, Timestamp>,
+    #[serde(default)]
+    pub score: i64,
+    /// Last activity the friend started (message, tap, follow…), for dormancy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<Timestamp>,
+    #[serde(default)]
+    pub follow_count: u32,
+    /// Optimistic-concurrency counter: every write expects the version it read.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// What a LINE event means for the friend, stripped of LINE's wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    Follow,
+    Unfollow,
+    /// Something the friend did: a message, a tap, a beacon, a finished video.
+    Interaction,
+    /// Recorded in the history but not the friend's doing (e.g. an unknown future event type).
+    Passive,
+}
+
+/// The outcome of applying an activity, from which domain events are published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FriendChange {
+    /// A new follow; `refollow` is true when the friend had blocked us and came back.
+    Followed {
+        refollow: bool,
+    },
+    Unfollowed,
+    Seen,
+    /// A follow/unfollow older than the state already recorded (LINE may deliver out of order).
+    Stale,
+    Nothing,
+}
+
+impl Friend {
+    /// A friend seen for the first time at LINE time `at`.
+    pub fn new(tenant: TenantId, user_id: LineUserId, at: Timestamp) -> Self {
+        Self {
+            tenant,
+            user_id,
+            display_name: None,
+            picture_url: None,
+            status_message: None,
+            language: None,
+            followed_at: at,
+            last_followed_at: None,
+            blocked: false,
+            blocked_at: None,
+            follow_state_at: None,
+            route: None,
+            fields: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            score: 0,
+            last_seen_at: None,
+            follow_count: 0,
+            version: 0,
+        }
+    }
+
+    /// Applies one event that happened at LINE time `at`.
+    pub fn apply(&mut self, activity: Activity, at: Timestamp) -> FriendChange {
+        match activity {
+            Activity::Follow | Activity::Unfollow
+                if self.follow_state_at.is_some_and(|prev| prev > at) =>
+            {
+                FriendChange::Stale
+            }
+            Activity::Follow => {
+                let refollow = self.blocked;
+                self.blocked = false;
+                self.blocked_at = None;
+                self.follow_state_at = Some(at);
+                self.last_followed_at = Some(at);
+                self.follow_count += 1;
+                self.seen(at);
+                FriendChange::Followed { refollow }
+            }
+            Activity::Unfollow => {
+                self.blocked = true;
+                self.blocked_at = Some(at);
+                self.follow_state_at = Some(at);
+                FriendChange::Unfollowed
+            }
+            Activity::Interaction => {
+                self.seen(at);
+                FriendChange::Seen
+            }
+            Activity::Passive => FriendChange::Nothing,
+        }
+    }
+
+    fn seen(&mut self, at: Timestamp) {
+        // Out-of-order delivery must not move last-seen backwards.
+        if self.last_seen_at.is_none_or(|prev| prev < at) {
+            self.last_seen_at = Some(at);
+        }
+    }
+
+    pub fn has_tag(&self, tag: &TagName) -> bool {
+        self.tags.contains_key(tag)
+    }
+
+    /// Adds the tag; returns false when the friend already had it.
+    pub fn add_tag(&mut self, tag: TagName, now: Timestamp) -> bool {
+        if self.tags.contains_key(&tag) {
+            return false;
+        }
+        self.tags.insert(tag, now);
+        true
+    }
+
+    pub fn remove_tag(&mut self, tag: &TagName) -> bool {
+        self.tags.remove(tag).is_some()
+    }
+
+    /// Sets (Some) or clears (None) custom fields such as `age_band` or `birthday`.
+    pub fn set_fields(&mut self, changes: impl IntoIterator<Item = (String, Option<String>)>) {
+        for (name, value) in changes {
+            match value {
+                Some(v) => self.fields.insert(name, v),
+                None => self.fields.remove(&name),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn friend() -> Friend {
+        Friend::new(
+            TenantId::parse("demo").unwrap(),
+            LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap(),
+            ts("2026-04-01T00:00:00Z"),
+        )
+    }
+
+    #[test]
+    fn follow_unfollow_follow_again_is_a_refollow() {
+        let mut f = friend();
+        assert_eq!(
+            f.apply(Activity::Follow, ts("2026-04-01T00:00:00Z")),
+            FriendChange::Followed { refollow: false }
+        );
+        assert_eq!(
+            f.apply(Activity::Unfollow, ts("2026-04-02T00:00:00Z")),
+            FriendChange::Unfollowed
+        );
+        assert!(f.blocked);
+        assert_eq!(
+            f.apply(Activity::Follow, ts("2026-04-03T00:00:00Z")),
+            FriendChange::Followed { refollow: true }
+        );
+        assert!(!f.blocked);
+        assert_eq!(f.follow_count, 2);
+        assert_eq!(f.followed_at, ts("2026-04-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_late_unfollow_does_not_block_a_newer_follow() {
+        let mut f = friend();
+        f.apply(Activity::Follow, ts("2026-04-03T00:00:00Z"));
+        assert_eq!(
+            f.apply(Activity::Unfollow, ts("2026-04-02T00:00:00Z")),
+            FriendChange::Stale
+        );
+        assert!(!f.blocked);
+    }
+
+    #[test]
+    fn last_seen_never_moves_backwards() {
+        let mut f = friend();
+        f.apply(Activity::Interaction, ts("2026-04-05T00:00:00Z"));
+        f.apply(Activity::Interaction, ts("2026-04-04T00:00:00Z"));
+        assert_eq!(f.last_seen_at, Some(ts("2026-04-05T00:00:00Z")));
+        f.apply(Activity::Passive, ts("2026-04-06T00:00:00Z"));
+        assert_eq!(f.last_seen_at, Some(ts("2026-04-05T00:00:00Z")));
+    }
+
+    #[test]
+    fn tags_are_added_once() {
+        let mut f = friend();
+        let vip = TagName::parse("VIP").unwrap();
+        assert!(f.add_tag(vip.clone(), ts("2026-04-01T00:00:00Z")));
+        assert!(!f.add_tag(vip.clone(), ts("2026-04-02T00:00:00Z")));
+        assert_eq!(f.tags[&vip], ts("2026-04-01T00:00:00Z"));
+        assert!(f.remove_tag(&vip));
+        assert!(!f.has_tag(&vip));
+    }
+}

@@ -1,0 +1,105 @@
+//! Parsed identifiers: once a value is one of these, it is safe to put into a key.
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("tenant id must be 2–40 characters of a-z, 0-9 and '-', starting with a letter")]
+    Tenant,
+    #[error("LINE user id must be 'U' followed by 32 hex characters")]
+    LineUser,
+}
+
+/// A shop's id: it appears in webhook URLs and leads every key, so it is kept URL- and key-safe.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let ok = (2..=40).contains(&s.len())
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        ok.then(|| Self(s.to_owned())).ok_or(IdError::Tenant)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A friend's LINE user id as the Messaging API spells it: `U` + 32 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LineUserId(String);
+
+impl LineUserId {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let ok =
+            s.len() == 33 && s.starts_with('U') && s[1..].chars().all(|c| c.is_ascii_hexdigit());
+        ok.then(|| Self(s.to_owned())).ok_or(IdError::LineUser)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What logs may show instead of the id itself (ids are personal data).
+    pub fn hashed(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(&Sha256::digest(self.0.as_bytes())[..6])
+    }
+}
+
+macro_rules! string_newtype {
+    ($t:ty) => {
+        impl TryFrom<String> for $t {
+            type Error = IdError;
+            fn try_from(s: String) -> Result<Self, IdError> {
+                Self::parse(&s)
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                Self::parse(s)
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+string_newtype!(TenantId);
+string_newtype!(LineUserId);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_ids_are_key_safe() {
+        assert!(TenantId::parse("demo").is_ok());
+        assert!(TenantId::parse("cafe-shibuya-2").is_ok());
+        for bad in ["", "d", "Demo", "a#b", "2shop", "a/b", &"a".repeat(41)] {
+            assert_eq!(TenantId::parse(bad), Err(IdError::Tenant), "{bad}");
+        }
+    }
+
+    #[test]
+    fn line_user_ids_have_the_platform_shape() {
+        assert!(LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").is_ok());
+        assert!(LineUserId::parse("C4af4980629c1e2c3f2a41b8e4d0a3b0c").is_err());
+        assert!(LineUserId::parse("U4af49806").is_err());
+        assert!(LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3bzz").is_err());
+    }
+}

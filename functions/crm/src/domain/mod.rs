@@ -1,0 +1,10 @@
+//! Plain types and rules: no I/O, no async, no SDK or Lambda types. `now` is always a parameter.
+pub mod friend;
+pub mod ids;
+pub mod tag;
+pub mod tenant;
+
+pub use friend::{Friend, FriendChange};
+pub use ids::{IdError, LineUserId, TenantId};
+pub use tag::{TagDefinition, TagName};
+pub use tenant::{DeliveryWindow, Tenant};

@@ -1,0 +1,20 @@
+//! Tsunagu's CRM library. Every Lambda binary and the local stack call into it: the binaries
+//! only build clients once and lend them to the handlers here.
+pub mod admin_api;
+pub mod bus;
+pub mod clock;
+pub mod config;
+pub mod deps;
+pub mod domain;
+pub mod dormancy_sweep;
+pub mod http;
+pub mod line;
+mod not_configured;
+pub mod scheduled_sends;
+pub mod secret;
+pub mod store;
+pub mod survey_tagging;
+pub mod webhook;
+
+pub use config::Config;
+pub use deps::Deps;

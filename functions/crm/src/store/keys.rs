@@ -1,0 +1,174 @@
+//! The one module that spells key formats. Every key starts with the tenant, so no query can
+//! cross tenants; timestamps in keys are fixed-width UTC so text order is time order.
+use jiff::Timestamp;
+
+use crate::domain::{LineUserId, TagName, TenantId};
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1PK: &str = "gsi1pk";
+pub const GSI1SK: &str = "gsi1sk";
+pub const GSI3PK: &str = "gsi3pk";
+pub const GSI3SK: &str = "gsi3sk";
+pub const TTL: &str = "expires_at";
+
+/// `2026-04-01T09:30:00.000Z`: fixed width, so DynamoDB's text order is time order.
+pub fn sortable(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+pub type Key = (String, String);
+
+pub fn tenant(t: &TenantId) -> Key {
+    (format!("T#{t}"), "TENANT".into())
+}
+
+/// API keys are looked up by the hash of the bearer value; the key itself is never stored.
+pub fn api_key(sha256_hex: &str) -> Key {
+    (format!("KEY#{sha256_hex}"), "KEY".into())
+}
+
+pub fn friend_pk(t: &TenantId, u: &LineUserId) -> String {
+    format!("T#{t}#F#{u}")
+}
+
+pub fn friend(t: &TenantId, u: &LineUserId) -> Key {
+    (friend_pk(t, u), "PROFILE".into())
+}
+
+/// gsi1: every friend of a tenant, ordered by first follow (then id, to keep equal times apart).
+pub fn friends_by_follow(t: &TenantId, u: &LineUserId, followed_at: Timestamp) -> Key {
+    (
+        friends_index_pk(t),
+        format!("{}#{u}", sortable(followed_at)),
+    )
+}
+
+pub fn friends_index_pk(t: &TenantId) -> String {
+    format!("T#{t}#FRIENDS")
+}
+
+/// gsi3: the day (tenant zone) the friend was last seen, so a dormancy sweep reads only the
+/// buckets that cross a threshold today.
+pub fn seen_bucket(t: &TenantId, u: &LineUserId, local_day: &str) -> Key {
+    (format!("T#{t}#SEEN#{local_day}"), u.to_string())
+}
+
+pub fn friend_tag(t: &TenantId, u: &LineUserId, tag: &TagName) -> Key {
+    (friend_pk(t, u), format!("TAG#{tag}"))
+}
+
+/// gsi1: members of one tag ("who has 初回購入" is one query).
+pub fn tag_members(t: &TenantId, u: &LineUserId, tag: &TagName) -> Key {
+    (tag_members_pk(t, tag), u.to_string())
+}
+
+pub fn tag_members_pk(t: &TenantId, tag: &TagName) -> String {
+    format!("T#{t}#TAG#{tag}")
+}
+
+pub const EVENT_PREFIX: &str = "EV#";
+
+/// A friend's action history, newest last by LINE time.
+pub fn friend_event(t: &TenantId, u: &LineUserId, at: Timestamp, event_id: &str) -> Key {
+    (
+        friend_pk(t, u),
+        format!("{EVENT_PREFIX}{}#{event_id}", sortable(at)),
+    )
+}
+
+/// Group and room events are recorded per chat; a group id never becomes a friend.
+pub fn chat_event(t: &TenantId, chat_id: &str, at: Timestamp, event_id: &str) -> Key {
+    (
+        format!("T#{t}#CHAT#{chat_id}"),
+        format!("{EVENT_PREFIX}{}#{event_id}", sortable(at)),
+    )
+}
+
+/// Marker of a processed `webhookEventId`; its conditional put is the deduplication.
+pub fn webhook_seen(t: &TenantId, webhook_event_id: &str) -> Key {
+    (format!("T#{t}#WH#{webhook_event_id}"), "WH".into())
+}
+
+pub const TAG_DEF_PREFIX: &str = "TAGDEF#";
+
+pub fn tag_definition(t: &TenantId, tag: &TagName) -> Key {
+    (format!("T#{t}"), format!("{TAG_DEF_PREFIX}{tag}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> TenantId {
+        TenantId::parse("demo").unwrap()
+    }
+    fn u() -> LineUserId {
+        LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap()
+    }
+    fn at() -> Timestamp {
+        "2026-04-01T09:30:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn every_key_is_spelled_as_designed() {
+        let uid = "U4af4980629c1e2c3f2a41b8e4d0a3b0c";
+        assert_eq!(tenant(&t()), ("T#demo".into(), "TENANT".into()));
+        assert_eq!(api_key("ab"), ("KEY#ab".into(), "KEY".into()));
+        assert_eq!(
+            friend(&t(), &u()),
+            (format!("T#demo#F#{uid}"), "PROFILE".into())
+        );
+        assert_eq!(
+            friends_by_follow(&t(), &u(), at()),
+            (
+                "T#demo#FRIENDS".into(),
+                format!("2026-04-01T09:30:00.000Z#{uid}")
+            )
+        );
+        assert_eq!(
+            seen_bucket(&t(), &u(), "2026-04-01"),
+            ("T#demo#SEEN#2026-04-01".into(), uid.into())
+        );
+        let vip = TagName::parse("VIP").unwrap();
+        assert_eq!(
+            friend_tag(&t(), &u(), &vip),
+            (format!("T#demo#F#{uid}"), "TAG#VIP".into())
+        );
+        assert_eq!(
+            tag_members(&t(), &u(), &vip),
+            ("T#demo#TAG#VIP".into(), uid.into())
+        );
+        assert_eq!(
+            friend_event(&t(), &u(), at(), "01H"),
+            (
+                format!("T#demo#F#{uid}"),
+                "EV#2026-04-01T09:30:00.000Z#01H".into()
+            )
+        );
+        assert_eq!(
+            chat_event(&t(), "Cabc", at(), "01H"),
+            (
+                "T#demo#CHAT#Cabc".into(),
+                "EV#2026-04-01T09:30:00.000Z#01H".into()
+            )
+        );
+        assert_eq!(
+            webhook_seen(&t(), "01H"),
+            ("T#demo#WH#01H".into(), "WH".into())
+        );
+        assert_eq!(
+            tag_definition(&t(), &vip),
+            ("T#demo".into(), "TAGDEF#VIP".into())
+        );
+    }
+
+    #[test]
+    fn sortable_times_order_as_text() {
+        let a = sortable("2026-04-01T09:30:00.5Z".parse().unwrap());
+        let b = sortable("2026-04-01T10:00:00Z".parse().unwrap());
+        assert_eq!(a, "2026-04-01T09:30:00.500Z");
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,149 @@
+//! The single-table store: the only code that speaks DynamoDB. Takes and returns domain types.
+mod friends;
+pub mod keys;
+pub mod schema;
+mod tags;
+mod tenants;
+mod webhook;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::{
+    error::{DisplayErrorContext, ProvideErrorMetadata},
+    types::{AttributeValue, Put, TransactWriteItem},
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+pub use friends::{FriendFilter, FriendPage, HistoryEntry};
+pub use tenants::{ApiKeyRecord, Role};
+pub use webhook::{EventRecord, EventSubject, Recorded, SeenMarker};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else changed the item between our read and write; read again and retry.
+    #[error("the item was changed concurrently")]
+    Conflict,
+    #[error("the item already exists")]
+    AlreadyExists,
+    #[error("DynamoDB {op} failed: {message}")]
+    Dynamo { op: &'static str, message: String },
+    #[error("stored item is malformed: {0}")]
+    Malformed(String),
+    #[error("the pagination cursor is not valid")]
+    BadCursor,
+}
+
+impl StoreError {
+    pub(crate) fn dynamo<E>(op: &'static str, err: aws_sdk_dynamodb::error::SdkError<E>) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    {
+        StoreError::Dynamo {
+            op,
+            message: DisplayErrorContext(&err).to_string(),
+        }
+    }
+}
+
+/// The CRM table on DynamoDB (DynamoDB Local in tests and the local stack).
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn get(&self, (pk, sk): keys::Key) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(keys::PK, AttributeValue::S(pk))
+            .key(keys::SK, AttributeValue::S(sk))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(|e| StoreError::Malformed(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete(&self, (pk, sk): keys::Key) -> Result<TransactWriteItem, StoreError> {
+        let del = aws_sdk_dynamodb::types::Delete::builder()
+            .table_name(&self.table)
+            .key(keys::PK, AttributeValue::S(pk))
+            .key(keys::SK, AttributeValue::S(sk))
+            .build()
+            .map_err(|e| StoreError::Malformed(e.to_string()))?;
+        Ok(TransactWriteItem::builder().delete(del).build())
+    }
+
+    /// Runs one transaction. A failed condition is returned as the index of the first failing
+    /// write, so callers can tell "already done" (a marker) from "changed meanwhile" (a version).
+    async fn transact(
+        &self,
+        writes: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), usize>, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            Err(err) => match err.as_service_error() {
+                Some(E::TransactionCanceledException(c)) => {
+                    let failed = c
+                        .cancellation_reasons()
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
+                    match failed {
+                        Some(i) => Ok(Err(i)),
+                        // A conflict with another transaction in flight: retryable like a version clash.
+                        None => Err(StoreError::Conflict),
+                    }
+                }
+                _ => Err(StoreError::dynamo("TransactWriteItems", err)),
+            },
+        }
+    }
+}
+
+pub(crate) fn to_item<T: Serialize>(v: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(v).map_err(|e| StoreError::Malformed(e.to_string()))
+}
+
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed(e.to_string()))
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}

@@ -1,0 +1,118 @@
+//! Tag definitions: the tenant's catalogue of tags, with folders and descriptions.
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, from_item, keys, s, to_item};
+use crate::domain::{TagDefinition, TagName, TenantId};
+
+#[derive(Serialize, Deserialize)]
+struct TagDefItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    def: TagDefinition,
+}
+
+impl Store {
+    /// Creates or updates a definition.
+    pub async fn put_tag_definition(
+        &self,
+        t: &TenantId,
+        def: &TagDefinition,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = keys::tag_definition(t, &def.name);
+        let item = to_item(&TagDefItem {
+            pk,
+            sk,
+            entity: "tag_definition".into(),
+            def: def.clone(),
+        })?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        Ok(())
+    }
+
+    /// Defines the tag unless it already is; tags added ad hoc still appear in the catalogue.
+    pub async fn ensure_tag_definition(
+        &self,
+        t: &TenantId,
+        def: &TagDefinition,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = keys::tag_definition(t, &def.name);
+        let item = to_item(&TagDefItem {
+            pk,
+            sk,
+            entity: "tag_definition".into(),
+            def: def.clone(),
+        })?;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        }
+    }
+
+    pub async fn tag_definitions(&self, t: &TenantId) -> Result<Vec<TagDefinition>, StoreError> {
+        let (pk, _) = keys::tenant(t);
+        let mut defs = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":p", s(keys::TAG_DEF_PREFIX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                defs.push(from_item::<TagDefItem>(item)?.def);
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(defs);
+            }
+        }
+    }
+
+    pub async fn delete_tag_definition(
+        &self,
+        t: &TenantId,
+        tag: &TagName,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::tag_definition(t, tag);
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(keys::PK, AttributeValue::S(pk))
+            .key(keys::SK, AttributeValue::S(sk))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+        Ok(out.attributes.is_some())
+    }
+}

@@ -1,0 +1,127 @@
+//! Tenants and the API keys that open the admin API for exactly one of them.
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, from_item, keys, to_item};
+use crate::domain::{Tenant, TenantId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sees and changes one tenant's data.
+    Tenant,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyRecord {
+    pub tenant: TenantId,
+    pub role: Role,
+    pub label: String,
+    pub created_at: jiff::Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TenantItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    tenant: Tenant,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    key: ApiKeyRecord,
+}
+
+impl Store {
+    pub async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        match self.get(keys::tenant(id)).await? {
+            Some(item) => Ok(Some(from_item::<TenantItem>(item)?.tenant)),
+            None => Ok(None),
+        }
+    }
+
+    /// Creates the tenant and its first API key together; an existing tenant id is refused.
+    pub async fn create_tenant(
+        &self,
+        tenant: &Tenant,
+        key_sha256: &str,
+        key: &ApiKeyRecord,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = keys::tenant(&tenant.id);
+        let tenant_item = to_item(&TenantItem {
+            pk,
+            sk,
+            entity: "tenant".into(),
+            tenant: tenant.clone(),
+        })?;
+        let (pk, sk) = keys::api_key(key_sha256);
+        let key_item = to_item(&KeyItem {
+            pk,
+            sk,
+            entity: "api_key".into(),
+            key: key.clone(),
+        })?;
+        let writes = vec![
+            self.put(tenant_item, Some("attribute_not_exists(pk)"))?,
+            self.put(key_item, Some("attribute_not_exists(pk)"))?,
+        ];
+        match self.transact(writes).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::AlreadyExists),
+        }
+    }
+
+    /// Writes (or replaces) a tenant's settings; used by seeding and settings updates.
+    pub async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let (pk, sk) = keys::tenant(&tenant.id);
+        let item = to_item(&TenantItem {
+            pk,
+            sk,
+            entity: "tenant".into(),
+            tenant: tenant.clone(),
+        })?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        Ok(())
+    }
+
+    pub async fn put_api_key(
+        &self,
+        key_sha256: &str,
+        key: &ApiKeyRecord,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = keys::api_key(key_sha256);
+        let item = to_item(&KeyItem {
+            pk,
+            sk,
+            entity: "api_key".into(),
+            key: key.clone(),
+        })?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        Ok(())
+    }
+
+    pub async fn api_key(&self, key_sha256: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        match self.get(keys::api_key(key_sha256)).await? {
+            Some(item) => Ok(Some(from_item::<KeyItem>(item)?.key)),
+            None => Ok(None),
+        }
+    }
+}

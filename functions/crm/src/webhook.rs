@@ -1,0 +1,269 @@
+//! `POST /webhook/{tenant}`: LINE's deliveries. Verify the signature over the raw bytes, then
+//! record each event exactly once per friend, update the friend, and publish domain events.
+use axum::{
+    Json, Router,
+    body::{Body, to_bytes},
+    extract::{Path, State},
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use jiff::Timestamp;
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::{
+    bus::DomainEvent,
+    deps::Deps,
+    domain::{Friend, FriendChange, LineUserId, Tenant, TenantId, friend::Activity},
+    http::CrmError,
+    line::{
+        signature,
+        webhook::{EventBody, Source, WebhookEvent, parse_payload},
+    },
+    store::{EventRecord, EventSubject, Recorded, StoreError},
+};
+
+/// LINE's payloads are small; anything past this is refused before the signature is computed.
+pub const MAX_BODY: usize = 1024 * 1024;
+const WRITE_ATTEMPTS: usize = 5;
+
+pub fn router(deps: Deps) -> Router {
+    Router::new()
+        .route("/webhook/{tenant}", post(receive))
+        .with_state(deps)
+}
+
+async fn receive(
+    State(deps): State<Deps>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return CrmError::TooLarge { limit: MAX_BODY }.into_response(),
+    };
+    // HeaderMap lookups are case-insensitive, as LINE's header name must be treated.
+    let sig = headers
+        .get("x-line-signature")
+        .and_then(|v| v.to_str().ok());
+    match handle(&deps, &tenant, sig, &body).await {
+        Ok(summary) => Json(json!({ "received": summary.received, "recorded": summary.recorded }))
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// What one delivery did, for logs and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub received: usize,
+    pub recorded: usize,
+    pub duplicates: usize,
+}
+
+/// The webhook without HTTP: tenant id from the path, the signature header, the raw body.
+pub async fn handle(
+    deps: &Deps,
+    tenant: &str,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<Summary, CrmError> {
+    if body.len() > MAX_BODY {
+        return Err(CrmError::TooLarge { limit: MAX_BODY });
+    }
+    // An unknown tenant answers 404 and nothing more, so the URL space cannot be probed.
+    let id = TenantId::parse(tenant).map_err(|_| CrmError::NotFound("tenant"))?;
+    let tenant = deps
+        .store
+        .get_tenant(&id)
+        .await?
+        .ok_or(CrmError::NotFound("tenant"))?;
+    signature::verify(&tenant.channel_secret, body, signature)
+        .map_err(|_| CrmError::BadSignature)?;
+    let payload = parse_payload(body).map_err(|e| CrmError::BadRequest(e.to_string()))?;
+
+    let mut events = payload.events;
+    // LINE may deliver out of order; applying in event time keeps follow/unfollow right.
+    events.sort_by_key(|e| e.common.timestamp);
+    let mut summary = Summary {
+        received: events.len(),
+        ..Summary::default()
+    };
+    for event in &events {
+        match record(deps, &tenant, event).await? {
+            Recorded::New => summary.recorded += 1,
+            Recorded::Duplicate => summary.duplicates += 1,
+        }
+    }
+    info!(tenant = %id, received = summary.received, recorded = summary.recorded,
+        duplicates = summary.duplicates, "webhook delivery handled");
+    Ok(summary)
+}
+
+fn activity(body: &EventBody) -> Activity {
+    match body {
+        EventBody::Follow { .. } => Activity::Follow,
+        EventBody::Unfollow => Activity::Unfollow,
+        EventBody::Message(_)
+        | EventBody::Postback { .. }
+        | EventBody::Beacon { .. }
+        | EventBody::VideoPlayComplete { .. }
+        | EventBody::AccountLink { .. }
+        | EventBody::Unsend { .. }
+        | EventBody::Membership { .. } => Activity::Interaction,
+        _ => Activity::Passive,
+    }
+}
+
+fn event_time(e: &WebhookEvent) -> Timestamp {
+    Timestamp::from_millisecond(e.common.timestamp).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// Records one event exactly once. Returns `Duplicate` for an event already recorded.
+async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Recorded, CrmError> {
+    let event_id = event.common.webhook_event_id.as_str();
+    if let Some(marker) = deps.store.webhook_seen(&tenant.id, event_id).await? {
+        // Recorded before; if its domain events never reached the bus, they go now.
+        if let Some(pending) = marker.pending_events {
+            publish_pending(deps, &tenant.id, event_id, &pending).await?;
+        }
+        return Ok(Recorded::Duplicate);
+    }
+    let at = event_time(event);
+    let friend_id = event.friend_id().and_then(|u| LineUserId::parse(u).ok());
+    let subject = match (&friend_id, &event.common.source) {
+        (Some(u), _) => EventSubject::Friend(u.clone()),
+        (None, Some(Source::Group { group_id, .. })) => EventSubject::Chat(group_id.clone()),
+        (None, Some(Source::Room { room_id, .. })) => EventSubject::Chat(room_id.clone()),
+        // Channel-level events (activated, botSuspended…) have no user: kept under the channel.
+        (None, _) => EventSubject::Chat("CHANNEL".into()),
+    };
+    let record = EventRecord {
+        event_id: event_id.to_owned(),
+        kind: event.kind().to_owned(),
+        mode: mode_name(event),
+        at,
+        raw: event.raw.clone(),
+        subject,
+    };
+    let zone = tenant.time_zone();
+    let now = deps.clock.now();
+    let mut profile_fetched = false;
+    let mut profile = None;
+    for _ in 0..WRITE_ATTEMPTS {
+        let (before, after, change) = match &friend_id {
+            Some(u) => {
+                let before = deps.store.get_friend(&tenant.id, u).await?;
+                let mut after = before
+                    .clone()
+                    .unwrap_or_else(|| Friend::new(tenant.id.clone(), u.clone(), at));
+                let change = after.apply(activity(&event.body), at);
+                (before, Some(after), change)
+            }
+            None => (None, None, FriendChange::Nothing),
+        };
+        let mut after = after;
+        if let (Some(f), FriendChange::Followed { .. }) = (after.as_mut(), change) {
+            if !profile_fetched {
+                profile_fetched = true;
+                profile = fetch_profile(deps, tenant, &f.user_id).await;
+            }
+            if let Some(p) = &profile {
+                f.display_name = Some(p.display_name.clone());
+                f.picture_url = p.picture_url.clone();
+                f.status_message = p.status_message.clone();
+                f.language = p.language.clone();
+            }
+        }
+        let domain_events = domain_events(&tenant.id, friend_id.as_ref(), event, change, at);
+        let pending = (!domain_events.is_empty())
+            .then(|| serde_json::to_string(&domain_events))
+            .transpose()
+            .map_err(|e| StoreError::Malformed(e.to_string()))?;
+        let friend = after.as_ref().map(|a| (before.as_ref(), a));
+        match deps
+            .store
+            .record_webhook_event(&tenant.id, &record, friend, &zone, pending, now)
+            .await
+        {
+            Ok(Recorded::New) => {
+                if !domain_events.is_empty() {
+                    deps.bus.publish(&domain_events).await?;
+                    deps.store.mark_published(&tenant.id, event_id).await?;
+                }
+                return Ok(Recorded::New);
+            }
+            Ok(Recorded::Duplicate) => return Ok(Recorded::Duplicate),
+            // The friend changed between our read and write (another event, an admin edit).
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+fn mode_name(event: &WebhookEvent) -> String {
+    use crate::line::webhook::Mode;
+    match &event.common.mode {
+        Mode::Active => "active".into(),
+        Mode::Standby => "standby".into(),
+        Mode::Other(m) => m.clone(),
+    }
+}
+
+async fn fetch_profile(
+    deps: &Deps,
+    tenant: &Tenant,
+    u: &LineUserId,
+) -> Option<crate::line::client::Profile> {
+    // A failing profile call must not lose the follow: the friend is recorded without a name.
+    match deps.line.profile(&tenant.access_token, u.as_str()).await {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(tenant = %tenant.id, friend = %u.hashed(), error = %e, "profile fetch failed; follow recorded without profile");
+            None
+        }
+    }
+}
+
+fn domain_events(
+    t: &TenantId,
+    friend: Option<&LineUserId>,
+    event: &WebhookEvent,
+    change: FriendChange,
+    at: Timestamp,
+) -> Vec<DomainEvent> {
+    let Some(u) = friend else { return Vec::new() };
+    let id = event.common.webhook_event_id.as_str();
+    let mut out = Vec::new();
+    match change {
+        FriendChange::Followed { refollow } => {
+            out.push(DomainEvent::friend_followed(t, u, at, refollow))
+        }
+        FriendChange::Unfollowed => out.push(DomainEvent::friend_unfollowed(t, u, at)),
+        _ => {}
+    }
+    match &event.body {
+        EventBody::Message(m) => out.push(DomainEvent::message_received(t, u, at, m.kind(), id)),
+        EventBody::Postback { data, .. } => {
+            out.push(DomainEvent::postback_received(t, u, at, data, id))
+        }
+        _ => {}
+    }
+    out
+}
+
+async fn publish_pending(
+    deps: &Deps,
+    t: &TenantId,
+    event_id: &str,
+    pending: &str,
+) -> Result<(), CrmError> {
+    let events: Vec<DomainEvent> =
+        serde_json::from_str(pending).map_err(|e| StoreError::Malformed(e.to_string()))?;
+    deps.bus.publish(&events).await?;
+    deps.store.mark_published(t, event_id).await?;
+    Ok(())
+}

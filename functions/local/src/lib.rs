@@ -1,0 +1,5 @@
+//! The local stack: every function in one process over DynamoDB Local, the in-process bus, the
+//! ticks and the fake LINE Platform. Tests use the same pieces, so they run what Lambda runs.
+pub mod fake_line;
+pub mod line_user;
+pub mod stack;

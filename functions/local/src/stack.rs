@@ -1,0 +1,96 @@
+//! Building blocks of the local stack: DynamoDB Local, the table from template.yaml, the demo
+//! tenant and its keys.
+use crm::{
+    domain::{DeliveryWindow, Tenant, TenantId},
+    secret::Secret,
+    store::{ApiKeyRecord, Role, Store, schema::TableSpec},
+};
+
+/// The SAM template; its `Table` resource is the one schema definition.
+pub const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+pub const DEFAULT_TABLE: &str = "tsunagu-local";
+
+/// AWS config for DynamoDB Local: the endpoint comes from `AWS_ENDPOINT_URL_DYNAMODB` (set by
+/// infra/env.sh); region and dummy credentials are filled in when absent.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .unwrap_or_else(|_| "http://127.0.0.1:8000".to_owned());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(
+            std::env::var("AWS_REGION").unwrap_or_else(|_| "ap-northeast-1".to_owned()),
+        ));
+    if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
+        // DynamoDB Local accepts any credentials, but the SDK insists on having some.
+        let local = aws_sdk_dynamodb::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "tsunagu-local",
+        );
+        loader = loader.credentials_provider(local);
+    }
+    loader.load().await
+}
+
+/// Creates the table from template.yaml unless it exists. A clear message if DynamoDB Local is down.
+pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> anyhow::Result<()> {
+    let spec = TableSpec::from_template(TEMPLATE)?;
+    crm::store::schema::ensure_table(client, table, &spec).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot reach DynamoDB Local to create table {table} ({e}); start it with `bash infra/dynamodb-local.sh start`"
+        )
+    })?;
+    Ok(())
+}
+
+/// The demo tenant's settings: id `demo`, secrets from the environment with printed defaults.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pub tenant: TenantId,
+    pub channel_secret: String,
+    pub access_token: String,
+    pub api_key: String,
+    pub operator_key: String,
+}
+
+impl Demo {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+        Ok(Self {
+            tenant: TenantId::parse("demo")?,
+            channel_secret: var("DEMO_CHANNEL_SECRET", "demo-channel-secret-change-me"),
+            access_token: var("DEMO_ACCESS_TOKEN", "demo-access-token-change-me"),
+            api_key: var("DEMO_API_KEY", "demo-api-key-change-me"),
+            operator_key: var("OPERATOR_KEY", "operator-key-change-me"),
+        })
+    }
+
+    /// Writes the demo tenant and its API key (idempotent: a restart rewrites the same items).
+    pub async fn seed(&self, store: &Store, now: jiff::Timestamp) -> anyhow::Result<()> {
+        let tenant = Tenant {
+            id: self.tenant.clone(),
+            name: "Demo shop".into(),
+            channel_id: None,
+            channel_secret: Secret::new(self.channel_secret.clone()),
+            access_token: Secret::new(self.access_token.clone()),
+            zone: crm::domain::tenant::DEFAULT_ZONE.into(),
+            delivery_window: DeliveryWindow::default(),
+            created_at: now,
+        };
+        store.put_tenant(&tenant).await?;
+        let key = ApiKeyRecord {
+            tenant: self.tenant.clone(),
+            role: Role::Tenant,
+            label: "demo".into(),
+            created_at: now,
+        };
+        store
+            .put_api_key(&crm::admin_api::hash_key(&self.api_key), &key)
+            .await?;
+        Ok(())
+    }
+}

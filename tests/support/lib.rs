@@ -1,0 +1,221 @@
+//! The shared test environment: DynamoDB Local (the table from template.yaml), a fresh tenant
+//! per test, the fake LINE Platform, an in-process bus and a clock the test moves.
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{Router, body::Body};
+use crm::{
+    Config, Deps,
+    bus::InProcessBus,
+    clock::ManualClock,
+    domain::{DeliveryWindow, Tenant, TenantId},
+    secret::Secret,
+    store::{ApiKeyRecord, Role, Store},
+};
+use http::{Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+use tsunagu_local::{fake_line::FakeLine, line_user, stack};
+
+pub use tsunagu_local::line_user as user;
+
+pub const OPERATOR_KEY: &str = "test-operator-key";
+
+/// One test's world. Tenants are unique per test, so tests share the table and run in parallel.
+pub struct TestEnv {
+    pub deps: Deps,
+    pub store: Store,
+    pub fake: FakeLine,
+    pub bus: InProcessBus,
+    pub clock: ManualClock,
+    pub app: Router,
+    pub tenant: TestTenant,
+}
+
+/// A tenant with its plain secrets, as the test (playing LINE and the marketer) knows them.
+#[derive(Debug, Clone)]
+pub struct TestTenant {
+    pub id: TenantId,
+    pub channel_secret: String,
+    pub access_token: String,
+    pub api_key: String,
+}
+
+pub fn table_name() -> String {
+    std::env::var("TEST_TABLE_NAME").unwrap_or_else(|_| "tsunagu-test".to_owned())
+}
+
+/// A LINE user id nobody else in the run uses.
+pub fn new_user() -> String {
+    format!("U{}", uuid::Uuid::new_v4().simple())
+}
+
+impl TestEnv {
+    pub async fn start() -> anyhow::Result<Self> {
+        let aws = stack::aws_config().await;
+        let table = table_name();
+        stack::ensure_table(&aws_sdk_dynamodb::Client::new(&aws), &table).await?;
+
+        let fake = FakeLine::new();
+        let (fake_url, _task) = fake.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let clock = ManualClock::at("2026-04-01T00:00:00Z".parse()?);
+        let bus = InProcessBus::new();
+        let config = Config {
+            table_name: table,
+            bus_name: None,
+            line_api_base: fake_url,
+            public_base_url: Some("https://api.example.test".parse()?),
+            operator_key_sha256: Some(crm::admin_api::hash_key(OPERATOR_KEY)),
+        };
+        let deps = Deps::new(
+            config,
+            &aws,
+            Arc::new(clock.clone()),
+            Some(Arc::new(bus.clone())),
+        )?;
+        let store = deps.store.clone();
+        let app = crm::webhook::router(deps.clone()).merge(crm::admin_api::router(deps.clone()));
+        let mut env = Self {
+            deps,
+            store,
+            fake,
+            bus,
+            clock,
+            app,
+            tenant: TestTenant {
+                id: TenantId::parse("placeholder")?,
+                channel_secret: String::new(),
+                access_token: String::new(),
+                api_key: String::new(),
+            },
+        };
+        env.tenant = env.new_tenant().await?;
+        Ok(env)
+    }
+
+    /// Another tenant on the same stack (for isolation tests), registered with the fake LINE.
+    pub async fn new_tenant(&self) -> anyhow::Result<TestTenant> {
+        let short = uuid::Uuid::new_v4().simple().to_string();
+        let t = TestTenant {
+            id: TenantId::parse(&format!("t-{}", &short[..12]))?,
+            channel_secret: format!("secret-{short}"),
+            access_token: format!("token-{short}"),
+            api_key: format!("key-{short}"),
+        };
+        let now = self.clock.now_ts();
+        let tenant = Tenant {
+            id: t.id.clone(),
+            name: format!("Shop {}", t.id),
+            channel_id: None,
+            channel_secret: Secret::new(&t.channel_secret),
+            access_token: Secret::new(&t.access_token),
+            zone: "Asia/Tokyo".into(),
+            delivery_window: DeliveryWindow::default(),
+            created_at: now,
+        };
+        let key = ApiKeyRecord {
+            tenant: t.id.clone(),
+            role: Role::Tenant,
+            label: "test".into(),
+            created_at: now,
+        };
+        self.store
+            .create_tenant(&tenant, &crm::admin_api::hash_key(&t.api_key), &key)
+            .await?;
+        self.fake.add_channel(&t.access_token);
+        Ok(t)
+    }
+
+    /// Now, in LINE's milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ts().as_millisecond()
+    }
+
+    /// POSTs `events` to this tenant's webhook, signed with its channel secret.
+    pub async fn deliver(&self, events: Vec<Value>) -> anyhow::Result<(StatusCode, Value)> {
+        self.deliver_as(&self.tenant, &self.tenant.id.to_string(), events)
+            .await
+    }
+
+    /// POSTs `events` to `/webhook/{path_tenant}`, signed with `signer`'s secret.
+    pub async fn deliver_as(
+        &self,
+        signer: &TestTenant,
+        path_tenant: &str,
+        events: Vec<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let body = line_user::batch(events);
+        let sig = line_user::signature(&signer.channel_secret, &body);
+        self.post_raw(path_tenant, Some(&sig), body).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path_tenant: &str,
+        signature: Option<&str>,
+        body: Vec<u8>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let mut req = Request::post(format!("/webhook/{path_tenant}"))
+            .header("content-type", "application/json");
+        if let Some(sig) = signature {
+            req = req.header("X-Line-Signature", sig);
+        }
+        self.call(req.body(Body::from(body))?).await
+    }
+
+    /// Calls the admin API with an API key.
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json");
+        let body = body
+            .map(|b| Body::from(b.to_string()))
+            .unwrap_or_else(Body::empty);
+        self.call(req.body(body)?).await
+    }
+
+    /// This tenant's admin API.
+    pub async fn marketer(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let key = self.tenant.api_key.clone();
+        self.admin(method, path, &key, body).await
+    }
+
+    pub async fn call<B>(&self, req: Request<B>) -> anyhow::Result<(StatusCode, Value)>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let res = self.app.clone().oneshot(req.map(Body::new)).await?;
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        };
+        Ok((status, json))
+    }
+}
+
+/// `ManualClock::now` without importing the Clock trait everywhere.
+pub trait NowTs {
+    fn now_ts(&self) -> jiff::Timestamp;
+}
+
+impl NowTs for ManualClock {
+    fn now_ts(&self) -> jiff::Timestamp {
+        crm::clock::Clock::now(self)
+    }
+}
