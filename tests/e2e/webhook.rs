@@ -11,8 +11,8 @@ async fn a_follow_creates_the_friend_with_their_line_profile() -> anyhow::Result
         &env.tenant.access_token,
         &hanako,
         "花子",
-        Some("https://profile.line-scdn.net/hanako".into()),
-        Some("ja".into()),
+        Some("https://profile.line-scdn.net/hanako"),
+        Some("ja"),
     );
 
     let (status, _) = env

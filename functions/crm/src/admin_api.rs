@@ -81,10 +81,13 @@ async fn authenticate(deps: &Deps, headers: &HeaderMap) -> Result<Caller, CrmErr
         .filter(|k| !k.is_empty())
         .ok_or(CrmError::Unauthorized)?;
     let hash = hash_key(key);
-    if let Some(op) = &deps.config.operator_key_sha256 {
-        if bool::from(op.as_bytes().ct_eq(hash.as_bytes())) {
-            return Ok(Caller::Operator);
-        }
+    let is_operator = deps
+        .config
+        .operator_key_sha256
+        .as_ref()
+        .is_some_and(|op| bool::from(op.as_bytes().ct_eq(hash.as_bytes())));
+    if is_operator {
+        return Ok(Caller::Operator);
     }
     let record = deps
         .store
