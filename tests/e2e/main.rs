@@ -2,4 +2,5 @@
 //! Start DynamoDB Local with `bash infra/dynamodb-local.sh start` (`make test` does it).
 mod admin;
 mod sam_fixtures;
+mod scenarios;
 mod webhook;

@@ -56,8 +56,13 @@ async fn the_admin_fixture_lists_the_demo_tenants_friends() -> anyhow::Result<()
 
 #[tokio::test]
 async fn the_scheduled_and_bus_fixtures_reach_their_handlers() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let payload: Value = serde_json::from_str(&fixture("scheduled-sends.json")?)?;
+    let event = LambdaEvent::new(payload, Context::default());
+    let report = crm::scheduled_sends::handle(&env.deps, event.payload).await?;
+    assert_eq!(report.failed, 0);
+
     let cases = [
-        ("scheduled-sends.json", "scheduled-sends"),
         ("dormancy-sweep.json", "dormancy-sweep"),
         ("survey-answered.json", "survey-tagging"),
     ];
@@ -65,7 +70,6 @@ async fn the_scheduled_and_bus_fixtures_reach_their_handlers() -> anyhow::Result
         let payload: Value = serde_json::from_str(&fixture(file)?)?;
         let event = LambdaEvent::new(payload, Context::default());
         let out = match function {
-            "scheduled-sends" => crm::scheduled_sends::handle(event.payload).await,
             "dormancy-sweep" => crm::dormancy_sweep::handle(event.payload).await,
             _ => crm::survey_tagging::handle(event.payload).await,
         };

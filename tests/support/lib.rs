@@ -40,8 +40,13 @@ pub struct TestTenant {
     pub api_key: String,
 }
 
+/// A table of its own per test: the scheduled-sends tick reads the whole due-index, so tests
+/// sharing a table would claim each other's sends. DynamoDB Local creates one in milliseconds.
 pub fn table_name() -> String {
-    std::env::var("TEST_TABLE_NAME").unwrap_or_else(|_| "tsunagu-test".to_owned())
+    format!(
+        "tsunagu-test-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 /// A LINE user id nobody else in the run uses.
@@ -123,6 +128,46 @@ impl TestEnv {
             .await?;
         self.fake.add_channel(&t.access_token);
         Ok(t)
+    }
+
+    /// Runs one scheduled-sends tick at the test clock's now.
+    pub async fn tick(&self) -> anyhow::Result<crm::scheduled_sends::TickReport> {
+        Ok(crm::scheduled_sends::tick(&self.deps, self.clock.now_ts()).await?)
+    }
+
+    /// Moves the test clock to an instant given in the tenant's zone, e.g. "2026-04-03T10:00".
+    pub fn set_local_time(&self, local: &str) -> anyhow::Result<()> {
+        let civil: jiff::civil::DateTime = local.parse()?;
+        self.clock.set(
+            civil
+                .to_zoned(jiff::tz::TimeZone::get("Asia/Tokyo")?)?
+                .timestamp(),
+        );
+        Ok(())
+    }
+
+    /// The texts of every message LINE accepted for `user` (push, multicast or reply), in order.
+    pub fn texts_sent_to(&self, user: &str) -> Vec<String> {
+        self.fake
+            .sent_messages()
+            .into_iter()
+            .filter(|d| d.to.iter().any(|t| t == user))
+            .flat_map(|d| d.messages)
+            .filter_map(|m| m["text"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// Saves a scenario from YAML through the admin API, as `tsunagu-local scenario apply` does.
+    pub async fn put_scenario_yaml(
+        &self,
+        id: &str,
+        yaml: &str,
+    ) -> anyhow::Result<(StatusCode, Value)> {
+        let req = Request::put(format!("/admin/scenarios/{id}"))
+            .header("authorization", format!("Bearer {}", self.tenant.api_key))
+            .header("content-type", "application/yaml")
+            .body(Body::from(yaml.to_owned()))?;
+        self.call(req).await
     }
 
     /// Now, in LINE's milliseconds.

@@ -7,6 +7,7 @@ pub mod config;
 pub mod deps;
 pub mod domain;
 pub mod dormancy_sweep;
+pub mod enrollments;
 pub mod http;
 pub mod line;
 mod not_configured;

@@ -127,7 +127,7 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
     if let Some(marker) = deps.store.webhook_seen(&tenant.id, event_id).await? {
         // Recorded before; if its domain events never reached the bus, they go now.
         if let Some(pending) = marker.pending_events {
-            publish_pending(deps, &tenant.id, event_id, &pending).await?;
+            publish_pending(deps, tenant, event_id, &pending).await?;
         }
         return Ok(Recorded::Duplicate);
     }
@@ -190,6 +190,7 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
         {
             Ok(Recorded::New) => {
                 if !domain_events.is_empty() {
+                    react(deps, tenant, &domain_events).await?;
                     deps.bus.publish(&domain_events).await?;
                     deps.store.mark_published(&tenant.id, event_id).await?;
                 }
@@ -255,15 +256,45 @@ fn domain_events(
     out
 }
 
+/// Finishes an event recorded earlier whose reactions or publishing did not complete (both are
+/// idempotent: an enrollment is written only if absent, the bus consumers dedupe).
 async fn publish_pending(
     deps: &Deps,
-    t: &TenantId,
+    tenant: &Tenant,
     event_id: &str,
     pending: &str,
 ) -> Result<(), CrmError> {
     let events: Vec<DomainEvent> =
         serde_json::from_str(pending).map_err(|e| StoreError::Malformed(e.to_string()))?;
+    react(deps, tenant, &events).await?;
     deps.bus.publish(&events).await?;
-    deps.store.mark_published(t, event_id).await?;
+    deps.store.mark_published(&tenant.id, event_id).await?;
+    Ok(())
+}
+
+/// What must happen at once on a follow: a new friend enters the follow-triggered scenarios; a
+/// friend who comes back resumes the enrollments paused when they blocked us.
+async fn react(deps: &Deps, tenant: &Tenant, events: &[DomainEvent]) -> Result<(), CrmError> {
+    for event in events.iter().filter(|e| e.detail_type == "FriendFollowed") {
+        let friend_id = event.detail.get("friend").and_then(|f| f.as_str());
+        let Some(u) = friend_id.and_then(|f| LineUserId::parse(f).ok()) else {
+            continue;
+        };
+        let Some(friend) = deps.store.get_friend(&tenant.id, &u).await? else {
+            continue;
+        };
+        let now = deps.clock.now();
+        if event
+            .detail
+            .get("refollow")
+            .and_then(|r| r.as_bool())
+            .unwrap_or(false)
+        {
+            crate::enrollments::resume(deps, tenant, &friend, now).await?;
+        } else {
+            crate::enrollments::trigger(deps, tenant, &friend, crate::enrollments::on_follow, now)
+                .await?;
+        }
+    }
     Ok(())
 }

@@ -172,6 +172,7 @@ async fn serve(port: u16, fake_line_port: u16, tick_seconds: u64) -> anyhow::Res
         }
     });
     // The Scheduler's every-minute tick, as the scheduled-sends function receives it.
+    let tick_deps = deps.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(tick_seconds.max(1)));
         every.tick().await;
@@ -179,7 +180,9 @@ async fn serve(port: u16, fake_line_port: u16, tick_seconds: u64) -> anyhow::Res
             every.tick().await;
             let tick = json!({ "version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler",
                 "time": jiff::Timestamp::now(), "detail": {} });
-            crm::scheduled_sends::handle(tick).await;
+            if let Err(e) = crm::scheduled_sends::handle(&tick_deps, tick).await {
+                tracing::error!(error = %e, "scheduled-sends tick failed");
+            }
         }
     });
 

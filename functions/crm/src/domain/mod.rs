@@ -1,6 +1,10 @@
 //! Plain types and rules: no I/O, no async, no SDK or Lambda types. `now` is always a parameter.
+pub mod enrollment;
 pub mod friend;
 pub mod ids;
+pub mod message;
+pub mod scenario;
+pub mod schedule;
 pub mod tag;
 pub mod tenant;
 

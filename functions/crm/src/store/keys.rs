@@ -2,13 +2,16 @@
 //! cross tenants; timestamps in keys are fixed-width UTC so text order is time order.
 use jiff::Timestamp;
 
-use crate::domain::{LineUserId, TagName, TenantId};
+use crate::domain::{LineUserId, TagName, TenantId, scenario::ScenarioId};
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 pub const GSI1: &str = "gsi1";
 pub const GSI1PK: &str = "gsi1pk";
 pub const GSI1SK: &str = "gsi1sk";
+pub const GSI2: &str = "gsi2";
+pub const GSI2PK: &str = "gsi2pk";
+pub const GSI2SK: &str = "gsi2sk";
 pub const GSI3PK: &str = "gsi3pk";
 pub const GSI3SK: &str = "gsi3sk";
 pub const TTL: &str = "expires_at";
@@ -95,6 +98,49 @@ pub const TAG_DEF_PREFIX: &str = "TAGDEF#";
 
 pub fn tag_definition(t: &TenantId, tag: &TagName) -> Key {
     (format!("T#{t}"), format!("{TAG_DEF_PREFIX}{tag}"))
+}
+
+/// The scenario's head: current version and definition, one query lists them all.
+pub fn scenario_head(t: &TenantId, scenario: &ScenarioId) -> Key {
+    (format!("T#{t}"), format!("{SCENARIO_PREFIX}{scenario}"))
+}
+
+pub const SCENARIO_PREFIX: &str = "SCENARIO#";
+
+/// Versions are immutable; enrolled friends keep reading the one they started on.
+pub fn scenario_version(t: &TenantId, scenario: &ScenarioId, version: u32) -> Key {
+    (format!("T#{t}"), format!("SCNV#{scenario}#{version:05}"))
+}
+
+pub const ENROLLMENT_PREFIX: &str = "ENR#";
+
+pub fn enrollment(t: &TenantId, u: &LineUserId, scenario: &ScenarioId) -> Key {
+    (friend_pk(t, u), format!("{ENROLLMENT_PREFIX}{scenario}"))
+}
+
+/// gsi2, the sparse due-index: present only while an enrollment waits for a step. A claim moves
+/// the sort key to the lease's end, so a crashed claim comes due again by itself.
+pub fn due_index(
+    shard: u8,
+    due: Timestamp,
+    t: &TenantId,
+    u: &LineUserId,
+    scenario: &ScenarioId,
+) -> Key {
+    (
+        due_shard(shard),
+        format!("{}#{t}#{u}#{scenario}", sortable(due)),
+    )
+}
+
+pub fn due_shard(shard: u8) -> String {
+    format!("DUE#{shard:02}")
+}
+
+pub const DELIVERY_PREFIX: &str = "DLV#";
+
+pub fn delivery(t: &TenantId, u: &LineUserId, retry_key: &str) -> Key {
+    (friend_pk(t, u), format!("{DELIVERY_PREFIX}{retry_key}"))
 }
 
 #[cfg(test)]

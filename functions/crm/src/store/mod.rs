@@ -1,6 +1,8 @@
 //! The single-table store: the only code that speaks DynamoDB. Takes and returns domain types.
+mod enrollments;
 mod friends;
 pub mod keys;
+mod scenarios;
 pub mod schema;
 mod tags;
 mod tenants;
@@ -14,7 +16,9 @@ use aws_sdk_dynamodb::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use enrollments::{Claim, DUE_SHARDS};
 pub use friends::{FriendFilter, FriendPage, HistoryEntry};
+pub use scenarios::StoredScenario;
 pub use tenants::{ApiKeyRecord, Role};
 pub use webhook::{EventRecord, EventSubject, Recorded, SeenMarker};
 

@@ -1,6 +1,8 @@
 //! The admin API: JSON over the HTTP API, `Authorization: Bearer <api key>`. A tenant key sees
 //! only its own tenant (the tenant comes from the key, never from the URL); the operator key
 //! creates tenants.
+mod scenarios;
+
 use std::collections::BTreeMap;
 
 use axum::{
@@ -47,6 +49,27 @@ pub fn router(deps: Deps) -> Router {
         .route(
             "/admin/friends/{user_id}/fields",
             axum::routing::patch(set_fields),
+        )
+        .route(
+            "/admin/friends/{user_id}/enrollments",
+            get(scenarios::friend_enrollments),
+        )
+        .route(
+            "/admin/friends/{user_id}/enrollments/{scenario}",
+            delete(scenarios::unenroll),
+        )
+        .route(
+            "/admin/friends/{user_id}/deliveries",
+            get(scenarios::friend_deliveries),
+        )
+        .route("/admin/scenarios", get(scenarios::list))
+        .route(
+            "/admin/scenarios/{id}",
+            put(scenarios::save).get(scenarios::one),
+        )
+        .route(
+            "/admin/scenarios/{id}/enrollments",
+            post(scenarios::enroll_friend),
         )
         .route("/admin/tags", get(list_tags))
         .route("/admin/tags/{tag}", put(define_tag).delete(undefine_tag))
@@ -106,7 +129,7 @@ async fn authenticate(deps: &Deps, headers: &HeaderMap) -> Result<Caller, CrmErr
     }
 }
 
-async fn tenant_caller(deps: &Deps, headers: &HeaderMap) -> Result<Tenant, CrmError> {
+pub(super) async fn tenant_caller(deps: &Deps, headers: &HeaderMap) -> Result<Tenant, CrmError> {
     match authenticate(deps, headers).await? {
         Caller::Tenant(t) => Ok(t),
         Caller::Operator => Err(CrmError::Forbidden),
@@ -301,7 +324,7 @@ async fn list_friends(
     ))
 }
 
-fn parse_user(user_id: &str) -> Result<LineUserId, CrmError> {
+pub(super) fn parse_user(user_id: &str) -> Result<LineUserId, CrmError> {
     // A malformed id cannot name any friend: answer as for an unknown one.
     LineUserId::parse(user_id).map_err(|_| CrmError::NotFound("friend"))
 }

@@ -1,0 +1,179 @@
+//! Step scenarios through the admin API: save (JSON or YAML, each save a new version), list,
+//! enroll and unenroll friends, and see a friend's enrollments and deliveries.
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{parse_user, tenant_caller};
+use crate::{
+    deps::Deps,
+    domain::{
+        enrollment::EnrollmentState,
+        scenario::{ScenarioDefinition, ScenarioId},
+    },
+    enrollments::{Enrolled, enroll},
+    http::{CrmError, parse_json},
+};
+
+fn scenario_id(id: &str) -> Result<ScenarioId, CrmError> {
+    ScenarioId::parse(id).map_err(|e| CrmError::invalid("id", e.to_string()))
+}
+
+/// `PUT /admin/scenarios/{id}`: the body is the definition, JSON or (with a YAML content type) YAML.
+pub(super) async fn save(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let is_yaml = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.contains("yaml"));
+    let parsed = if is_yaml {
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| CrmError::BadRequest("YAML must be UTF-8".into()))?;
+        ScenarioDefinition::parse_yaml(text)
+    } else {
+        ScenarioDefinition::parse_json(&body)
+    };
+    let def = parsed.map_err(|e| CrmError::invalid(e.field, e.message))?;
+    if def.id.as_str() != id {
+        return Err(CrmError::invalid(
+            "id",
+            format!(
+                "the body's id {:?} differs from the path's {id:?}",
+                def.id.as_str()
+            ),
+        ));
+    }
+    let stored = deps
+        .store
+        .save_scenario(&t.id, &def, deps.clock.now())
+        .await?;
+    let status = if stored.version == 1 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({ "id": def.id, "version": stored.version, "definition": def })),
+    )
+        .into_response())
+}
+
+pub(super) async fn list(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let mut out = Vec::new();
+    for s in deps.store.scenarios(&t.id).await? {
+        out.push(json!({ "id": s.scenario, "version": s.version, "savedAt": s.created_at, "definition": s.definition()? }));
+    }
+    Ok(Json(json!({ "scenarios": out })))
+}
+
+pub(super) async fn one(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let s = deps
+        .store
+        .scenario(&t.id, &scenario_id(&id)?)
+        .await?
+        .ok_or(CrmError::NotFound("scenario"))?;
+    Ok(Json(
+        json!({ "id": s.scenario, "version": s.version, "savedAt": s.created_at, "definition": s.definition()? }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EnrollBody {
+    user_id: String,
+}
+
+/// `POST /admin/scenarios/{id}/enrollments` `{userId}`: manual / API enrollment.
+pub(super) async fn enroll_friend(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let scenario = scenario_id(&id)?;
+    let req: EnrollBody = parse_json(&body)?;
+    let u = parse_user(&req.user_id)?;
+    let friend = deps
+        .store
+        .get_friend(&t.id, &u)
+        .await?
+        .ok_or(CrmError::NotFound("friend"))?;
+    match enroll(&deps, &t, &friend, &scenario, deps.clock.now()).await? {
+        Enrolled::Yes(e) => Ok((StatusCode::CREATED, Json(json!(e))).into_response()),
+        Enrolled::AlreadyEnrolled => Err(CrmError::Conflict(
+            "the friend is already enrolled in this scenario".into(),
+        )),
+        Enrolled::NoSuchScenario => Err(CrmError::NotFound("scenario")),
+    }
+}
+
+pub(super) async fn friend_enrollments(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let u = parse_user(&user_id)?;
+    let enrollments = deps.store.friend_enrollments(&t.id, &u).await?;
+    Ok(Json(json!({ "enrollments": enrollments })))
+}
+
+pub(super) async fn friend_deliveries(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let u = parse_user(&user_id)?;
+    let deliveries = deps.store.friend_deliveries(&t.id, &u).await?;
+    Ok(Json(json!({ "deliveries": deliveries })))
+}
+
+/// `DELETE /admin/friends/{userId}/enrollments/{scenario}`: stop the friend's way through it.
+pub(super) async fn unenroll(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path((user_id, id)): Path<(String, String)>,
+) -> Result<StatusCode, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let u = parse_user(&user_id)?;
+    let scenario = scenario_id(&id)?;
+    let mut e = deps
+        .store
+        .enrollment(&t.id, &u, &scenario)
+        .await?
+        .ok_or(CrmError::NotFound("enrollment"))?;
+    if !e.is_open() {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    e.end(EnrollmentState::Stopped, "unenrolled by the marketer");
+    if deps.store.update_enrollment(&e).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(CrmError::Conflict(
+            "a send of this enrollment is in progress; try again in a minute".into(),
+        ))
+    }
+}

@@ -1,0 +1,96 @@
+//! An enrollment is one friend's way through one scenario version: which step is next and when.
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{LineUserId, TenantId, scenario::ScenarioId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnrollmentState {
+    /// Waiting for its next step's due time.
+    Active,
+    /// The friend blocked the account; a follow-back resumes it.
+    Paused,
+    /// Every step went out (or was skipped).
+    Finished,
+    /// A stop rule, a condition or the marketer ended it.
+    Stopped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Enrollment {
+    pub tenant: TenantId,
+    pub friend: LineUserId,
+    pub scenario: ScenarioId,
+    /// The scenario version the friend follows; editing the scenario does not move them.
+    pub version: u32,
+    /// Distinguishes re-entries, so a second pass through the scenario gets fresh retry keys.
+    pub id: String,
+    /// Index of the next step to send.
+    pub step: usize,
+    pub state: EnrollmentState,
+    pub enrolled_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_due_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_sent_at: Option<Timestamp>,
+    /// Failed attempts at the current step (rate limits, LINE errors), for backoff.
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_reason: Option<String>,
+}
+
+impl Enrollment {
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self.state,
+            EnrollmentState::Active | EnrollmentState::Paused
+        )
+    }
+
+    /// Only an active enrollment with a due time sits in the due-index.
+    pub fn due(&self) -> Option<Timestamp> {
+        (self.state == EnrollmentState::Active)
+            .then_some(self.next_due_at)
+            .flatten()
+    }
+
+    /// The due-index shard: spreads one tenant's sends over partitions so a tick reads them in parallel.
+    pub fn shard(&self, shards: u8) -> u8 {
+        use sha2::{Digest, Sha256};
+        let h = Sha256::digest(format!("{}#{}", self.tenant, self.friend).as_bytes());
+        h[0] % shards.max(1)
+    }
+
+    pub fn end(&mut self, state: EnrollmentState, reason: impl Into<String>) {
+        self.state = state;
+        self.next_due_at = None;
+        self.ended_reason = Some(reason.into());
+    }
+}
+
+/// What one step send ended as, kept per friend as the exactly-once record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub retry_key: String,
+    pub scenario: ScenarioId,
+    pub version: u32,
+    pub step: String,
+    pub status: DeliveryStatus,
+    pub at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_request_id: Option<String>,
+    /// LINE's error message for a failed delivery (never the message text we sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Sent,
+    Failed,
+}

@@ -1,0 +1,307 @@
+//! Enrollments, the sparse sharded due-index and delivery records.
+//!
+//! Claiming is one conditional update: it succeeds only if the index entry still reads as the
+//! tick saw it, and it moves that entry to the lease's end. Two overlapping ticks therefore never
+//! both claim, and a tick that dies after claiming leaves an entry that comes due again when the
+//! lease runs out; the retry reuses the step's retry key, so LINE sends at most once.
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{Item, Store, StoreError, from_item, keys, s, to_item};
+use crate::domain::{
+    LineUserId, TenantId,
+    enrollment::{Delivery, Enrollment},
+    scenario::ScenarioId,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct EnrollmentItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi2sk: Option<String>,
+    /// The claim token of the tick working on this enrollment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claim: Option<String>,
+    #[serde(flatten)]
+    enrollment: Enrollment,
+}
+
+impl EnrollmentItem {
+    fn new(e: &Enrollment, shards: u8) -> Self {
+        let (pk, sk) = keys::enrollment(&e.tenant, &e.friend, &e.scenario);
+        let due = e
+            .due()
+            .map(|at| keys::due_index(e.shard(shards), at, &e.tenant, &e.friend, &e.scenario));
+        let (gsi2pk, gsi2sk) = due.unzip();
+        Self {
+            pk,
+            sk,
+            entity: "enrollment".into(),
+            gsi2pk,
+            gsi2sk,
+            claim: None,
+            enrollment: e.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct DeliveryItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    delivery: Delivery,
+}
+
+/// An enrollment taken by one tick: only the holder of `token` may write its outcome.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub enrollment: Enrollment,
+    pub token: String,
+}
+
+/// How many due-index shards enrollments spread over.
+pub const DUE_SHARDS: u8 = 4;
+
+impl Store {
+    pub async fn enrollment(
+        &self,
+        t: &TenantId,
+        u: &LineUserId,
+        scenario: &ScenarioId,
+    ) -> Result<Option<Enrollment>, StoreError> {
+        match self.get(keys::enrollment(t, u, scenario)).await? {
+            Some(item) => Ok(Some(from_item::<EnrollmentItem>(item)?.enrollment)),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a new enrollment unless the friend already has an open one in this scenario
+    /// (`replace_closed` allows re-entry over a finished or stopped one). False when refused.
+    pub async fn start_enrollment(
+        &self,
+        e: &Enrollment,
+        replace_closed: bool,
+    ) -> Result<bool, StoreError> {
+        let item = to_item(&EnrollmentItem::new(e, DUE_SHARDS))?;
+        let condition = if replace_closed {
+            "attribute_not_exists(pk) OR (#state <> :active AND #state <> :paused)"
+        } else {
+            "attribute_not_exists(pk)"
+        };
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        if replace_closed {
+            put = put
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":active", s("active"))
+                .expression_attribute_values(":paused", s("paused"));
+        }
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        }
+    }
+
+    /// Replaces an enrollment read earlier (pause, resume, unenroll), unless a tick holds it.
+    pub async fn update_enrollment(&self, e: &Enrollment) -> Result<bool, StoreError> {
+        let item = to_item(&EnrollmentItem::new(e, DUE_SHARDS))?;
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(claim)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        }
+    }
+
+    pub async fn friend_enrollments(
+        &self,
+        t: &TenantId,
+        u: &LineUserId,
+    ) -> Result<Vec<Enrollment>, StoreError> {
+        self.friend_items(t, u, keys::ENROLLMENT_PREFIX)
+            .await?
+            .into_iter()
+            .map(|i| from_item::<EnrollmentItem>(i).map(|e| e.enrollment))
+            .collect()
+    }
+
+    pub async fn friend_deliveries(
+        &self,
+        t: &TenantId,
+        u: &LineUserId,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.friend_items(t, u, keys::DELIVERY_PREFIX)
+            .await?
+            .into_iter()
+            .map(|i| from_item::<DeliveryItem>(i).map(|d| d.delivery))
+            .collect()
+    }
+
+    async fn friend_items(
+        &self,
+        t: &TenantId,
+        u: &LineUserId,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(keys::friend_pk(t, u)))
+                .expression_attribute_values(":p", s(prefix))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            out.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Index entries of one shard due at or before `now`, oldest first: (observed sort key, enrollment).
+    pub async fn due_enrollments(
+        &self,
+        shard: u8,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(String, Enrollment)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI2)
+            .key_condition_expression("gsi2pk = :shard AND gsi2sk <= :now")
+            .expression_attribute_values(":shard", s(keys::due_shard(shard)))
+            // '~' sorts after every character of the rest of the key: everything due by `now`.
+            .expression_attribute_values(":now", s(format!("{}~", keys::sortable(now))))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                let e: EnrollmentItem = from_item(item)?;
+                Ok((e.gsi2sk.unwrap_or_default(), e.enrollment))
+            })
+            .collect()
+    }
+
+    /// Takes one due enrollment for `lease_until`. None when another tick was faster.
+    pub async fn claim(
+        &self,
+        e: &Enrollment,
+        observed_sk: &str,
+        lease_until: Timestamp,
+        token: &str,
+    ) -> Result<Option<Claim>, StoreError> {
+        let (pk, sk) = keys::enrollment(&e.tenant, &e.friend, &e.scenario);
+        let (_, leased_sk) = keys::due_index(0, lease_until, &e.tenant, &e.friend, &e.scenario);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("SET gsi2sk = :leased, claim = :token")
+            .condition_expression("gsi2sk = :observed")
+            .expression_attribute_values(":leased", s(leased_sk))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":observed", s(observed_sk))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                let item: EnrollmentItem = from_item(out.attributes.unwrap_or_default())?;
+                Ok(Some(Claim {
+                    enrollment: item.enrollment,
+                    token: token.to_owned(),
+                }))
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(StoreError::dynamo("UpdateItem", err)),
+        }
+    }
+
+    /// Writes the outcome of a claim: the enrollment's next state (back in the due-index or not)
+    /// and, when a step went out or failed for good, its delivery record — together. Refused
+    /// (`Conflict`) if the claim expired and another tick took the enrollment over.
+    pub async fn complete_claim(
+        &self,
+        claim: &Claim,
+        next: &Enrollment,
+        delivery: Option<&Delivery>,
+    ) -> Result<(), StoreError> {
+        let item = to_item(&EnrollmentItem::new(next, DUE_SHARDS))?;
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("claim = :token")
+            .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
+            .build()
+            .map_err(|e| StoreError::Malformed(e.to_string()))?;
+        let mut writes = vec![
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .put(put)
+                .build(),
+        ];
+        if let Some(d) = delivery {
+            let (pk, sk) = keys::delivery(&next.tenant, &next.friend, &d.retry_key);
+            let item = DeliveryItem {
+                pk,
+                sk,
+                entity: "delivery".into(),
+                delivery: d.clone(),
+            };
+            writes.push(self.put(to_item(&item)?, None)?);
+        }
+        match self.transact(writes).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Conflict),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Scenario definitions: immutable versions plus a head naming the current one.
+use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, from_item, keys, s, to_item};
+use crate::domain::{
+    TenantId,
+    scenario::{ScenarioDefinition, ScenarioId},
+};
+
+/// A stored scenario: the definition kept as JSON text so DynamoDB never has to mirror its shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredScenario {
+    pub scenario: ScenarioId,
+    pub version: u32,
+    pub created_at: Timestamp,
+    pub definition: String,
+}
+
+impl StoredScenario {
+    pub fn definition(&self) -> Result<ScenarioDefinition, StoreError> {
+        serde_json::from_str(&self.definition).map_err(|e| StoreError::Malformed(e.to_string()))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ScenarioItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    #[serde(flatten)]
+    stored: StoredScenario,
+}
+
+impl Store {
+    /// Saves `def` as the next version and points the head at it. Two editors saving at once:
+    /// the second finds its version taken and gets `Conflict`.
+    pub async fn save_scenario(
+        &self,
+        t: &TenantId,
+        def: &ScenarioDefinition,
+        now: Timestamp,
+    ) -> Result<StoredScenario, StoreError> {
+        let current = self.scenario(t, &def.id).await?;
+        let version = current.as_ref().map_or(1, |c| c.version + 1);
+        let stored = StoredScenario {
+            scenario: def.id.clone(),
+            version,
+            created_at: now,
+            definition: serde_json::to_string(def)
+                .map_err(|e| StoreError::Malformed(e.to_string()))?,
+        };
+        let (pk, sk) = keys::scenario_version(t, &def.id, version);
+        let version_item = ScenarioItem {
+            pk,
+            sk,
+            entity: "scenario_version".into(),
+            stored: stored.clone(),
+        };
+        let (pk, sk) = keys::scenario_head(t, &def.id);
+        let head_item = ScenarioItem {
+            pk,
+            sk,
+            entity: "scenario".into(),
+            stored: stored.clone(),
+        };
+        let writes = vec![
+            self.put(to_item(&version_item)?, Some("attribute_not_exists(pk)"))?,
+            self.put(to_item(&head_item)?, None)?,
+        ];
+        match self.transact(writes).await? {
+            Ok(()) => Ok(stored),
+            Err(_) => Err(StoreError::Conflict),
+        }
+    }
+
+    /// The current version.
+    pub async fn scenario(
+        &self,
+        t: &TenantId,
+        id: &ScenarioId,
+    ) -> Result<Option<StoredScenario>, StoreError> {
+        match self.get(keys::scenario_head(t, id)).await? {
+            Some(item) => Ok(Some(from_item::<ScenarioItem>(item)?.stored)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn scenario_version(
+        &self,
+        t: &TenantId,
+        id: &ScenarioId,
+        version: u32,
+    ) -> Result<Option<StoredScenario>, StoreError> {
+        match self.get(keys::scenario_version(t, id, version)).await? {
+            Some(item) => Ok(Some(from_item::<ScenarioItem>(item)?.stored)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every scenario's current version (tenants have tens of scenarios, not thousands).
+    pub async fn scenarios(&self, t: &TenantId) -> Result<Vec<StoredScenario>, StoreError> {
+        let (pk, _) = keys::tenant(t);
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":p", AttributeValue::S(keys::SCENARIO_PREFIX.into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item::<ScenarioItem>(item)?.stored);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Step scenarios as a marketer sets them up, with the clock moved instead of waiting.
+use crm::domain::enrollment::EnrollmentState;
+use http::StatusCode;
+use jiff::SignedDuration;
+use serde_json::json;
+use tsunagu_local::fake_line::Endpoint;
+use tsunagu_tests::{NowTs, TestEnv, new_user, user};
+
+const WELCOME: &str = r#"
+id: welcome
+name: ようこそ
+trigger: { type: follow }
+stopRules:
+  - { type: tagAdded, tag: 購入済み }
+steps:
+  - id: greeting
+    messages:
+      - { type: text, text: "{{name|お客様}}、友だち追加ありがとうございます！" }
+  - id: tips
+    timing: { day: 2, at: "10:00" }
+    messages:
+      - { type: text, text: "使い方のコツ" }
+  - id: coupon
+    timing: { day: 7, at: "10:00" }
+    messages:
+      - { type: text, text: "7日目限定クーポン" }
+"#;
+
+async fn follow_at(env: &TestEnv, u: &str, local: &str) -> anyhow::Result<()> {
+    env.set_local_time(local)?;
+    let (status, body) = env
+        .deliver(vec![user::follow(u, env.now_ms(), false)])
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    Ok(())
+}
+
+async fn enrollment_state(
+    env: &TestEnv,
+    u: &str,
+    scenario: &str,
+) -> anyhow::Result<EnrollmentState> {
+    let e = env
+        .store
+        .enrollment(&env.tenant.id, &u.parse()?, &scenario.parse()?)
+        .await?;
+    e.map(|e| e.state)
+        .ok_or_else(|| anyhow::anyhow!("no enrollment"))
+}
+
+#[tokio::test]
+async fn follow_then_welcome_on_day_0_day_2_at_10_and_day_7() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let (status, saved) = env.put_scenario_yaml("welcome", WELCOME).await?;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    let hanako = new_user();
+    env.fake
+        .set_profile(&env.tenant.access_token, &hanako, "花子", None, None);
+
+    follow_at(&env, &hanako, "2026-04-01T12:00").await?;
+    env.tick().await?;
+    assert_eq!(
+        env.texts_sent_to(&hanako),
+        ["花子、友だち追加ありがとうございます！"]
+    );
+
+    env.set_local_time("2026-04-03T09:59")?;
+    env.tick().await?;
+    assert_eq!(
+        env.texts_sent_to(&hanako).len(),
+        1,
+        "not before day 2 at 10:00"
+    );
+    env.set_local_time("2026-04-03T10:00")?;
+    env.tick().await?;
+    env.tick().await?;
+    assert_eq!(env.texts_sent_to(&hanako).len(), 2, "day 2 at 10:00, once");
+
+    env.set_local_time("2026-04-08T10:00")?;
+    env.tick().await?;
+    assert_eq!(
+        env.texts_sent_to(&hanako),
+        [
+            "花子、友だち追加ありがとうございます！",
+            "使い方のコツ",
+            "7日目限定クーポン"
+        ]
+    );
+    assert_eq!(
+        enrollment_state(&env, &hanako, "welcome").await?,
+        EnrollmentState::Finished
+    );
+    let keys: std::collections::HashSet<_> = env
+        .fake
+        .sent_messages()
+        .into_iter()
+        .filter_map(|d| d.retry_key)
+        .collect();
+    assert_eq!(keys.len(), 3, "every push carries its own retry key");
+    let (_, deliveries) = env
+        .marketer("GET", &format!("/admin/friends/{hanako}/deliveries"), None)
+        .await?;
+    assert_eq!(deliveries["deliveries"].as_array().map(Vec::len), Some(3));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_step_due_at_23_00_goes_out_at_the_next_window_opening() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let yaml = r#"
+id: late
+name: late
+trigger: { type: follow }
+steps:
+  - id: evening
+    timing: { after: { hours: 13 } }
+    messages: [ { type: text, text: "夜のお知らせ" } ]
+"#;
+    env.put_scenario_yaml("late", yaml).await?;
+    let u = new_user();
+    follow_at(&env, &u, "2026-04-01T10:00").await?;
+
+    env.set_local_time("2026-04-01T23:00")?;
+    env.tick().await?;
+    assert!(env.texts_sent_to(&u).is_empty(), "never at 23:00");
+    let e = env
+        .store
+        .enrollment(&env.tenant.id, &u.parse()?, &"late".parse()?)
+        .await?
+        .expect("enrolled");
+    assert_eq!(
+        e.next_due_at.map(|t| t.to_string()),
+        Some("2026-04-02T00:00:00Z".into()),
+        "09:00 JST"
+    );
+
+    env.set_local_time("2026-04-02T08:59")?;
+    env.tick().await?;
+    assert!(env.texts_sent_to(&u).is_empty());
+    env.set_local_time("2026-04-02T09:00")?;
+    env.tick().await?;
+    assert_eq!(env.texts_sent_to(&u), ["夜のお知らせ"]);
+    Ok(())
+}
+
+async fn one_step_scenario(env: &TestEnv) -> anyhow::Result<String> {
+    let yaml = r#"
+id: hello
+name: hello
+trigger: { type: follow }
+steps:
+  - id: hi
+    messages: [ { type: text, text: "こんにちは" } ]
+"#;
+    let (status, body) = env.put_scenario_yaml("hello", yaml).await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let u = new_user();
+    follow_at(env, &u, "2026-04-01T12:00").await?;
+    Ok(u)
+}
+
+#[tokio::test]
+async fn a_tick_that_dies_between_claim_and_send_still_delivers_exactly_once() -> anyhow::Result<()>
+{
+    let env = TestEnv::start().await?;
+    let u = one_step_scenario(&env).await?;
+    let now = env.clock.now_ts();
+
+    // A tick claims the step, pushes it, and dies before recording anything.
+    let mut due = Vec::new();
+    for shard in 0..crm::store::DUE_SHARDS {
+        due.extend(env.store.due_enrollments(shard, now, 10).await?);
+    }
+    assert_eq!(due.len(), 1);
+    let (observed, e) = &due[0];
+    let lease = now.saturating_add(crm::scheduled_sends::LEASE)?;
+    let claim = env
+        .store
+        .claim(e, observed, lease, "dead-tick")
+        .await?
+        .expect("claimed");
+    let def = env
+        .store
+        .scenario(&env.tenant.id, &e.scenario)
+        .await?
+        .expect("scenario")
+        .definition()?;
+    let key = crm::domain::scenario::retry_key(
+        &e.tenant,
+        &e.friend,
+        &e.scenario,
+        e.version,
+        &def.steps[0].id,
+        &e.id,
+    );
+    let token = crm::secret::Secret::new(env.tenant.access_token.clone());
+    env.deps
+        .line
+        .push(
+            &token,
+            &u,
+            &[json!({"type": "text", "text": "こんにちは"})],
+            key,
+        )
+        .await?;
+    drop(claim);
+
+    // While the lease runs, other ticks leave it alone.
+    assert_eq!(env.tick().await?.claimed, 0);
+    // After the lease it comes due again; LINE answers 409 for the same retry key: delivered.
+    env.clock.advance(SignedDuration::from_mins(6));
+    let report = env.tick().await?;
+    assert_eq!(report.sent, 1, "{report:?}");
+    assert_eq!(
+        env.texts_sent_to(&u),
+        ["こんにちは"],
+        "the friend received exactly one message"
+    );
+    assert_eq!(
+        enrollment_state(&env, &u, "hello").await?,
+        EnrollmentState::Finished
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn line_answering_429_and_500_delivers_later_once() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let u = one_step_scenario(&env).await?;
+    env.fake.fail_next(Endpoint::Push, 429, 1);
+    env.fake.fail_next(Endpoint::Push, 500, 1);
+
+    assert_eq!(env.tick().await?.deferred, 1);
+    env.clock.advance(SignedDuration::from_mins(1));
+    assert_eq!(env.tick().await?.deferred, 1);
+    env.clock.advance(SignedDuration::from_mins(2));
+    assert_eq!(env.tick().await?.sent, 1);
+    env.clock.advance(SignedDuration::from_mins(10));
+    env.tick().await?;
+
+    assert_eq!(env.texts_sent_to(&u), ["こんにちは"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_exhausted_monthly_quota_defers_the_send_and_loses_nothing() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let u = one_step_scenario(&env).await?;
+    env.fake
+        .set_monthly_quota(&env.tenant.access_token, Some(0));
+
+    assert_eq!(env.tick().await?.deferred, 1);
+    assert_eq!(
+        enrollment_state(&env, &u, "hello").await?,
+        EnrollmentState::Active
+    );
+
+    env.fake.set_monthly_quota(&env.tenant.access_token, None);
+    env.clock.advance(SignedDuration::from_hours(6));
+    assert_eq!(env.tick().await?.sent, 1);
+    assert_eq!(env.texts_sent_to(&u), ["こんにちは"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_friend_who_blocked_gets_nothing_until_they_follow_again() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    env.put_scenario_yaml("welcome", WELCOME).await?;
+    let u = new_user();
+    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.tick().await?;
+    env.deliver(vec![user::unfollow(&u, env.now_ms() + 1000)])
+        .await?;
+
+    env.set_local_time("2026-04-03T10:00")?;
+    env.tick().await?;
+    assert_eq!(env.texts_sent_to(&u).len(), 1, "nothing after the block");
+    assert_eq!(
+        enrollment_state(&env, &u, "welcome").await?,
+        EnrollmentState::Paused
+    );
+
+    env.deliver(vec![user::follow(&u, env.now_ms(), true)])
+        .await?;
+    env.tick().await?;
+    assert_eq!(
+        env.texts_sent_to(&u).len(),
+        2,
+        "resumed with the step it missed"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_purchase_tag_stops_the_scenario() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    env.put_scenario_yaml("welcome", WELCOME).await?;
+    let u = new_user();
+    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.tick().await?;
+
+    env.marketer(
+        "POST",
+        &format!("/admin/friends/{u}/tags"),
+        Some(json!({"tags": ["購入済み"]})),
+    )
+    .await?;
+    env.set_local_time("2026-04-08T10:00")?;
+    env.tick().await?;
+
+    assert_eq!(env.texts_sent_to(&u).len(), 1);
+    assert_eq!(
+        enrollment_state(&env, &u, "welcome").await?,
+        EnrollmentState::Stopped
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invalid_scenario_is_refused_naming_the_field() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let too_long = "あ".repeat(5001);
+    let yaml = format!(
+        "id: bad\nname: bad\ntrigger: {{ type: follow }}\nsteps:\n  - id: s\n    messages: [ {{ type: text, text: \"{too_long}\" }} ]\n"
+    );
+    let (status, err) = env.put_scenario_yaml("bad", &yaml).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"]["field"], "steps[0].messages[0].text");
+    Ok(())
+}
+
+#[tokio::test]
+async fn editing_a_scenario_keeps_enrolled_friends_on_their_version() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    env.put_scenario_yaml("welcome", WELCOME).await?;
+    let u = new_user();
+    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.tick().await?;
+
+    let (status, saved) = env
+        .put_scenario_yaml("welcome", &WELCOME.replace("使い方のコツ", "新しいコツ"))
+        .await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(saved["version"], 2);
+
+    env.set_local_time("2026-04-03T10:00")?;
+    env.tick().await?;
+    assert_eq!(
+        env.texts_sent_to(&u)[1],
+        "使い方のコツ",
+        "enrolled on version 1"
+    );
+    Ok(())
+}
