@@ -169,7 +169,15 @@ async fn a_tick_that_dies_between_claim_and_send_still_delivers_exactly_once() -
     // A tick claims the step, pushes it, and dies before recording anything.
     let mut due = Vec::new();
     for shard in 0..crm::store::DUE_SHARDS {
-        due.extend(env.store.due_enrollments(shard, now, 10).await?);
+        for item in env.store.due_items(shard, now, 10).await? {
+            if let crm::store::Due::Enrollment {
+                observed,
+                enrollment,
+            } = item
+            {
+                due.push((observed, enrollment));
+            }
+        }
     }
     assert_eq!(due.len(), 1);
     let (observed, e) = &due[0];
@@ -185,14 +193,7 @@ async fn a_tick_that_dies_between_claim_and_send_still_delivers_exactly_once() -
         .await?
         .expect("scenario")
         .definition()?;
-    let key = crm::domain::scenario::retry_key(
-        &e.tenant,
-        &e.friend,
-        &e.scenario,
-        e.version,
-        &def.steps[0].id,
-        &e.id,
-    );
+    let key = e.retry_key(&def.steps[0].id);
     let token = crm::secret::Secret::new(env.tenant.access_token.clone());
     env.deps
         .line

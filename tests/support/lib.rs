@@ -115,6 +115,7 @@ impl TestEnv {
             access_token: Secret::new(&t.access_token),
             zone: "Asia/Tokyo".into(),
             delivery_window: DeliveryWindow::default(),
+            daily_cap: None,
             created_at: now,
         };
         let key = ApiKeyRecord {
@@ -144,6 +145,14 @@ impl TestEnv {
                 .timestamp(),
         );
         Ok(())
+    }
+
+    /// An instant given in Tokyo time, e.g. "2026-04-02T10:00".
+    pub fn clock_in_tokyo(&self, local: &str) -> anyhow::Result<jiff::Timestamp> {
+        let civil: jiff::civil::DateTime = local.parse()?;
+        Ok(civil
+            .to_zoned(jiff::tz::TimeZone::get("Asia/Tokyo")?)?
+            .timestamp())
     }
 
     /// The texts of every message LINE accepted for `user` (push, multicast or reply), in order.

@@ -44,6 +44,7 @@ pub async fn enroll(
         next_due_at: None,
         previous_sent_at: None,
         attempts: 0,
+        hops: 0,
         ended_reason: None,
     };
     advance(&mut e, &def, 0, None, now, tenant);

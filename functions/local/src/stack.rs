@@ -79,6 +79,7 @@ impl Demo {
             access_token: Secret::new(self.access_token.clone()),
             zone: crm::domain::tenant::DEFAULT_ZONE.into(),
             delivery_window: DeliveryWindow::default(),
+            daily_cap: None,
             created_at: now,
         };
         store.put_tenant(&tenant).await?;

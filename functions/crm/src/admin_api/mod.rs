@@ -1,6 +1,7 @@
 //! The admin API: JSON over the HTTP API, `Authorization: Bearer <api key>`. A tenant key sees
 //! only its own tenant (the tenant comes from the key, never from the URL); the operator key
 //! creates tenants.
+mod broadcasts;
 mod scenarios;
 
 use std::collections::BTreeMap;
@@ -41,7 +42,7 @@ const WRITE_ATTEMPTS: usize = 5;
 pub fn router(deps: Deps) -> Router {
     Router::new()
         .route("/admin/tenants", post(create_tenant))
-        .route("/admin/tenant", get(own_tenant))
+        .route("/admin/tenant", get(own_tenant).patch(update_tenant))
         .route("/admin/friends", get(list_friends))
         .route("/admin/friends/{user_id}", get(one_friend))
         .route("/admin/friends/{user_id}/tags", post(add_tags))
@@ -62,6 +63,12 @@ pub fn router(deps: Deps) -> Router {
             "/admin/friends/{user_id}/deliveries",
             get(scenarios::friend_deliveries),
         )
+        .route(
+            "/admin/broadcasts",
+            post(broadcasts::create).get(broadcasts::list),
+        )
+        .route("/admin/broadcasts/{id}", get(broadcasts::report))
+        .route("/admin/broadcasts/{id}/cancel", post(broadcasts::cancel))
         .route("/admin/scenarios", get(scenarios::list))
         .route(
             "/admin/scenarios/{id}",
@@ -145,6 +152,7 @@ pub struct TenantView {
     channel_id: Option<String>,
     zone: String,
     delivery_window: DeliveryWindow,
+    daily_cap: Option<u32>,
     created_at: Timestamp,
     webhook_url: String,
 }
@@ -156,6 +164,7 @@ fn tenant_view(deps: &Deps, t: &Tenant) -> TenantView {
         channel_id: t.channel_id.clone(),
         zone: t.zone.clone(),
         delivery_window: t.delivery_window,
+        daily_cap: t.daily_cap,
         created_at: t.created_at,
         webhook_url: webhook_url(deps, &t.id),
     }
@@ -182,6 +191,8 @@ struct CreateTenant {
     zone: Option<String>,
     #[serde(default)]
     delivery_window: Option<DeliveryWindow>,
+    #[serde(default)]
+    daily_cap: Option<u32>,
 }
 
 async fn create_tenant(
@@ -226,6 +237,7 @@ async fn create_tenant(
         access_token: Secret::new(req.access_token),
         zone,
         delivery_window: window,
+        daily_cap: req.daily_cap,
         created_at: now,
     };
     let key = new_api_key();
@@ -259,6 +271,72 @@ async fn own_tenant(
     headers: HeaderMap,
 ) -> Result<Json<TenantView>, CrmError> {
     let t = tenant_caller(&deps, &headers).await?;
+    Ok(Json(tenant_view(&deps, &t)))
+}
+
+/// Settings a marketer changes: name, zone, delivery window, daily cap (`null` removes the cap).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TenantSettings {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    zone: Option<String>,
+    #[serde(default)]
+    delivery_window: Option<DeliveryWindow>,
+    #[serde(default, with = "serde_with_null")]
+    daily_cap: Option<Option<u32>>,
+}
+
+/// Tells "absent" (keep) from `null` (clear) for an optional setting.
+mod serde_with_null {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+        Ok(Some(Option::<u32>::deserialize(d)?))
+    }
+}
+
+async fn update_tenant(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<TenantView>, CrmError> {
+    let mut t = tenant_caller(&deps, &headers).await?;
+    let req: TenantSettings = parse_json(&body)?;
+    if let Some(name) = req.name {
+        if name.trim().is_empty() {
+            return Err(CrmError::invalid("name", "must not be empty"));
+        }
+        t.name = name;
+    }
+    if let Some(zone) = req.zone {
+        if !tenant::is_known_zone(&zone) {
+            return Err(CrmError::invalid(
+                "zone",
+                format!("unknown time zone {zone:?}"),
+            ));
+        }
+        t.zone = zone;
+    }
+    if let Some(window) = req.delivery_window {
+        if window.start >= window.end {
+            return Err(CrmError::invalid(
+                "deliveryWindow",
+                "start must be before end",
+            ));
+        }
+        t.delivery_window = window;
+    }
+    if let Some(cap) = req.daily_cap {
+        if cap == Some(0) {
+            return Err(CrmError::invalid(
+                "dailyCap",
+                "must be at least 1 (or null for no cap)",
+            ));
+        }
+        t.daily_cap = cap;
+    }
+    deps.store.put_tenant(&t).await?;
     Ok(Json(tenant_view(&deps, &t)))
 }
 

@@ -38,6 +38,10 @@ pub struct Enrollment {
     /// Failed attempts at the current step (rate limits, LINE errors), for backoff.
     #[serde(default)]
     pub attempts: u32,
+    /// Moves through the scenario so far; part of the retry key, so revisiting a step (goto)
+    /// is a new send while retrying the same visit reuses its key.
+    #[serde(default)]
+    pub hops: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_reason: Option<String>,
 }
@@ -62,6 +66,20 @@ impl Enrollment {
         use sha2::{Digest, Sha256};
         let h = Sha256::digest(format!("{}#{}", self.tenant, self.friend).as_bytes());
         h[0] % shards.max(1)
+    }
+
+    /// The `X-Line-Retry-Key` of this visit of `step`: the same for every retry of the visit, new
+    /// when a `goto` comes back to the step (`hops` moved on).
+    pub fn retry_key(&self, step: &super::scenario::StepId) -> uuid::Uuid {
+        let visit = format!("{}.{}", self.id, self.hops);
+        super::scenario::retry_key(
+            &self.tenant,
+            &self.friend,
+            &self.scenario,
+            self.version,
+            step,
+            &visit,
+        )
     }
 
     pub fn end(&mut self, state: EnrollmentState, reason: impl Into<String>) {

@@ -1,4 +1,5 @@
 //! Plain types and rules: no I/O, no async, no SDK or Lambda types. `now` is always a parameter.
+pub mod broadcast;
 pub mod enrollment;
 pub mod friend;
 pub mod ids;

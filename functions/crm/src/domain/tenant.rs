@@ -21,6 +21,10 @@ pub struct Tenant {
     /// IANA zone in which step times and delivery windows are evaluated.
     pub zone: String,
     pub delivery_window: DeliveryWindow,
+    /// At most this many messages per friend per day (tenant zone) across scenarios and
+    /// broadcasts; transactional sends are exempt. None: no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_cap: Option<u32>,
     pub created_at: Timestamp,
 }
 

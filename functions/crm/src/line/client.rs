@@ -26,6 +26,7 @@ const MONTHLY_LIMIT_MESSAGE: &str = "You have reached your monthly limit.";
 pub struct LineClient {
     http: reqwest::Client,
     base: Url,
+    throttle: super::throttle::Throttle,
 }
 
 /// LINE's `X-Line-Request-Id` for one call (empty if a response lacked it; LINE's never do).
@@ -193,7 +194,17 @@ impl LineClient {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        Self { http, base }
+        Self {
+            http,
+            base,
+            throttle: super::throttle::Throttle::default(),
+        }
+    }
+
+    /// The same client with other per-channel rates (tests, or a channel with special limits).
+    pub fn with_throttle(mut self, throttle: super::throttle::Throttle) -> Self {
+        self.throttle = throttle;
+        self
     }
 
     pub fn base(&self) -> &Url {
@@ -254,6 +265,7 @@ impl LineClient {
         retry_key: Uuid,
     ) -> Result<SendOutcome, LineError> {
         let body = json!({ "to": to, "messages": messages });
+        self.throttle.push(token).await;
         self.send_with_key(
             "/v2/bot/message/push",
             "v2/bot/message/push",
@@ -274,6 +286,7 @@ impl LineClient {
         retry_key: Uuid,
     ) -> Result<SendOutcome, LineError> {
         let body = json!({ "to": to, "messages": messages });
+        self.throttle.multicast(token).await;
         self.send_with_key(
             "/v2/bot/message/multicast",
             "v2/bot/message/multicast",

@@ -3,6 +3,7 @@
 //! follow LINE's OpenAPI files (`webhook.yml`, `messaging-api.yml`).
 pub mod client;
 pub mod signature;
+pub mod throttle;
 pub mod webhook;
 
 pub use client::{LineClient, LineError, Profile, Quota, RequestId, SendOutcome};

@@ -66,6 +66,19 @@ pub struct Claim {
     pub token: String,
 }
 
+/// One entry of the due-index: a scenario step or a broadcast, with the sort key as read.
+#[derive(Debug, Clone)]
+pub enum Due {
+    Enrollment {
+        observed: String,
+        enrollment: Enrollment,
+    },
+    Broadcast {
+        observed: String,
+        broadcast: Box<crate::domain::broadcast::Broadcast>,
+    },
+}
+
 /// How many due-index shards enrollments spread over.
 pub const DUE_SHARDS: u8 = 4;
 
@@ -194,13 +207,14 @@ impl Store {
         }
     }
 
-    /// Index entries of one shard due at or before `now`, oldest first: (observed sort key, enrollment).
-    pub async fn due_enrollments(
+    /// Index entries of one shard due at or before `now`, oldest first, each with the sort key
+    /// observed (a claim succeeds only if the entry still reads so).
+    pub async fn due_items(
         &self,
         shard: u8,
         now: Timestamp,
         limit: usize,
-    ) -> Result<Vec<(String, Enrollment)>, StoreError> {
+    ) -> Result<Vec<Due>, StoreError> {
         let out = self
             .client
             .query()
@@ -214,14 +228,31 @@ impl Store {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("Query", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| {
-                let e: EnrollmentItem = from_item(item)?;
-                Ok((e.gsi2sk.unwrap_or_default(), e.enrollment))
-            })
-            .collect()
+        let mut due = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let observed = item
+                .get(keys::GSI2SK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            match item
+                .get("entity")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
+                Some("broadcast") => due.push(Due::Broadcast {
+                    observed,
+                    broadcast: Box::new(
+                        from_item::<super::broadcasts::BroadcastItem>(item)?.broadcast,
+                    ),
+                }),
+                _ => due.push(Due::Enrollment {
+                    observed,
+                    enrollment: from_item::<EnrollmentItem>(item)?.enrollment,
+                }),
+            }
+        }
+        Ok(due)
     }
 
     /// Takes one due enrollment for `lease_until`. None when another tick was faster.
@@ -234,6 +265,28 @@ impl Store {
     ) -> Result<Option<Claim>, StoreError> {
         let (pk, sk) = keys::enrollment(&e.tenant, &e.friend, &e.scenario);
         let (_, leased_sk) = keys::due_index(0, lease_until, &e.tenant, &e.friend, &e.scenario);
+        match self
+            .claim_item(pk, sk, observed_sk, leased_sk, token)
+            .await?
+        {
+            Some(item) => Ok(Some(Claim {
+                enrollment: from_item::<EnrollmentItem>(item)?.enrollment,
+                token: token.to_owned(),
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// The claim itself: move the due-index entry to the lease's end and stamp the token, only if
+    /// the entry still reads as observed.
+    pub(super) async fn claim_item(
+        &self,
+        pk: String,
+        sk: String,
+        observed_sk: &str,
+        leased_sk: String,
+        token: &str,
+    ) -> Result<Option<Item>, StoreError> {
         let res = self
             .client
             .update_item()
@@ -249,13 +302,7 @@ impl Store {
             .send()
             .await;
         match res {
-            Ok(out) => {
-                let item: EnrollmentItem = from_item(out.attributes.unwrap_or_default())?;
-                Ok(Some(Claim {
-                    enrollment: item.enrollment,
-                    token: token.to_owned(),
-                }))
-            }
+            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
             Err(err)
                 if err
                     .as_service_error()
@@ -265,6 +312,69 @@ impl Store {
             }
             Err(err) => Err(StoreError::dynamo("UpdateItem", err)),
         }
+    }
+
+    /// Counts one message against the friend's daily cap; false (and nothing counted) when the
+    /// friend already had `cap` messages that day.
+    pub async fn take_daily_slot(
+        &self,
+        t: &TenantId,
+        u: &LineUserId,
+        day: &str,
+        cap: u32,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::daily_sends(t, u, day);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("ADD sends :one SET expires_at = :ttl")
+            .condition_expression("attribute_not_exists(sends) OR sends < :cap")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":cap", AttributeValue::N(cap.to_string()))
+            .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(StoreError::dynamo("UpdateItem", err)),
+        }
+    }
+
+    /// Gives back a slot taken for a send that did not go out (deferred by LINE's rate limit…).
+    pub async fn release_daily_slot(
+        &self,
+        t: &TenantId,
+        u: &LineUserId,
+        day: &str,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = keys::daily_sends(t, u, day);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("ADD sends :minus")
+            .condition_expression("sends > :zero")
+            .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|err| match err.as_service_error() {
+                Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
+                _ => Err(StoreError::dynamo("UpdateItem", err)),
+            })
     }
 
     /// Writes the outcome of a claim: the enrollment's next state (back in the due-index or not)

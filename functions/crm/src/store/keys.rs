@@ -133,6 +133,27 @@ pub fn due_index(
     )
 }
 
+/// gsi2 entry of a broadcast waiting to start or to continue.
+pub fn broadcast_due(shard: u8, due: Timestamp, t: &TenantId, id: &str) -> Key {
+    (due_shard(shard), format!("{}#{t}#BC#{id}", sortable(due)))
+}
+
+pub const BROADCAST_PREFIX: &str = "BC#";
+
+pub fn broadcast(t: &TenantId, id: &str) -> Key {
+    (format!("T#{t}"), format!("{BROADCAST_PREFIX}{id}"))
+}
+
+/// One multicast chunk of a broadcast: its recipients count, LINE request id and outcome.
+pub fn broadcast_chunk(t: &TenantId, id: &str, index: u32) -> Key {
+    (format!("T#{t}#BC#{id}"), format!("CHUNK#{index:06}"))
+}
+
+/// A friend's send count for one day (tenant zone), for the per-friend daily cap.
+pub fn daily_sends(t: &TenantId, u: &LineUserId, day: &str) -> Key {
+    (friend_pk(t, u), format!("CAP#{day}"))
+}
+
 pub fn due_shard(shard: u8) -> String {
     format!("DUE#{shard:02}")
 }

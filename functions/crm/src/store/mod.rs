@@ -1,4 +1,5 @@
 //! The single-table store: the only code that speaks DynamoDB. Takes and returns domain types.
+mod broadcasts;
 mod enrollments;
 mod friends;
 pub mod keys;
@@ -16,7 +17,8 @@ use aws_sdk_dynamodb::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-pub use enrollments::{Claim, DUE_SHARDS};
+pub use broadcasts::{BroadcastClaim, ChunkRecord};
+pub use enrollments::{Claim, DUE_SHARDS, Due};
 pub use friends::{FriendFilter, FriendPage, HistoryEntry};
 pub use scenarios::StoredScenario;
 pub use tenants::{ApiKeyRecord, Role};

@@ -1,160 +1,28 @@
-//! The scheduled-sends function, ticked every minute by EventBridge Scheduler: claims due
-//! enrollment steps from the sharded due-index, decides at send time (blocked? stop rule?
-//! conditions? inside the delivery window?), pushes through LINE with the step's deterministic
-//! retry key and records the delivery with the enrollment's next step in one transaction.
-use std::collections::HashMap;
+//! One scenario step of one enrollment: decide at send time (blocked? stop rule? conditions?
+//! inside the delivery window? under the daily cap?), push with the step's retry key, and write
+//! the delivery with the enrollment's next step in one transaction guarded by the claim.
+use jiff::Timestamp;
+use tracing::warn;
 
-use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
-use serde_json::Value;
-use tracing::{info, warn};
-
+use super::{Cache, Outcome, QUOTA_RETRY, backoff, daily_cap_day, next_day_opening};
 use crate::{
     deps::Deps,
     domain::{
         Friend, Tenant,
         enrollment::{Delivery, DeliveryStatus, Enrollment, EnrollmentState},
         message::{RenderContext, render},
-        scenario::{ScenarioDefinition, StepDecision, retry_key},
+        scenario::{ScenarioDefinition, StepDecision},
         schedule::{due_at, next_opening},
     },
     http::CrmError,
     line::client::{LineError, SendOutcome},
-    store::{Claim, DUE_SHARDS, StoreError},
+    store::Claim,
 };
 
-/// Longer than any one send; a claim still held after this is taken to be from a dead tick.
-pub const LEASE: SignedDuration = SignedDuration::from_mins(5);
-/// At most this many enrollments per shard per tick; the rest wait for the next minute.
-const BATCH_PER_SHARD: usize = 500;
-/// LINE sends no Retry-After: back off a minute per attempt, up to an hour.
-fn backoff(attempts: u32) -> SignedDuration {
-    SignedDuration::from_mins(i64::from(attempts.clamp(1, 60)))
-}
-/// The monthly quota is gone: try again in a few hours (the operator is alerted by the log).
-const QUOTA_RETRY: SignedDuration = SignedDuration::from_hours(6);
-
-/// What one tick did, returned to the caller (Lambda's result, the local stack, tests).
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TickReport {
-    pub claimed: usize,
-    pub sent: usize,
-    pub skipped: usize,
-    pub deferred: usize,
-    pub failed: usize,
-    pub ended: usize,
-    /// Claims that were taken over by another tick meanwhile (their outcome was not written).
-    pub lost: usize,
-}
-
-/// The Lambda entry: the Scheduler's event carries nothing we need but its arrival.
-pub async fn handle(deps: &Deps, _event: Value) -> Result<TickReport, CrmError> {
-    tick(deps, deps.clock.now()).await
-}
-
-pub async fn tick(deps: &Deps, now: Timestamp) -> Result<TickReport, CrmError> {
-    let mut report = TickReport::default();
-    let mut cache = Cache::default();
-    for shard in 0..DUE_SHARDS {
-        for (observed, due) in deps
-            .store
-            .due_enrollments(shard, now, BATCH_PER_SHARD)
-            .await?
-        {
-            let token = uuid::Uuid::new_v4().to_string();
-            let lease_until = now.saturating_add(LEASE).unwrap_or(now);
-            let Some(claim) = deps
-                .store
-                .claim(&due, &observed, lease_until, &token)
-                .await?
-            else {
-                continue; // another tick took it
-            };
-            report.claimed += 1;
-            match process(deps, &mut cache, &claim, now).await {
-                Ok(outcome) => outcome.count(&mut report),
-                // The lease ran out and another tick owns it now; its outcome wins.
-                Err(CrmError::Store(StoreError::Conflict)) => report.lost += 1,
-                Err(e) => {
-                    // Left claimed: it comes due again when the lease ends, with the same retry key.
-                    warn!(tenant = %claim.enrollment.tenant, scenario = %claim.enrollment.scenario, error = %e,
-                        "step failed; retried after the lease");
-                    report.failed += 1;
-                }
-            }
-        }
-    }
-    if report.claimed > 0 {
-        info!(
-            claimed = report.claimed,
-            sent = report.sent,
-            deferred = report.deferred,
-            ended = report.ended,
-            failed = report.failed,
-            "scheduled sends tick"
-        );
-    }
-    Ok(report)
-}
-
-#[derive(Default)]
-struct Cache {
-    tenants: HashMap<String, Option<Tenant>>,
-    scenarios: HashMap<(String, String, u32), Option<ScenarioDefinition>>,
-}
-
-impl Cache {
-    async fn tenant(&mut self, deps: &Deps, e: &Enrollment) -> Result<Option<Tenant>, CrmError> {
-        let key = e.tenant.to_string();
-        if !self.tenants.contains_key(&key) {
-            let t = deps.store.get_tenant(&e.tenant).await?;
-            self.tenants.insert(key.clone(), t);
-        }
-        Ok(self.tenants.get(&key).cloned().flatten())
-    }
-
-    async fn scenario(
-        &mut self,
-        deps: &Deps,
-        e: &Enrollment,
-    ) -> Result<Option<ScenarioDefinition>, CrmError> {
-        let key = (e.tenant.to_string(), e.scenario.to_string(), e.version);
-        if !self.scenarios.contains_key(&key) {
-            let stored = deps
-                .store
-                .scenario_version(&e.tenant, &e.scenario, e.version)
-                .await?;
-            let def = stored.map(|s| s.definition()).transpose()?;
-            self.scenarios.insert(key.clone(), def);
-        }
-        Ok(self.scenarios.get(&key).cloned().flatten())
-    }
-}
-
-enum Outcome {
-    Sent,
-    Skipped,
-    Deferred,
-    Failed,
-    Ended,
-}
-
-impl Outcome {
-    fn count(self, r: &mut TickReport) {
-        match self {
-            Outcome::Sent => r.sent += 1,
-            Outcome::Skipped => r.skipped += 1,
-            Outcome::Deferred => r.deferred += 1,
-            Outcome::Failed => r.failed += 1,
-            Outcome::Ended => r.ended += 1,
-        }
-    }
-}
-
-async fn process(
+/// Decides and, when due, sends the claimed enrollment's current step.
+pub(super) async fn process(
     deps: &Deps,
-    cache: &mut Cache,
+    cache: &Cache,
     claim: &Claim,
     now: Timestamp,
 ) -> Result<Outcome, CrmError> {
@@ -163,8 +31,7 @@ async fn process(
     let end = |next: &mut Enrollment, state, reason: &str| {
         next.end(state, reason);
     };
-    let (Some(tenant), Some(def)) = (cache.tenant(deps, e).await?, cache.scenario(deps, e).await?)
-    else {
+    let (Some(tenant), Some(def)) = (cache.tenant(e), cache.scenario(e)) else {
         end(
             &mut next,
             EnrollmentState::Stopped,
@@ -260,14 +127,22 @@ async fn send_step(
 ) -> Result<Outcome, CrmError> {
     let e = &claim.enrollment;
     let step = &def.steps[e.step];
-    let key = retry_key(
-        &e.tenant,
-        &e.friend,
-        &e.scenario,
-        e.version,
-        &step.id,
-        &e.id,
-    );
+    let key = e.retry_key(&step.id);
+    let cap_day = daily_cap_day(tenant, now);
+    if let (Some(cap), false) = (tenant.daily_cap, step.transactional) {
+        let expires = now.as_second() + 3 * 86_400;
+        if !deps
+            .store
+            .take_daily_slot(&e.tenant, &e.friend, &cap_day, cap, expires)
+            .await?
+        {
+            // Over today's cap: the step waits for tomorrow's window, it is not dropped.
+            let mut next = e.clone();
+            next.next_due_at = Some(next_day_opening(tenant, def, now));
+            deps.store.complete_claim(claim, &next, None).await?;
+            return Ok(Outcome::Capped);
+        }
+    }
     let messages = render(&step.messages, &RenderContext::for_friend(friend));
     let mut next = e.clone();
     let delivery = |status, request_id: Option<String>, error: Option<String>| Delivery {
@@ -303,12 +178,14 @@ async fn send_step(
         ) => {
             next.attempts += 1;
             next.next_due_at = Some(now.saturating_add(backoff(next.attempts)).unwrap_or(now));
+            release_slot(deps, tenant, step.transactional, e, &cap_day).await?;
             warn!(tenant = %e.tenant, scenario = %e.scenario, attempts = next.attempts, error = %err, "send deferred");
             deps.store.complete_claim(claim, &next, None).await?;
             Ok(Outcome::Deferred)
         }
         Err(LineError::MonthlyQuotaExhausted) => {
             next.next_due_at = Some(now.saturating_add(QUOTA_RETRY).unwrap_or(now));
+            release_slot(deps, tenant, step.transactional, e, &cap_day).await?;
             warn!(tenant = %e.tenant, alert = "monthly_quota_exhausted", "LINE monthly quota exhausted; sends deferred");
             deps.store.complete_claim(claim, &next, None).await?;
             Ok(Outcome::Deferred)
@@ -342,6 +219,7 @@ pub(crate) fn advance(
     tenant: &Tenant,
 ) {
     next.attempts = 0;
+    next.hops += 1;
     if sent_at.is_some() {
         next.previous_sent_at = sent_at;
     }
@@ -355,4 +233,19 @@ pub(crate) fn advance(
     let due = due_at(&step.timing, next.enrolled_at, next.previous_sent_at, &zone).max(now);
     let window = def.window.unwrap_or(tenant.delivery_window);
     next.next_due_at = Some(next_opening(&window, due, &zone));
+}
+
+async fn release_slot(
+    deps: &Deps,
+    tenant: &Tenant,
+    transactional: bool,
+    e: &Enrollment,
+    day: &str,
+) -> Result<(), CrmError> {
+    if tenant.daily_cap.is_some() && !transactional {
+        deps.store
+            .release_daily_slot(&e.tenant, &e.friend, day)
+            .await?;
+    }
+    Ok(())
 }

@@ -1,0 +1,98 @@
+//! Broadcasts through the admin API: create (now or at a time), list, report, cancel.
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use super::tenant_caller;
+use crate::{
+    deps::Deps,
+    domain::broadcast::{Broadcast, BroadcastRequest, BroadcastState, Progress},
+    http::{CrmError, parse_json},
+};
+
+pub(super) async fn create(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let request: BroadcastRequest = parse_json(&body)?;
+    request
+        .validate()
+        .map_err(|e| CrmError::invalid(e.field, e.message))?;
+    let now = deps.clock.now();
+    let b = Broadcast {
+        tenant: t.id.clone(),
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        next_due_at: Some(request.send_at.unwrap_or(now).max(now)),
+        request,
+        state: BroadcastState::Scheduled,
+        created_at: now,
+        progress: Progress::default(),
+        cursor: None,
+        listed_all: false,
+        pending: None,
+        finished_at: None,
+    };
+    deps.store.create_broadcast(&b).await?;
+    tracing::info!(tenant = %t.id, broadcast = %b.id, "broadcast scheduled");
+    Ok((StatusCode::CREATED, Json(b)).into_response())
+}
+
+pub(super) async fn list(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    Ok(Json(
+        json!({ "broadcasts": deps.store.broadcasts(&t.id).await? }),
+    ))
+}
+
+/// The broadcast with its delivery report: progress counters and one record per chunk.
+pub(super) async fn report(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let b = deps
+        .store
+        .broadcast(&t.id, &id)
+        .await?
+        .ok_or(CrmError::NotFound("broadcast"))?;
+    let chunks = deps.store.broadcast_chunks(&t.id, &id).await?;
+    Ok(Json(json!({ "broadcast": b, "chunks": chunks })))
+}
+
+pub(super) async fn cancel(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Broadcast>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let b = deps
+        .store
+        .broadcast(&t.id, &id)
+        .await?
+        .ok_or(CrmError::NotFound("broadcast"))?;
+    if b.state == BroadcastState::Cancelled {
+        return Ok(Json(b));
+    }
+    if !deps.store.cancel_broadcast(&b, deps.clock.now()).await? {
+        return Err(CrmError::Conflict(
+            "the broadcast has already started; it can no longer be cancelled".into(),
+        ));
+    }
+    let b = deps
+        .store
+        .broadcast(&t.id, &id)
+        .await?
+        .ok_or(CrmError::NotFound("broadcast"))?;
+    Ok(Json(b))
+}

@@ -1,0 +1,254 @@
+//! The scheduled-sends function, ticked every minute by EventBridge Scheduler. It claims what is
+//! due in the sharded due-index — scenario steps and broadcasts — and sends it through LINE.
+//!
+//! A claim is one conditional update that moves the index entry to the end of a lease: two
+//! overlapping ticks never both hold an item, and a tick that dies leaves its items to come due
+//! again when the lease ends. Retries reuse the same `X-Line-Retry-Key`, and LINE's 409 for a key
+//! it already accepted counts as delivered, so nothing is sent twice or silently dropped.
+mod broadcasts;
+mod steps;
+
+use std::collections::HashMap;
+
+use futures::{StreamExt, stream::FuturesUnordered};
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+pub(crate) use steps::advance;
+
+use crate::{
+    deps::Deps,
+    domain::{
+        Tenant, TenantId,
+        enrollment::Enrollment,
+        scenario::ScenarioDefinition,
+        schedule::{local_day, next_opening},
+    },
+    http::CrmError,
+    store::{Claim, DUE_SHARDS, Due, StoreError},
+};
+
+/// Longer than any one send; a claim still held after this is taken to be from a dead tick.
+pub const LEASE: SignedDuration = SignedDuration::from_mins(5);
+/// At most this many due items per shard per tick; the rest wait for the next minute.
+const BATCH_PER_SHARD: usize = 1000;
+/// Steps in flight at once. LINE allows 2,000 pushes/s per channel; the client's limiter keeps
+/// each channel under that, this keeps DynamoDB and the Lambda's sockets busy but bounded.
+const CONCURRENCY: usize = 64;
+/// The monthly quota is gone: try again in a few hours (the log line carries an alert field).
+const QUOTA_RETRY: SignedDuration = SignedDuration::from_hours(6);
+
+/// LINE sends no Retry-After: back off a minute per attempt, up to an hour.
+fn backoff(attempts: u32) -> SignedDuration {
+    SignedDuration::from_mins(i64::from(attempts.clamp(1, 60)))
+}
+
+/// What one tick did, returned to the caller (Lambda's result, the local stack, tests).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TickReport {
+    pub claimed: usize,
+    pub sent: usize,
+    pub skipped: usize,
+    pub deferred: usize,
+    /// Held back by the per-friend daily cap until tomorrow's window.
+    pub capped: usize,
+    pub failed: usize,
+    pub ended: usize,
+    /// Claims taken over by another tick meanwhile (their outcome was not written).
+    pub lost: usize,
+    /// Broadcast chunks LINE accepted in this tick.
+    pub broadcast_chunks: usize,
+}
+
+pub(crate) enum Outcome {
+    Sent,
+    Skipped,
+    Deferred,
+    Capped,
+    Failed,
+    Ended,
+}
+
+impl Outcome {
+    fn count(self, r: &mut TickReport) {
+        match self {
+            Outcome::Sent => r.sent += 1,
+            Outcome::Skipped => r.skipped += 1,
+            Outcome::Deferred => r.deferred += 1,
+            Outcome::Capped => r.capped += 1,
+            Outcome::Failed => r.failed += 1,
+            Outcome::Ended => r.ended += 1,
+        }
+    }
+}
+
+/// The Lambda entry: the Scheduler's event carries nothing we need but its arrival.
+pub async fn handle(deps: &Deps, _event: Value) -> Result<TickReport, CrmError> {
+    tick(deps, deps.clock.now()).await
+}
+
+pub async fn tick(deps: &Deps, now: Timestamp) -> Result<TickReport, CrmError> {
+    let mut report = TickReport::default();
+    let lease_until = now.saturating_add(LEASE).unwrap_or(now);
+    let mut claims = Vec::new();
+    let mut broadcasts = Vec::new();
+    for shard in 0..DUE_SHARDS {
+        for due in deps.store.due_items(shard, now, BATCH_PER_SHARD).await? {
+            let token = uuid::Uuid::new_v4().to_string();
+            match due {
+                Due::Enrollment {
+                    observed,
+                    enrollment,
+                } => {
+                    if let Some(c) = deps
+                        .store
+                        .claim(&enrollment, &observed, lease_until, &token)
+                        .await?
+                    {
+                        claims.push(c);
+                    }
+                }
+                Due::Broadcast {
+                    observed,
+                    broadcast,
+                } => {
+                    if let Some(c) = deps
+                        .store
+                        .claim_broadcast(&broadcast, &observed, lease_until, &token)
+                        .await?
+                    {
+                        broadcasts.push(c);
+                    }
+                }
+            }
+        }
+    }
+    report.claimed = claims.len() + broadcasts.len();
+
+    let cache = Cache::load(deps, claims.iter().map(|c| &c.enrollment)).await?;
+    // A bounded number of sends in flight; an explicit loop keeps the future `Send` for Lambda.
+    let mut in_flight = FuturesUnordered::new();
+    let mut waiting = claims.iter();
+    loop {
+        while in_flight.len() < CONCURRENCY {
+            match waiting.next() {
+                Some(claim) => in_flight.push(process_one(deps, &cache, claim, now)),
+                None => break,
+            }
+        }
+        match in_flight.next().await {
+            Some((claim, outcome)) => settle(&mut report, claim, outcome),
+            None => break,
+        }
+    }
+    for claim in broadcasts {
+        match broadcasts::run(deps, claim, now).await {
+            Ok(chunks) => report.broadcast_chunks += chunks,
+            Err(CrmError::Store(StoreError::Conflict)) => report.lost += 1,
+            Err(e) => {
+                warn!(error = %e, "broadcast step failed; continued after the lease");
+                report.failed += 1;
+            }
+        }
+    }
+    if report.claimed > 0 {
+        info!(
+            claimed = report.claimed,
+            sent = report.sent,
+            deferred = report.deferred,
+            capped = report.capped,
+            ended = report.ended,
+            failed = report.failed,
+            chunks = report.broadcast_chunks,
+            "scheduled sends tick"
+        );
+    }
+    Ok(report)
+}
+
+async fn process_one<'a>(
+    deps: &Deps,
+    cache: &Cache,
+    claim: &'a Claim,
+    now: Timestamp,
+) -> (&'a Claim, Result<Outcome, CrmError>) {
+    (claim, steps::process(deps, cache, claim, now).await)
+}
+
+fn settle(report: &mut TickReport, claim: &Claim, outcome: Result<Outcome, CrmError>) {
+    match outcome {
+        Ok(o) => o.count(report),
+        // The lease ran out and another tick owns it now; its outcome wins.
+        Err(CrmError::Store(StoreError::Conflict)) => report.lost += 1,
+        Err(e) => {
+            // Left claimed: it comes due again when the lease ends, with the same retry key.
+            warn!(tenant = %claim.enrollment.tenant, scenario = %claim.enrollment.scenario, error = %e,
+                "step failed; retried after the lease");
+            report.failed += 1;
+        }
+    }
+}
+
+/// Tenants and scenario versions of one tick, read once before the sends fan out.
+#[derive(Default)]
+pub(crate) struct Cache {
+    tenants: HashMap<TenantId, Option<Tenant>>,
+    scenarios: HashMap<(TenantId, String, u32), Option<ScenarioDefinition>>,
+}
+
+impl Cache {
+    async fn load<'a>(
+        deps: &Deps,
+        enrollments: impl Iterator<Item = &'a Enrollment>,
+    ) -> Result<Self, CrmError> {
+        let mut cache = Cache::default();
+        for e in enrollments {
+            if !cache.tenants.contains_key(&e.tenant) {
+                cache
+                    .tenants
+                    .insert(e.tenant.clone(), deps.store.get_tenant(&e.tenant).await?);
+            }
+            let key = (e.tenant.clone(), e.scenario.to_string(), e.version);
+            if let std::collections::hash_map::Entry::Vacant(slot) = cache.scenarios.entry(key) {
+                let stored = deps
+                    .store
+                    .scenario_version(&e.tenant, &e.scenario, e.version)
+                    .await?;
+                slot.insert(stored.map(|s| s.definition()).transpose()?);
+            }
+        }
+        Ok(cache)
+    }
+
+    fn tenant(&self, e: &Enrollment) -> Option<Tenant> {
+        self.tenants.get(&e.tenant).cloned().flatten()
+    }
+
+    fn scenario(&self, e: &Enrollment) -> Option<ScenarioDefinition> {
+        self.scenarios
+            .get(&(e.tenant.clone(), e.scenario.to_string(), e.version))
+            .cloned()
+            .flatten()
+    }
+}
+
+/// The day (tenant zone) a daily-cap count belongs to.
+fn daily_cap_day(tenant: &Tenant, now: Timestamp) -> String {
+    local_day(now, &tenant.time_zone()).to_string()
+}
+
+/// Tomorrow's delivery-window opening (tenant zone), for a send held back by the daily cap.
+fn next_day_opening(tenant: &Tenant, def: &ScenarioDefinition, now: Timestamp) -> Timestamp {
+    let zone = tenant.time_zone();
+    let window = def.window.unwrap_or(tenant.delivery_window);
+    let tomorrow = local_day(now, &zone)
+        .checked_add(1.day())
+        .ok()
+        .and_then(|d| d.to_zoned(zone.clone()).ok())
+        .map(|z| z.timestamp())
+        .unwrap_or(now);
+    next_opening(&window, tomorrow, &zone)
+}
