@@ -353,3 +353,56 @@ async fn editing_a_scenario_keeps_enrolled_friends_on_their_version() -> anyhow:
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_welcome_step_goes_out_free_through_the_follow_reply_token() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    env.put_scenario_yaml("welcome", WELCOME).await?;
+    let u = new_user();
+    env.set_local_time("2026-04-01T12:00")?;
+    let mut follow = user::follow(&u, env.now_ms(), false);
+    follow["replyToken"] = json!(env.fake.issue_reply_token_to(&env.tenant.access_token, &u));
+
+    env.deliver(vec![follow]).await?;
+    env.tick().await?;
+
+    let sent = env.fake.sent_messages();
+    assert_eq!(sent.len(), 1, "one message, by reply, none pushed");
+    assert_eq!(sent[0].endpoint, Endpoint::Reply);
+    assert_eq!(
+        env.texts_sent_to(&u),
+        ["お客様、友だち追加ありがとうございます！"]
+    );
+    let (_, deliveries) = env
+        .marketer("GET", &format!("/admin/friends/{u}/deliveries"), None)
+        .await?;
+    assert_eq!(deliveries["deliveries"][0]["via"], "reply");
+
+    env.set_local_time("2026-04-03T10:00")?;
+    env.tick().await?;
+    assert_eq!(env.texts_sent_to(&u).len(), 2, "later steps by push");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_expired_reply_token_falls_back_to_push() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    env.put_scenario_yaml("welcome", WELCOME).await?;
+    let u = new_user();
+    env.set_local_time("2026-04-01T12:00")?;
+    let mut follow = user::follow(&u, env.now_ms(), false);
+    follow["replyToken"] = json!(env.fake.issue_reply_token_to(&env.tenant.access_token, &u));
+    env.fake.expire_reply_tokens(&env.tenant.access_token);
+
+    env.deliver(vec![follow]).await?;
+    env.tick().await?;
+
+    let endpoints: Vec<_> = env
+        .fake
+        .sent_messages()
+        .into_iter()
+        .map(|d| d.endpoint)
+        .collect();
+    assert_eq!(endpoints, [Endpoint::Push]);
+    Ok(())
+}

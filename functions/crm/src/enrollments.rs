@@ -1,15 +1,19 @@
 //! Enrolling friends into scenarios: by trigger (follow, tag added) or by the marketer.
 use jiff::Timestamp;
+use tracing::warn;
 
 use crate::{
     deps::Deps,
     domain::{
         Friend, TagName, Tenant,
-        enrollment::{Enrollment, EnrollmentState},
-        scenario::{ScenarioId, Trigger},
+        enrollment::{Delivery, DeliveryStatus, Enrollment, EnrollmentState},
+        message::{RenderContext, render},
+        scenario::{ScenarioId, StepDecision, Trigger},
+        schedule::{local_day, next_opening},
     },
     http::CrmError,
-    scheduled_sends::advance,
+    line::client::LineError,
+    scheduled_sends::{LEASE, advance},
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,4 +120,107 @@ pub async fn resume(
         }
     }
     Ok(resumed)
+}
+
+/// Sends the enrollment's first step through the follow event's reply token — free, and at
+/// once — when it is due now, its conditions hold, the window is open and the daily cap allows.
+/// The enrollment is claimed first, exactly as a tick would, so the tick cannot send it too.
+/// Returns whether the reply went out; otherwise the tick pushes the step as usual.
+pub async fn welcome_by_reply(
+    deps: &Deps,
+    tenant: &Tenant,
+    friend: &Friend,
+    scenario: &ScenarioId,
+    reply_token: &str,
+    now: Timestamp,
+) -> Result<bool, CrmError> {
+    let Some(e) = deps
+        .store
+        .enrollment(&tenant.id, &friend.user_id, scenario)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let Some(stored) = deps
+        .store
+        .scenario_version(&tenant.id, scenario, e.version)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let def = stored.definition()?;
+    let zone = tenant.time_zone();
+    let window = def.window.unwrap_or(tenant.delivery_window);
+    let due_now = e.due().is_some_and(|d| d <= now) && next_opening(&window, now, &zone) == now;
+    let Some(step) = def.steps.get(e.step) else {
+        return Ok(false);
+    };
+    if !due_now || def.decide(e.step, friend) != StepDecision::Send {
+        return Ok(false);
+    }
+    let lease_until = now.saturating_add(LEASE).unwrap_or(now);
+    let token = uuid::Uuid::new_v4().to_string();
+    let Some(claim) = deps.store.claim_due(&e, lease_until, &token).await? else {
+        return Ok(false);
+    };
+    let day = local_day(now, &zone).to_string();
+    let capped = !step.transactional && tenant.daily_cap.is_some();
+    if let (Some(cap), true) = (tenant.daily_cap, capped) {
+        if !deps
+            .store
+            .take_daily_slot(
+                &tenant.id,
+                &friend.user_id,
+                &day,
+                cap,
+                now.as_second() + 3 * 86_400,
+            )
+            .await?
+        {
+            deps.store.complete_claim(&claim, &e, None).await?;
+            return Ok(false);
+        }
+    }
+    let messages = render(&step.messages, &RenderContext::for_friend(friend));
+    let mut next = e.clone();
+    let mut delivery = Delivery {
+        retry_key: e.retry_key(&step.id).to_string(),
+        scenario: e.scenario.clone(),
+        version: e.version,
+        step: step.id.to_string(),
+        status: DeliveryStatus::Sent,
+        at: now,
+        line_request_id: None,
+        error: None,
+        via: Some("reply".into()),
+    };
+    match deps
+        .line
+        .reply(&tenant.access_token, reply_token, &messages)
+        .await
+    {
+        Ok(request_id) => delivery.line_request_id = Some(request_id.to_string()),
+        // Certainly not sent (expired or used token, rate limit): give it back to the tick.
+        Err(LineError::Rejected { .. } | LineError::RateLimited | LineError::Unauthorized) => {
+            if capped {
+                deps.store
+                    .release_daily_slot(&tenant.id, &friend.user_id, &day)
+                    .await?;
+            }
+            deps.store.complete_claim(&claim, &e, None).await?;
+            return Ok(false);
+        }
+        // A reply has no retry key: after a 5xx or a timeout LINE may have sent it. Pushing it
+        // again could send it twice, so it is recorded as failed with the reason instead.
+        Err(err) => {
+            warn!(tenant = %tenant.id, scenario = %e.scenario, error = %err, "welcome reply outcome unknown");
+            delivery.status = DeliveryStatus::Failed;
+            delivery.error = Some(format!("reply outcome unknown: {err}"));
+        }
+    }
+    advance(&mut next, &def, e.step + 1, Some(now), now, tenant);
+    deps.store
+        .complete_claim(&claim, &next, Some(&delivery))
+        .await?;
+    Ok(delivery.status == DeliveryStatus::Sent)
 }

@@ -190,7 +190,7 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
         {
             Ok(Recorded::New) => {
                 if !domain_events.is_empty() {
-                    react(deps, tenant, &domain_events).await?;
+                    react(deps, tenant, &domain_events, reply_token(event)).await?;
                     deps.bus.publish(&domain_events).await?;
                     deps.store.mark_published(&tenant.id, event_id).await?;
                 }
@@ -266,7 +266,8 @@ async fn publish_pending(
 ) -> Result<(), CrmError> {
     let events: Vec<DomainEvent> =
         serde_json::from_str(pending).map_err(|e| StoreError::Malformed(e.to_string()))?;
-    react(deps, tenant, &events).await?;
+    // Too late for the reply token by now: welcome steps go out by push.
+    react(deps, tenant, &events, None).await?;
     deps.bus.publish(&events).await?;
     deps.store.mark_published(&tenant.id, event_id).await?;
     Ok(())
@@ -274,7 +275,22 @@ async fn publish_pending(
 
 /// What must happen at once on a follow: a new friend enters the follow-triggered scenarios; a
 /// friend who comes back resumes the enrollments paused when they blocked us.
-async fn react(deps: &Deps, tenant: &Tenant, events: &[DomainEvent]) -> Result<(), CrmError> {
+/// The event's reply token, when we may answer at all: never in standby mode, where another
+/// channel owns the chat.
+fn reply_token(event: &WebhookEvent) -> Option<&str> {
+    use crate::line::webhook::Mode;
+    match event.common.mode {
+        Mode::Active => event.common.reply_token.as_deref(),
+        _ => None,
+    }
+}
+
+async fn react(
+    deps: &Deps,
+    tenant: &Tenant,
+    events: &[DomainEvent],
+    reply_token: Option<&str>,
+) -> Result<(), CrmError> {
     for event in events.iter().filter(|e| e.detail_type == "FriendFollowed") {
         let friend_id = event.detail.get("friend").and_then(|f| f.as_str());
         let Some(u) = friend_id.and_then(|f| LineUserId::parse(f).ok()) else {
@@ -292,8 +308,26 @@ async fn react(deps: &Deps, tenant: &Tenant, events: &[DomainEvent]) -> Result<(
         {
             crate::enrollments::resume(deps, tenant, &friend, now).await?;
         } else {
-            crate::enrollments::trigger(deps, tenant, &friend, crate::enrollments::on_follow, now)
-                .await?;
+            let entered = crate::enrollments::trigger(
+                deps,
+                tenant,
+                &friend,
+                crate::enrollments::on_follow,
+                now,
+            )
+            .await?;
+            // The free reply token carries the first welcome step due now; the rest go by push.
+            if let Some(token) = reply_token {
+                for scenario in &entered {
+                    if crate::enrollments::welcome_by_reply(
+                        deps, tenant, &friend, scenario, token, now,
+                    )
+                    .await?
+                    {
+                        break;
+                    }
+                }
+            }
         }
     }
     Ok(())

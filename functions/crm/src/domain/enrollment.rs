@@ -104,6 +104,9 @@ pub struct Delivery {
     /// LINE's error message for a failed delivery (never the message text we sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `reply` when the free reply token carried it; push otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

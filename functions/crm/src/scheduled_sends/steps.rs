@@ -154,6 +154,7 @@ async fn send_step(
         at: now,
         line_request_id: request_id,
         error,
+        via: None,
     };
     let result = deps
         .line

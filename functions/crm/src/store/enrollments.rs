@@ -277,6 +277,19 @@ impl Store {
         }
     }
 
+    /// Claims an enrollment just read (not found through the index), e.g. to reply at once.
+    pub async fn claim_due(
+        &self,
+        e: &Enrollment,
+        lease_until: Timestamp,
+        token: &str,
+    ) -> Result<Option<Claim>, StoreError> {
+        let Some(due) = e.due() else { return Ok(None) };
+        let (_, observed) =
+            keys::due_index(e.shard(DUE_SHARDS), due, &e.tenant, &e.friend, &e.scenario);
+        self.claim(e, &observed, lease_until, token).await
+    }
+
     /// The claim itself: move the due-index entry to the lease's end and stamp the token, only if
     /// the entry still reads as observed.
     pub(super) async fn claim_item(
