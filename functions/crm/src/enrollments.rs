@@ -164,22 +164,21 @@ pub async fn welcome_by_reply(
         return Ok(false);
     };
     let day = local_day(now, &zone).to_string();
-    let capped = !step.transactional && tenant.daily_cap.is_some();
-    if let (Some(cap), true) = (tenant.daily_cap, capped) {
-        if !deps
-            .store
-            .take_daily_slot(
-                &tenant.id,
-                &friend.user_id,
-                &day,
-                cap,
-                now.as_second() + 3 * 86_400,
-            )
-            .await?
-        {
-            deps.store.complete_claim(&claim, &e, None).await?;
-            return Ok(false);
+    let cap = tenant.daily_cap.filter(|_| !step.transactional);
+    let capped = cap.is_some();
+    let expires = now.as_second() + 3 * 86_400;
+    let over_cap = match cap {
+        Some(cap) => {
+            !deps
+                .store
+                .take_daily_slot(&tenant.id, &friend.user_id, &day, cap, expires)
+                .await?
         }
+        None => false,
+    };
+    if over_cap {
+        deps.store.complete_claim(&claim, &e, None).await?;
+        return Ok(false);
     }
     let messages = render(&step.messages, &RenderContext::for_friend(friend));
     let mut next = e.clone();
