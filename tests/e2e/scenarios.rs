@@ -406,3 +406,54 @@ async fn an_expired_reply_token_falls_back_to_push() -> anyhow::Result<()> {
     assert_eq!(endpoints, [Endpoint::Push]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_marketer_migrates_enrolled_friends_to_the_new_version() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    env.put_scenario_yaml("welcome", WELCOME).await?;
+    let u = new_user();
+    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.tick().await?;
+    env.put_scenario_yaml("welcome", &WELCOME.replace("使い方のコツ", "新しいコツ"))
+        .await?;
+
+    let (_, versions) = env
+        .marketer("GET", "/admin/scenarios/welcome/versions", None)
+        .await?;
+    assert_eq!(versions["versions"].as_array().map(Vec::len), Some(2));
+    let (status, migration) = env
+        .marketer("POST", "/admin/scenarios/welcome/migrate", None)
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{migration}");
+    assert_eq!(migration["migrated"], 1);
+
+    env.set_local_time("2026-04-03T10:00")?;
+    env.tick().await?;
+    assert_eq!(
+        env.texts_sent_to(&u)[1],
+        "新しいコツ",
+        "now on version 2, at the same step"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retired_scenario_takes_no_one_new_but_finishes_those_enrolled() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    env.put_scenario_yaml("welcome", WELCOME).await?;
+    let (first, second) = (new_user(), new_user());
+    follow_at(&env, &first, "2026-04-01T12:00").await?;
+    let (status, _) = env
+        .marketer("DELETE", "/admin/scenarios/welcome", None)
+        .await?;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    follow_at(&env, &second, "2026-04-01T12:01").await?;
+
+    env.tick().await?;
+    env.set_local_time("2026-04-03T10:00")?;
+    env.tick().await?;
+
+    assert_eq!(env.texts_sent_to(&first).len(), 2);
+    assert!(env.texts_sent_to(&second).is_empty());
+    Ok(())
+}

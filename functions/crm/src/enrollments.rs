@@ -223,3 +223,68 @@ pub async fn welcome_by_reply(
         .await?;
     Ok(delivery.status == DeliveryStatus::Sent)
 }
+
+/// What a migration to the current version did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Migration {
+    pub version: u32,
+    pub migrated: usize,
+    /// Being sent right now: left on their version (run the migration again in a minute).
+    pub busy: usize,
+}
+
+/// Moves every open enrollment of the scenario to its current version, at the step with the
+/// same id (or the same position when the step is gone), rescheduled by the new timing.
+pub async fn migrate(
+    deps: &Deps,
+    tenant: &Tenant,
+    scenario: &ScenarioId,
+    now: Timestamp,
+) -> Result<Option<Migration>, CrmError> {
+    let Some(current) = deps.store.scenario(&tenant.id, scenario).await? else {
+        return Ok(None);
+    };
+    let def = current.definition()?;
+    let mut report = Migration {
+        version: current.version,
+        ..Migration::default()
+    };
+    let mut old_defs = std::collections::HashMap::new();
+    for mut e in deps
+        .store
+        .scenario_enrollments(&tenant.id, scenario)
+        .await?
+    {
+        if !e.is_open() || e.version == current.version {
+            continue;
+        }
+        if let std::collections::hash_map::Entry::Vacant(slot) = old_defs.entry(e.version) {
+            let old = deps
+                .store
+                .scenario_version(&tenant.id, scenario, e.version)
+                .await?;
+            slot.insert(old.map(|o| o.definition()).transpose()?);
+        }
+        let old_step = old_defs
+            .get(&e.version)
+            .cloned()
+            .flatten()
+            .and_then(|d| d.steps.get(e.step).map(|s| s.id.clone()));
+        let index = old_step
+            .and_then(|id| def.step_index(&id))
+            .unwrap_or(e.step);
+        e.version = current.version;
+        if e.state == EnrollmentState::Active {
+            advance(&mut e, &def, index, None, now, tenant);
+        } else {
+            e.step = index;
+        }
+        if deps.store.update_enrollment(&e).await? {
+            report.migrated += 1;
+        } else {
+            report.busy += 1;
+        }
+    }
+    Ok(Some(report))
+}

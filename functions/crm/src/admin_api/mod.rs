@@ -72,8 +72,12 @@ pub fn router(deps: Deps) -> Router {
         .route("/admin/scenarios", get(scenarios::list))
         .route(
             "/admin/scenarios/{id}",
-            put(scenarios::save).get(scenarios::one),
+            put(scenarios::save)
+                .get(scenarios::one)
+                .delete(scenarios::retire),
         )
+        .route("/admin/scenarios/{id}/versions", get(scenarios::versions))
+        .route("/admin/scenarios/{id}/migrate", post(scenarios::migrate))
         .route(
             "/admin/scenarios/{id}/enrollments",
             post(scenarios::enroll_friend),

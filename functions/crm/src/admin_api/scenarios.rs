@@ -177,3 +177,57 @@ pub(super) async fn unenroll(
         ))
     }
 }
+
+/// `GET /admin/scenarios/{id}/versions`: every saved version, oldest first.
+pub(super) async fn versions(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let mut out = Vec::new();
+    for s in deps
+        .store
+        .scenario_versions(&t.id, &scenario_id(&id)?)
+        .await?
+    {
+        out.push(
+            json!({ "version": s.version, "savedAt": s.created_at, "definition": s.definition()? }),
+        );
+    }
+    if out.is_empty() {
+        return Err(CrmError::NotFound("scenario"));
+    }
+    Ok(Json(json!({ "id": id, "versions": out })))
+}
+
+/// `DELETE /admin/scenarios/{id}`: no new enrollments; enrolled friends finish their version.
+pub(super) async fn retire(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    if deps
+        .store
+        .retire_scenario(&t.id, &scenario_id(&id)?)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(CrmError::NotFound("scenario"))
+    }
+}
+
+/// `POST /admin/scenarios/{id}/migrate`: move enrolled friends to the current version.
+pub(super) async fn migrate(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<crate::enrollments::Migration>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let report = crate::enrollments::migrate(&deps, &t, &scenario_id(&id)?, deps.clock.now())
+        .await?
+        .ok_or(CrmError::NotFound("scenario"))?;
+    Ok(Json(report))
+}

@@ -20,6 +20,8 @@ struct EnrollmentItem {
     pk: String,
     sk: String,
     entity: String,
+    gsi1pk: String,
+    gsi1sk: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gsi2pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,10 +40,13 @@ impl EnrollmentItem {
             .due()
             .map(|at| keys::due_index(e.shard(shards), at, &e.tenant, &e.friend, &e.scenario));
         let (gsi2pk, gsi2sk) = due.unzip();
+        let (gsi1pk, gsi1sk) = keys::scenario_members(&e.tenant, &e.scenario, &e.friend);
         Self {
             pk,
             sk,
             entity: "enrollment".into(),
+            gsi1pk,
+            gsi1sk,
             gsi2pk,
             gsi2sk,
             claim: None,
@@ -152,6 +157,36 @@ impl Store {
                 Ok(false)
             }
             Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        }
+    }
+
+    /// Every enrollment (open or closed) in one scenario, across its versions.
+    pub async fn scenario_enrollments(
+        &self,
+        t: &TenantId,
+        scenario: &ScenarioId,
+    ) -> Result<Vec<Enrollment>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::GSI1)
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(keys::scenario_members_pk(t, scenario)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item::<EnrollmentItem>(item)?.enrollment);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
         }
     }
 
@@ -426,5 +461,63 @@ impl Store {
             Ok(()) => Ok(()),
             Err(_) => Err(StoreError::Conflict),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::enrollment::EnrollmentState;
+
+    fn enrollment(state: EnrollmentState) -> Enrollment {
+        Enrollment {
+            tenant: TenantId::parse("demo").unwrap(),
+            friend: LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap(),
+            scenario: ScenarioId::parse("welcome").unwrap(),
+            version: 2,
+            id: "e1".into(),
+            step: 1,
+            state,
+            enrolled_at: "2026-04-01T03:00:00Z".parse().unwrap(),
+            next_due_at: Some("2026-04-03T01:00:00Z".parse().unwrap()),
+            previous_sent_at: None,
+            attempts: 0,
+            hops: 1,
+            ended_reason: None,
+        }
+    }
+
+    #[test]
+    fn an_active_enrollment_sits_in_the_due_index_and_a_finished_one_does_not() {
+        let uid = "U4af4980629c1e2c3f2a41b8e4d0a3b0c";
+        let e = enrollment(EnrollmentState::Active);
+        let item = to_item(&EnrollmentItem::new(&e, DUE_SHARDS)).unwrap();
+        assert_eq!(item["pk"], s(format!("T#demo#F#{uid}")));
+        assert_eq!(item["sk"], s("ENR#welcome"));
+        assert_eq!(item["gsi1pk"], s("T#demo#ENR#welcome"));
+        assert_eq!(item["gsi1sk"], s(uid));
+        let shard = e.shard(DUE_SHARDS);
+        assert_eq!(item["gsi2pk"], s(format!("DUE#{shard:02}")));
+        assert_eq!(
+            item["gsi2sk"],
+            s(format!("2026-04-03T01:00:00.000Z#demo#{uid}#welcome"))
+        );
+
+        let mut done = e.clone();
+        done.end(EnrollmentState::Finished, "all steps done");
+        let item = to_item(&EnrollmentItem::new(&done, DUE_SHARDS)).unwrap();
+        assert!(!item.contains_key("gsi2pk") && !item.contains_key("gsi2sk"));
+        let paused = to_item(&EnrollmentItem::new(
+            &enrollment(EnrollmentState::Paused),
+            DUE_SHARDS,
+        ))
+        .unwrap();
+        assert!(
+            !paused.contains_key("gsi2pk"),
+            "a paused enrollment waits for a follow-back, not a time"
+        );
+        let back: EnrollmentItem =
+            from_item(to_item(&EnrollmentItem::new(&e, DUE_SHARDS)).unwrap()).unwrap();
+        assert_eq!(back.enrollment, e);
     }
 }

@@ -158,6 +158,19 @@ pub fn due_shard(shard: u8) -> String {
     format!("DUE#{shard:02}")
 }
 
+/// gsi1: the friends enrolled in a scenario (for migrating them to a new version, and reports).
+pub fn scenario_members(t: &TenantId, scenario: &ScenarioId, u: &LineUserId) -> Key {
+    (scenario_members_pk(t, scenario), u.to_string())
+}
+
+pub fn scenario_members_pk(t: &TenantId, scenario: &ScenarioId) -> String {
+    format!("T#{t}#ENR#{scenario}")
+}
+
+pub fn scenario_versions_prefix(scenario: &ScenarioId) -> String {
+    format!("SCNV#{scenario}#")
+}
+
 pub const DELIVERY_PREFIX: &str = "DLV#";
 
 pub fn delivery(t: &TenantId, u: &LineUserId, retry_key: &str) -> Key {

@@ -100,6 +100,47 @@ impl Store {
         }
     }
 
+    /// All saved versions of one scenario, oldest first.
+    pub async fn scenario_versions(
+        &self,
+        t: &TenantId,
+        id: &ScenarioId,
+    ) -> Result<Vec<StoredScenario>, StoreError> {
+        let (pk, _) = keys::tenant(t);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":p", s(keys::scenario_versions_prefix(id)))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| from_item::<ScenarioItem>(i).map(|x| x.stored))
+            .collect()
+    }
+
+    /// Removes the scenario's head: no trigger enrolls into it any more. Its versions stay, so
+    /// friends already enrolled finish the version they are on.
+    pub async fn retire_scenario(&self, t: &TenantId, id: &ScenarioId) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::scenario_head(t, id);
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+        Ok(out.attributes.is_some())
+    }
+
     /// Every scenario's current version (tenants have tens of scenarios, not thousands).
     pub async fn scenarios(&self, t: &TenantId) -> Result<Vec<StoredScenario>, StoreError> {
         let (pk, _) = keys::tenant(t);
