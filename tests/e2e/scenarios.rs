@@ -53,6 +53,11 @@ async fn follow_then_welcome_on_day_0_day_2_at_10_and_day_7() -> anyhow::Result<
     let env = TestEnv::start().await?;
     let (status, saved) = env.put_scenario_yaml("welcome", WELCOME).await?;
     assert_eq!(status, StatusCode::CREATED, "{saved}");
+    let (_, again) = env.put_scenario_yaml("welcome", WELCOME).await?;
+    assert_eq!(
+        again["version"], 1,
+        "applying the same definition again changes nothing: {again}"
+    );
     let hanako = new_user();
     env.fake
         .set_profile(&env.tenant.access_token, &hanako, "花子", None, None);

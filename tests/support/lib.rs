@@ -116,6 +116,7 @@ impl TestEnv {
             zone: "Asia/Tokyo".into(),
             delivery_window: DeliveryWindow::default(),
             daily_cap: None,
+            quota_exhausted_at: None,
             created_at: now,
         };
         let key = ApiKeyRecord {

@@ -18,7 +18,8 @@
 //!
 //! Control endpoints under `/__fake/` (no auth, not recorded) let the local stack and people
 //! inspect and steer it: `GET /__fake/requests[?since=<seq>]` (JSON lines),
-//! `DELETE /__fake/requests`, `POST /__fake/profiles`, `POST /__fake/channels`.
+//! `DELETE /__fake/requests`, `POST /__fake/profiles`, `POST /__fake/channels`,
+//! `POST /__fake/reply-tokens`.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io;
@@ -279,6 +280,7 @@ impl FakeLine {
             )
             .route("/__fake/profiles", post(control_set_profile))
             .route("/__fake/channels", post(control_add_channel))
+            .route("/__fake/reply-tokens", post(control_issue_reply_token))
             .fallback(line_api)
             .layer(axum::middleware::map_response(stamp_request_id))
             .with_state(self.clone())
@@ -1572,6 +1574,28 @@ async fn control_add_channel(
         fake.set_monthly_quota(&body.access_token, body.monthly_quota);
     }
     StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplyTokenBody {
+    user_id: String,
+}
+
+/// `POST /__fake/reply-tokens` {userId}: a reply token as LINE puts one in a webhook event,
+/// valid once on every registered channel (the local stack has one), so a simulated user's
+/// follow can be answered by reply as on LINE. Answers `{"replyToken": "…"}`.
+async fn control_issue_reply_token(
+    State(fake): State<FakeLine>,
+    axum::Json(body): axum::Json<ReplyTokenBody>,
+) -> axum::Json<Value> {
+    let reply_token = Uuid::new_v4().simple().to_string();
+    for channel in fake.lock().channels.values_mut() {
+        channel
+            .reply_tokens
+            .insert(reply_token.clone(), Some(body.user_id.clone()));
+    }
+    axum::Json(serde_json::json!({ "replyToken": reply_token }))
 }
 
 #[cfg(test)]

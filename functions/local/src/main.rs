@@ -34,6 +34,23 @@ enum Command {
     },
     /// Create the table on DynamoDB Local from template.yaml and seed the demo tenant, then exit.
     Bootstrap,
+    /// Apply definitions kept in version control (YAML) through the admin API: each file is
+    /// PUT to /admin/{kind}s/{id}, creating a new version when it changed.
+    Apply {
+        #[arg(value_enum)]
+        kind: DefinitionKind,
+        /// YAML files, e.g. docs/examples/welcome.yaml
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[arg(long, env = "TSUNAGU_URL", default_value = "http://127.0.0.1:3000")]
+        url: String,
+        #[arg(
+            long,
+            env = "TSUNAGU_API_KEY",
+            default_value = "demo-api-key-change-me"
+        )]
+        key: String,
+    },
     /// Act as a LINE user: send a signed webhook event to the local stack.
     Send {
         #[arg(value_enum)]
@@ -66,6 +83,11 @@ enum Command {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum DefinitionKind {
+    Scenario,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum EventKind {
     Follow,
     Unfollow,
@@ -80,17 +102,26 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    match Cli::parse().command.unwrap_or(Command::Serve {
-        port: 3000,
-        fake_line_port: 3001,
-        tick_seconds: 60,
-    }) {
+    // No subcommand means `serve`, with its flags and environment (PORT…) read as usual.
+    let command = match Cli::parse().command {
+        Some(c) => c,
+        None => Cli::parse_from(["tsunagu-local", "serve"])
+            .command
+            .context("serve is a subcommand")?,
+    };
+    match command {
         Command::Serve {
             port,
             fake_line_port,
             tick_seconds,
         } => serve(port, fake_line_port, tick_seconds).await,
         Command::Bootstrap => bootstrap().await.map(|_| ()),
+        Command::Apply {
+            kind,
+            files,
+            url,
+            key,
+        } => apply(kind, &files, &url, &key).await,
         Command::Send {
             kind,
             user,
@@ -211,6 +242,60 @@ async fn serve(port: u16, fake_line_port: u16, tick_seconds: u64) -> anyhow::Res
     Ok(())
 }
 
+async fn apply(
+    kind: DefinitionKind,
+    files: &[std::path::PathBuf],
+    url: &str,
+    key: &str,
+) -> anyhow::Result<()> {
+    let collection = match kind {
+        DefinitionKind::Scenario => "scenarios",
+    };
+    let http = reqwest::Client::new();
+    let mut failed = 0;
+    for file in files {
+        let yaml = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        // The id inside the file names the definition; the server checks it against the path.
+        let id = yaml
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("id:")
+                    .map(|v| v.trim().trim_matches(['"', '\'']).to_owned())
+            })
+            .with_context(|| format!("{}: no top-level `id:`", file.display()))?;
+        let res = http
+            .put(format!(
+                "{}/admin/{collection}/{id}",
+                url.trim_end_matches('/')
+            ))
+            .bearer_auth(key)
+            .header("content-type", "application/yaml")
+            .body(yaml)
+            .send()
+            .await
+            .context("cannot reach the admin API; start the local stack with `make dev`")?;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        if status.is_success() {
+            println!(
+                "{}: {id} saved as version {}",
+                file.display(),
+                body["version"]
+            );
+        } else {
+            failed += 1;
+            println!("{}: {status} {}", file.display(), body["error"]);
+        }
+    }
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {} files were refused",
+        files.len()
+    );
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn send(
     kind: EventKind,
@@ -235,13 +320,33 @@ async fn send(
         .context("cannot reach the fake LINE Platform to set the profile")?
         .error_for_status()?;
     }
+    // A reply token the fake LINE will honour, as LINE issues one with each event.
+    let reply_token = match http
+        .post(format!(
+            "{}/__fake/reply-tokens",
+            fake_line_url.trim_end_matches('/')
+        ))
+        .json(&json!({ "userId": user }))
+        .send()
+        .await
+    {
+        Ok(res) => res
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v["replyToken"].as_str().map(str::to_owned)),
+        Err(_) => None,
+    };
     let now = jiff::Timestamp::now().as_millisecond();
-    let event = match kind {
+    let mut event = match kind {
         EventKind::Follow => line_user::follow(user, now, false),
         EventKind::Unfollow => line_user::unfollow(user, now),
         EventKind::Message => line_user::text_message(user, now, text),
         EventKind::Postback => line_user::postback(user, now, data),
     };
+    if let (Some(token), Some(slot)) = (reply_token, event.get_mut("replyToken")) {
+        *slot = json!(token);
+    }
     let body = line_user::batch(vec![event]);
     let res = http
         .post(format!("{}/webhook/{tenant}", url.trim_end_matches('/')))

@@ -80,6 +80,7 @@ impl Demo {
             zone: crm::domain::tenant::DEFAULT_ZONE.into(),
             delivery_window: DeliveryWindow::default(),
             daily_cap: None,
+            quota_exhausted_at: None,
             created_at: now,
         };
         store.put_tenant(&tenant).await?;

@@ -92,7 +92,7 @@ pub fn router(deps: Deps) -> Router {
 #[derive(Debug)]
 enum Caller {
     Operator,
-    Tenant(Tenant),
+    Tenant(Box<Tenant>),
 }
 
 pub fn hash_key(key: &str) -> String {
@@ -135,14 +135,14 @@ async fn authenticate(deps: &Deps, headers: &HeaderMap) -> Result<Caller, CrmErr
                 .get_tenant(&record.tenant)
                 .await?
                 .ok_or(CrmError::Unauthorized)?;
-            Ok(Caller::Tenant(tenant))
+            Ok(Caller::Tenant(Box::new(tenant)))
         }
     }
 }
 
 pub(super) async fn tenant_caller(deps: &Deps, headers: &HeaderMap) -> Result<Tenant, CrmError> {
     match authenticate(deps, headers).await? {
-        Caller::Tenant(t) => Ok(t),
+        Caller::Tenant(t) => Ok(*t),
         Caller::Operator => Err(CrmError::Forbidden),
     }
 }
@@ -157,6 +157,7 @@ pub struct TenantView {
     zone: String,
     delivery_window: DeliveryWindow,
     daily_cap: Option<u32>,
+    quota_exhausted_at: Option<Timestamp>,
     created_at: Timestamp,
     webhook_url: String,
 }
@@ -169,6 +170,7 @@ fn tenant_view(deps: &Deps, t: &Tenant) -> TenantView {
         zone: t.zone.clone(),
         delivery_window: t.delivery_window,
         daily_cap: t.daily_cap,
+        quota_exhausted_at: t.quota_exhausted_at,
         created_at: t.created_at,
         webhook_url: webhook_url(deps, &t.id),
     }
@@ -242,6 +244,7 @@ async fn create_tenant(
         zone,
         delivery_window: window,
         daily_cap: req.daily_cap,
+        quota_exhausted_at: None,
         created_at: now,
     };
     let key = new_api_key();

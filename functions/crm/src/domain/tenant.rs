@@ -25,6 +25,10 @@ pub struct Tenant {
     /// broadcasts; transactional sends are exempt. None: no cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_cap: Option<u32>,
+    /// Set when LINE answered "You have reached your monthly limit."; sends are deferred, not
+    /// dropped, and the mark clears with the next accepted send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota_exhausted_at: Option<Timestamp>,
     pub created_at: Timestamp,
 }
 

@@ -191,6 +191,9 @@ async fn send_chunk(
         | Ok(SendOutcome::AlreadyAccepted {
             accepted_request_id: request_id,
         }) => {
+            if tenant.quota_exhausted_at.is_some() {
+                deps.store.set_quota_exhausted(&tenant.id, None).await?;
+            }
             b.progress.sent += to.len() as u64;
             b.progress.chunks_sent += 1;
             b.pending = None;
@@ -215,6 +218,13 @@ async fn send_chunk(
             )))
         }
         Err(err) => {
+            if matches!(err, LineError::MonthlyQuotaExhausted)
+                && tenant.quota_exhausted_at.is_none()
+            {
+                deps.store
+                    .set_quota_exhausted(&tenant.id, Some(now))
+                    .await?;
+            }
             chunk.attempts += 1;
             let wait = if matches!(err, LineError::MonthlyQuotaExhausted) {
                 QUOTA_RETRY

@@ -168,6 +168,9 @@ async fn send_step(
         }) => {
             advance(&mut next, def, e.step + 1, Some(now), now, tenant);
             let d = delivery(DeliveryStatus::Sent, Some(request_id.to_string()), None);
+            if tenant.quota_exhausted_at.is_some() {
+                deps.store.set_quota_exhausted(&tenant.id, None).await?;
+            }
             deps.store.complete_claim(claim, &next, Some(&d)).await?;
             Ok(Outcome::Sent)
         }
@@ -187,6 +190,11 @@ async fn send_step(
         Err(LineError::MonthlyQuotaExhausted) => {
             next.next_due_at = Some(now.saturating_add(QUOTA_RETRY).unwrap_or(now));
             release_slot(deps, tenant, step.transactional, e, &cap_day).await?;
+            if tenant.quota_exhausted_at.is_none() {
+                deps.store
+                    .set_quota_exhausted(&tenant.id, Some(now))
+                    .await?;
+            }
             warn!(tenant = %e.tenant, alert = "monthly_quota_exhausted", "LINE monthly quota exhausted; sends deferred");
             deps.store.complete_claim(claim, &next, None).await?;
             Ok(Outcome::Deferred)

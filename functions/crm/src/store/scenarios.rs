@@ -44,13 +44,18 @@ impl Store {
         now: Timestamp,
     ) -> Result<StoredScenario, StoreError> {
         let current = self.scenario(t, &def.id).await?;
+        let definition =
+            serde_json::to_string(def).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        // Applying the same file again is a no-op, not a new version.
+        if let Some(c) = current.as_ref().filter(|c| c.definition == definition) {
+            return Ok(c.clone());
+        }
         let version = current.as_ref().map_or(1, |c| c.version + 1);
         let stored = StoredScenario {
             scenario: def.id.clone(),
             version,
             created_at: now,
-            definition: serde_json::to_string(def)
-                .map_err(|e| StoreError::Malformed(e.to_string()))?,
+            definition,
         };
         let (pk, sk) = keys::scenario_version(t, &def.id, version);
         let version_item = ScenarioItem {

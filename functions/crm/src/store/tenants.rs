@@ -118,6 +118,34 @@ impl Store {
         Ok(())
     }
 
+    /// Marks (Some) or clears (None) the tenant's monthly-quota exhaustion.
+    pub async fn set_quota_exhausted(
+        &self,
+        t: &TenantId,
+        at: Option<jiff::Timestamp>,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = keys::tenant(t);
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, super::s(pk))
+            .key(keys::SK, super::s(sk))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#q", "quotaExhaustedAt");
+        let update = match at {
+            Some(at) => update
+                .update_expression("SET #q = :at")
+                .expression_attribute_values(":at", super::s(at.to_string())),
+            None => update.update_expression("REMOVE #q"),
+        };
+        update
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
     pub async fn api_key(&self, key_sha256: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         match self.get(keys::api_key(key_sha256)).await? {
             Some(item) => Ok(Some(from_item::<KeyItem>(item)?.key)),
