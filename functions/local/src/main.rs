@@ -157,6 +157,7 @@ async fn serve(port: u16, fake_line_port: u16, tick_seconds: u64) -> anyhow::Res
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let bus = Arc::new(InProcessBus::routed_to(tx));
     let deps = Deps::new(config, &aws, Arc::new(SystemClock), Some(bus))?;
+    let bus_deps = deps.clone();
     tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
             if matches!(
@@ -167,7 +168,9 @@ async fn serve(port: u16, fake_line_port: u16, tick_seconds: u64) -> anyhow::Res
                     "version": "0", "id": uuid::Uuid::new_v4(), "detail-type": event.detail_type,
                     "source": crm::bus::SOURCE, "time": jiff::Timestamp::now(), "detail": event.detail,
                 });
-                crm::survey_tagging::handle(envelope).await;
+                if let Err(e) = crm::survey_tagging::handle(&bus_deps, envelope).await {
+                    tracing::error!(error = %e, "survey-tagging failed");
+                }
             }
         }
     });

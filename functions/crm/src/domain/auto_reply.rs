@@ -44,9 +44,15 @@ fn yes() -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Match {
-    Exact { text: String },
-    Contains { text: String },
-    Regex { pattern: String },
+    Exact {
+        text: String,
+    },
+    Contains {
+        text: String,
+    },
+    Regex {
+        pattern: String,
+    },
     /// Any text message no other auto-reply (and no open survey question) took.
     Fallback,
 }
@@ -59,13 +65,15 @@ fn compile(pattern: &str) -> Result<regex::Regex, regex::Error> {
 
 impl AutoReply {
     pub fn parse_json(bytes: &[u8]) -> Result<Self, FieldError> {
-        let r: Self = serde_json::from_slice(bytes).map_err(|e| FieldError::new("", e.to_string()))?;
+        let r: Self =
+            serde_json::from_slice(bytes).map_err(|e| FieldError::new("", e.to_string()))?;
         r.validate()?;
         Ok(r)
     }
 
     pub fn parse_yaml(text: &str) -> Result<Self, FieldError> {
-        let r: Self = serde_yaml_ng::from_str(text).map_err(|e| FieldError::new("", e.to_string()))?;
+        let r: Self =
+            serde_yaml_ng::from_str(text).map_err(|e| FieldError::new("", e.to_string()))?;
         r.validate()?;
         Ok(r)
     }
@@ -124,15 +132,45 @@ mod tests {
     #[test]
     fn the_highest_priority_match_wins_and_fallback_takes_the_rest() {
         let replies = [
-            reply("hours", 0, Match::Contains { text: "営業時間".into() }),
-            reply("hours-exact", 10, Match::Exact { text: "営業時間".into() }),
-            reply("coupon", 0, Match::Regex { pattern: "^クーポン(ください)?$".into() }),
+            reply(
+                "hours",
+                0,
+                Match::Contains {
+                    text: "営業時間".into(),
+                },
+            ),
+            reply(
+                "hours-exact",
+                10,
+                Match::Exact {
+                    text: "営業時間".into(),
+                },
+            ),
+            reply(
+                "coupon",
+                0,
+                Match::Regex {
+                    pattern: "^クーポン(ください)?$".into(),
+                },
+            ),
             reply("default", -1, Match::Fallback),
         ];
-        assert_eq!(choose(&replies, "営業時間").unwrap().id.as_str(), "hours-exact");
-        assert_eq!(choose(&replies, "営業時間は?").unwrap().id.as_str(), "hours");
-        assert_eq!(choose(&replies, "クーポンください").unwrap().id.as_str(), "coupon");
-        assert_eq!(choose(&replies, "こんにちは").unwrap().id.as_str(), "default");
+        assert_eq!(
+            choose(&replies, "営業時間").unwrap().id.as_str(),
+            "hours-exact"
+        );
+        assert_eq!(
+            choose(&replies, "営業時間は?").unwrap().id.as_str(),
+            "hours"
+        );
+        assert_eq!(
+            choose(&replies, "クーポンください").unwrap().id.as_str(),
+            "coupon"
+        );
+        assert_eq!(
+            choose(&replies, "こんにちは").unwrap().id.as_str(),
+            "default"
+        );
         assert!(choose(&replies[..3], "こんにちは").is_none());
     }
 

@@ -147,12 +147,12 @@ pub const CSV_COLUMNS: [&str; 6] = [
     "category",
 ];
 
+/// Orders that parsed (each with the line of its first row) and the lines that did not.
+pub type Import = (Vec<(u64, Purchase)>, Vec<RowError>);
+
 /// Parses the import. Good orders come back with the line of their first row; every bad line is
 /// reported, and an order with any bad line is left out whole (half an order would count wrong).
-pub fn parse_csv(
-    bytes: &[u8],
-    zone: &jiff::tz::TimeZone,
-) -> Result<(Vec<(u64, Purchase)>, Vec<RowError>), FieldError> {
+pub fn parse_csv(bytes: &[u8], zone: &jiff::tz::TimeZone) -> Result<Import, FieldError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
@@ -170,7 +170,10 @@ pub fn parse_csv(
             None => {
                 return Err(FieldError::new(
                     "header",
-                    format!("missing column `{name}`; expected {}", CSV_COLUMNS.join(",")),
+                    format!(
+                        "missing column `{name}`; expected {}",
+                        CSV_COLUMNS.join(",")
+                    ),
                 ));
             }
         }
@@ -183,7 +186,11 @@ pub fn parse_csv(
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                errors.push(RowError { line, order_id: None, reason: e.to_string() });
+                errors.push(RowError {
+                    line,
+                    order_id: None,
+                    reason: e.to_string(),
+                });
                 continue;
             }
         };
@@ -197,14 +204,17 @@ pub fn parse_csv(
                     continue;
                 }
                 let entry = orders.entry(order_id.clone()).or_insert_with(|| {
-                    (line, Purchase {
-                        order_id,
-                        friend: friend.clone(),
-                        amount: 0,
-                        items: Vec::new(),
-                        purchased_at: at,
-                        imported: true,
-                    })
+                    (
+                        line,
+                        Purchase {
+                            order_id,
+                            friend: friend.clone(),
+                            amount: 0,
+                            items: Vec::new(),
+                            purchased_at: at,
+                            imported: true,
+                        },
+                    )
                 });
                 if entry.1.friend != friend {
                     errors.push(RowError {
@@ -268,7 +278,9 @@ fn parse_row<'a>(get: &dyn Fn(usize) -> &'a str, zone: &jiff::tz::TimeZone) -> R
         purchased_at: at,
         imported: true,
     };
-    check.validate().map_err(|e| e.to_string().replace("items[0].", ""))?;
+    check
+        .validate()
+        .map_err(|e| e.to_string().replace("items[0].", ""))?;
     Ok((order_id, friend, amount, at, item))
 }
 
@@ -278,10 +290,11 @@ pub fn parse_time(s: &str, zone: &jiff::tz::TimeZone) -> Option<Timestamp> {
         return Some(t);
     }
     let s = s.replace('/', "-");
-    let civil = s
-        .parse::<jiff::civil::DateTime>()
-        .ok()
-        .or_else(|| s.parse::<jiff::civil::Date>().ok().map(|d| d.at(0, 0, 0, 0)))?;
+    let civil = s.parse::<jiff::civil::DateTime>().ok().or_else(|| {
+        s.parse::<jiff::civil::Date>()
+            .ok()
+            .map(|d| d.at(0, 0, 0, 0))
+    })?;
     civil.to_zoned(zone.clone()).ok().map(|z| z.timestamp())
 }
 

@@ -207,7 +207,11 @@ impl Answer {
     /// friend's words and stay in the table (`kind` says survey-tagging must read them there).
     pub fn bus_value(&self) -> String {
         match self {
-            Answer::Chose(ids) => ids.iter().map(ChoiceId::as_str).collect::<Vec<_>>().join(","),
+            Answer::Chose(ids) => ids
+                .iter()
+                .map(ChoiceId::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
             Answer::Done => DONE.into(),
             Answer::Text(_) => "freeText".into(),
             Answer::Date(_) => "date".into(),
@@ -242,7 +246,10 @@ pub struct OpenQuestion {
 
 impl OpenQuestion {
     pub fn is_fresh(&self, now: Timestamp) -> bool {
-        self.asked_at.saturating_add(OPEN_QUESTION_TTL).unwrap_or(self.asked_at) > now
+        self.asked_at
+            .saturating_add(OPEN_QUESTION_TTL)
+            .unwrap_or(self.asked_at)
+            > now
     }
 }
 
@@ -332,7 +339,10 @@ impl Question {
     }
 
     fn choice(&self, id: &str) -> Option<Choice> {
-        self.all_choices().iter().find(|c| c.id.as_str() == id).cloned()
+        self.all_choices()
+            .iter()
+            .find(|c| c.id.as_str() == id)
+            .cloned()
     }
 
     /// Understands what the friend sent as an answer to this question.
@@ -353,7 +363,11 @@ impl Question {
             (_, Received::Postback { answer, .. }) => {
                 let ids = answer
                     .split(',')
-                    .map(|a| self.choice(a).map(|c| c.id).ok_or(NotAnAnswer::UnknownChoice))
+                    .map(|a| {
+                        self.choice(a)
+                            .map(|c| c.id)
+                            .ok_or(NotAnAnswer::UnknownChoice)
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 if ids.is_empty() || (self.kind != QuestionKind::MultipleChoice && ids.len() > 1) {
                     return Err(NotAnAnswer::UnknownChoice);
@@ -372,14 +386,19 @@ impl Question {
 
     /// The effects of one answer: each chosen choice's, plus the question's own.
     pub fn effects(&self, answer: &Answer) -> Effects {
-        let mut fx = Effects {
-            add_tags: self.add_tags.clone(),
-            score: self.score,
-            ..Effects::default()
-        };
+        // A multiple-choice question earns its own tags and points once, when the friend is done.
+        let whole = self.kind != QuestionKind::MultipleChoice || *answer == Answer::Done;
+        let mut fx = Effects::default();
+        if whole {
+            fx.add_tags = self.add_tags.clone();
+            fx.score = self.score;
+        }
         let value = match answer {
             Answer::Chose(ids) => {
-                let chosen: Vec<Choice> = ids.iter().filter_map(|id| self.choice(id.as_str())).collect();
+                let chosen: Vec<Choice> = ids
+                    .iter()
+                    .filter_map(|id| self.choice(id.as_str()))
+                    .collect();
                 for c in &chosen {
                     fx.add_tags.extend(c.add_tags.iter().cloned());
                     fx.remove_tags.extend(c.remove_tags.iter().cloned());
@@ -415,7 +434,8 @@ impl SurveyDefinition {
                 .and_then(|v| locate(&v));
             match located {
                 Some(mut fe) => {
-                    fe.message = format!("{} (line {} column {})", fe.message, e.line(), e.column());
+                    fe.message =
+                        format!("{} (line {} column {})", fe.message, e.line(), e.column());
                     fe
                 }
                 None => FieldError::new("", e.to_string()),
@@ -491,9 +511,7 @@ impl SurveyDefinition {
             })];
         }
         let data = |a: &str| postback_data(&self.id, &q.id, a);
-        let postback = |label: &str, a: &str| {
-            json!({ "type": "postback", "label": label, "data": data(a), "displayText": label })
-        };
+        let postback = |label: &str, a: &str| json!({ "type": "postback", "label": label, "data": data(a), "displayText": label });
         match q.kind {
             QuestionKind::FreeText => vec![json!({ "type": "text", "text": q.text })],
             QuestionKind::Date => vec![json!({
@@ -529,7 +547,9 @@ impl SurveyDefinition {
                             .into_iter()
                             .map(|a| json!({ "type": "action", "action": a }))
                             .collect();
-                        vec![json!({ "type": "text", "text": q.text, "quickReply": { "items": items } })]
+                        vec![
+                            json!({ "type": "text", "text": q.text, "quickReply": { "items": items } }),
+                        ]
                     }
                 }
             }
@@ -544,7 +564,10 @@ impl SurveyDefinition {
         if self.questions.is_empty() || self.questions.len() > MAX_QUESTIONS {
             return Err(FieldError::new(
                 "questions",
-                format!("1 to {MAX_QUESTIONS} questions, got {}", self.questions.len()),
+                format!(
+                    "1 to {MAX_QUESTIONS} questions, got {}",
+                    self.questions.len()
+                ),
             ));
         }
         for (i, q) in self.questions.iter().enumerate() {
@@ -556,7 +579,10 @@ impl SurveyDefinition {
                 ));
             }
             if q.id.as_str() == "end" {
-                return Err(FieldError::new(format!("{path}.id"), "`end` is reserved for `next: end`"));
+                return Err(FieldError::new(
+                    format!("{path}.id"),
+                    "`end` is reserved for `next: end`",
+                ));
             }
             self.validate_question(q, &path)?;
         }
@@ -568,14 +594,20 @@ impl SurveyDefinition {
 
     fn validate_question(&self, q: &Question, path: &str) -> Result<(), FieldError> {
         if q.text.trim().is_empty() {
-            return Err(FieldError::new(format!("{path}.text"), "the question text is required"));
+            return Err(FieldError::new(
+                format!("{path}.text"),
+                "the question text is required",
+            ));
         }
         if let Some(f) = &q.field {
             check_field_name(f, &format!("{path}.field"))?;
         }
         match q.kind {
             QuestionKind::SingleChoice | QuestionKind::MultipleChoice if q.choices.is_empty() => {
-                return Err(FieldError::new(format!("{path}.choices"), "at least one choice is needed"));
+                return Err(FieldError::new(
+                    format!("{path}.choices"),
+                    "at least one choice is needed",
+                ));
             }
             QuestionKind::Scale if !q.choices.is_empty() => {
                 let ids: Vec<&str> = q.choices.iter().map(|c| c.id.as_str()).collect();
@@ -587,7 +619,10 @@ impl SurveyDefinition {
                 }
             }
             QuestionKind::FreeText | QuestionKind::Date if !q.choices.is_empty() => {
-                return Err(FieldError::new(format!("{path}.choices"), "only choice questions have choices"));
+                return Err(FieldError::new(
+                    format!("{path}.choices"),
+                    "only choice questions have choices",
+                ));
             }
             _ => {}
         }
@@ -600,11 +635,17 @@ impl SurveyDefinition {
                 ));
             }
             if c.id.as_str().starts_with('_') {
-                return Err(FieldError::new(format!("{cpath}.id"), "ids starting with `_` are reserved"));
+                return Err(FieldError::new(
+                    format!("{cpath}.id"),
+                    "ids starting with `_` are reserved",
+                ));
             }
             match &c.label {
                 None if q.kind != QuestionKind::Scale => {
-                    return Err(FieldError::new(format!("{cpath}.label"), "a label is required"));
+                    return Err(FieldError::new(
+                        format!("{cpath}.label"),
+                        "a label is required",
+                    ));
                 }
                 Some(l) if l.trim().is_empty() || l.chars().count() > MAX_LABEL_CHARS => {
                     return Err(FieldError::new(
@@ -656,11 +697,16 @@ impl SurveyDefinition {
 /// Custom field names as the admin API accepts them.
 pub fn check_field_name(name: &str, path: &str) -> Result<(), FieldError> {
     let ok = (1..=64).contains(&name.chars().count())
-        && name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
     if ok {
         Ok(())
     } else {
-        Err(FieldError::new(path, "field names are 1–64 letters, digits, '_' or '-'"))
+        Err(FieldError::new(
+            path,
+            "field names are 1–64 letters, digits, '_' or '-'",
+        ))
     }
 }
 
@@ -670,7 +716,9 @@ fn truncate(s: &str, max: usize) -> String {
 
 fn locate(v: &Value) -> Option<FieldError> {
     fn probe<T: DeserializeOwned>(v: Option<&Value>, path: &str) -> Option<FieldError> {
-        T::deserialize(v?).err().map(|e| FieldError::new(path, e.to_string()))
+        T::deserialize(v?)
+            .err()
+            .map(|e| FieldError::new(path, e.to_string()))
     }
     let questions = v.get("questions").and_then(Value::as_array);
     let in_questions = questions.and_then(|qs| {
@@ -699,7 +747,11 @@ impl Friend {
         for t in &fx.add_tags {
             self.add_tag(t.clone(), now);
         }
-        self.set_fields(fx.set_fields.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
+        self.set_fields(
+            fx.set_fields
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone()))),
+        );
         if fx.score != 0 {
             self.add_score(fx.score, now, half_life_days);
         }
@@ -740,15 +792,24 @@ mod tests {
         let def = SurveyDefinition::parse_yaml(HEARING).unwrap();
         let genre = def.question(&q("genre")).unwrap();
         let answer = genre
-            .interpret(Received::Postback { answer: "beauty", date: None })
+            .interpret(Received::Postback {
+                answer: "beauty",
+                date: None,
+            })
             .unwrap();
         let fx = genre.effects(&answer);
         assert_eq!(fx.add_tags, vec![TagName::parse("美容").unwrap()]);
         assert_eq!(fx.set_fields[0], ("genre".to_owned(), "美容".to_owned()));
-        assert_eq!(fx.enroll, vec![ScenarioId::parse("beauty-welcome").unwrap()]);
+        assert_eq!(
+            fx.enroll,
+            vec![ScenarioId::parse("beauty-welcome").unwrap()]
+        );
         assert_eq!(def.next_after(genre, &answer).unwrap().id, q("purpose"));
         assert_eq!(
-            genre.interpret(Received::Postback { answer: "cars", date: None }),
+            genre.interpret(Received::Postback {
+                answer: "cars",
+                date: None
+            }),
             Err(NotAnAnswer::UnknownChoice)
         );
         assert_eq!(genre.interpret(Received::Text("美容")), Ok(answer));
@@ -779,7 +840,9 @@ mod tests {
 
     #[test]
     fn five_buttons_are_refused_and_long_labels_named() {
-        let choices: Vec<Value> = (0..5).map(|i| json!({"id": format!("c{i}"), "label": "x"})).collect();
+        let choices: Vec<Value> = (0..5)
+            .map(|i| json!({"id": format!("c{i}"), "label": "x"}))
+            .collect();
         let v = json!({"id": "s", "name": "s", "delivery": "buttons", "questions": [
             {"id": "a", "type": "singleChoice", "text": "?", "choices": choices}]});
         let e = SurveyDefinition::parse_json(&serde_json::to_vec(&v).unwrap()).unwrap_err();
@@ -817,13 +880,25 @@ mod tests {
         };
         let d: Date = "1995-04-01".parse().unwrap();
         assert_eq!(
-            question.interpret(Received::Postback { answer: PICKED_DATE, date: Some("1995-04-01") }),
+            question.interpret(Received::Postback {
+                answer: PICKED_DATE,
+                date: Some("1995-04-01")
+            }),
             Ok(Answer::Date(d))
         );
-        assert_eq!(question.interpret(Received::Text("1995/04/01")), Ok(Answer::Date(d)));
-        assert_eq!(question.interpret(Received::Text("そのうち")), Err(NotAnAnswer::NotADate));
+        assert_eq!(
+            question.interpret(Received::Text("1995/04/01")),
+            Ok(Answer::Date(d))
+        );
+        assert_eq!(
+            question.interpret(Received::Text("そのうち")),
+            Err(NotAnAnswer::NotADate)
+        );
         let fx = question.effects(&Answer::Date(d));
-        assert_eq!(fx.set_fields, vec![("birthday".to_owned(), "1995-04-01".to_owned())]);
+        assert_eq!(
+            fx.set_fields,
+            vec![("birthday".to_owned(), "1995-04-01".to_owned())]
+        );
     }
 
     #[test]
@@ -834,7 +909,12 @@ mod tests {
             {"id": "b", "type": "freeText", "text": "?"}]});
         let def = SurveyDefinition::parse_json(&serde_json::to_vec(&v).unwrap()).unwrap();
         let a = &def.questions[0];
-        let tap = a.interpret(Received::Postback { answer: "x", date: None }).unwrap();
+        let tap = a
+            .interpret(Received::Postback {
+                answer: "x",
+                date: None,
+            })
+            .unwrap();
         assert_eq!(def.next_after(a, &tap).unwrap().id, q("a"));
         let msgs = def.ask(a, &[ChoiceId::parse("x").unwrap()], None);
         let labels: Vec<&str> = msgs[0]["quickReply"]["items"]
@@ -844,7 +924,12 @@ mod tests {
             .map(|i| i["action"]["label"].as_str().unwrap())
             .collect();
         assert_eq!(labels, ["Y", "回答終了"]);
-        let done = a.interpret(Received::Postback { answer: DONE, date: None }).unwrap();
+        let done = a
+            .interpret(Received::Postback {
+                answer: DONE,
+                date: None,
+            })
+            .unwrap();
         assert_eq!(def.next_after(a, &done).unwrap().id, q("b"));
     }
 
@@ -859,7 +944,11 @@ mod tests {
     #[test]
     fn an_open_question_goes_stale_after_a_day() {
         let at: Timestamp = "2026-04-01T00:00:00Z".parse().unwrap();
-        let open = OpenQuestion { survey: SurveyId::parse("s").unwrap(), question: q("a"), asked_at: at };
+        let open = OpenQuestion {
+            survey: SurveyId::parse("s").unwrap(),
+            question: q("a"),
+            asked_at: at,
+        };
         assert!(open.is_fresh(at.saturating_add(SignedDuration::from_hours(23)).unwrap()));
         assert!(!open.is_fresh(at.saturating_add(SignedDuration::from_hours(25)).unwrap()));
     }

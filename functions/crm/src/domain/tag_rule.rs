@@ -130,18 +130,31 @@ pub enum Occurrence<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
 pub enum RuleCondition {
-    HasTag { tag: TagName },
-    LacksTag { tag: TagName },
+    HasTag {
+        tag: TagName,
+    },
+    LacksTag {
+        tag: TagName,
+    },
     Field {
         name: String,
         op: FieldOp,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         value: Option<String>,
     },
-    PurchaseCount { op: FieldOp, value: i64 },
+    PurchaseCount {
+        op: FieldOp,
+        value: i64,
+    },
     /// Total spent, in yen.
-    PurchaseTotal { op: FieldOp, value: i64 },
-    Score { op: FieldOp, value: i64 },
+    PurchaseTotal {
+        op: FieldOp,
+        value: i64,
+    },
+    Score {
+        op: FieldOp,
+        value: i64,
+    },
 }
 
 fn compare(op: FieldOp, actual: i64, expected: i64) -> bool {
@@ -162,7 +175,11 @@ impl RuleCondition {
             RuleCondition::HasTag { tag } => f.has_tag(tag),
             RuleCondition::LacksTag { tag } => !f.has_tag(tag),
             RuleCondition::Field { name, op, value } => conditions_hold(
-                &[Condition::Field { name: name.clone(), op: *op, value: value.clone() }],
+                &[Condition::Field {
+                    name: name.clone(),
+                    op: *op,
+                    value: value.clone(),
+                }],
                 f,
             ),
             RuleCondition::PurchaseCount { op, value } => {
@@ -184,13 +201,15 @@ pub struct RuleOutcome {
 
 impl TagRule {
     pub fn parse_json(bytes: &[u8]) -> Result<Self, FieldError> {
-        let rule: Self = serde_json::from_slice(bytes).map_err(|e| FieldError::new("", e.to_string()))?;
+        let rule: Self =
+            serde_json::from_slice(bytes).map_err(|e| FieldError::new("", e.to_string()))?;
         rule.validate()?;
         Ok(rule)
     }
 
     pub fn parse_yaml(text: &str) -> Result<Self, FieldError> {
-        let rule: Self = serde_yaml_ng::from_str(text).map_err(|e| FieldError::new("", e.to_string()))?;
+        let rule: Self =
+            serde_yaml_ng::from_str(text).map_err(|e| FieldError::new("", e.to_string()))?;
         rule.validate()?;
         Ok(rule)
     }
@@ -201,29 +220,44 @@ impl TagRule {
             && self.set_fields.is_empty()
             && self.score == 0
         {
-            return Err(FieldError::new("", "a rule needs addTags, removeTags, setFields or score"));
+            return Err(FieldError::new(
+                "",
+                "a rule needs addTags, removeTags, setFields or score",
+            ));
         }
         for (i, t) in self.add_tags.iter().enumerate() {
             // A template must still be a valid tag once its placeholders are filled.
             let sample = fill(t, &|_| Some("x".into()));
-            if sample.as_deref().map(TagName::parse).is_none_or(|r| r.is_err()) {
-                return Err(FieldError::new(format!("addTags[{i}]"), "not a valid tag name or template"));
+            if sample
+                .as_deref()
+                .map(TagName::parse)
+                .is_none_or(|r| r.is_err())
+            {
+                return Err(FieldError::new(
+                    format!("addTags[{i}]"),
+                    "not a valid tag name or template",
+                ));
             }
         }
         for name in self.set_fields.keys() {
             check_field_name(name, &format!("setFields.{name}"))?;
         }
         for (i, c) in self.conditions.iter().enumerate() {
-            if let RuleCondition::Field { op, value: None, .. } = c
+            if let RuleCondition::Field {
+                op, value: None, ..
+            } = c
                 && !matches!(op, FieldOp::Exists | FieldOp::Missing)
             {
-                return Err(FieldError::new(format!("conditions[{i}].value"), "this comparison needs a value"));
+                return Err(FieldError::new(
+                    format!("conditions[{i}].value"),
+                    "this comparison needs a value",
+                ));
             }
         }
         let blank = match &self.when {
-            When::Postback { data: s, .. } | When::Keyword { text: s, .. } | When::LinkClick { link: s } => {
-                s.trim().is_empty()
-            }
+            When::Postback { data: s, .. }
+            | When::Keyword { text: s, .. }
+            | When::LinkClick { link: s } => s.trim().is_empty(),
             When::Answer { survey, .. } => survey.trim().is_empty(),
             When::Purchase { .. } => false,
         };
@@ -235,22 +269,36 @@ impl TagRule {
 
     pub fn listens_to(&self, occ: &Occurrence<'_>) -> bool {
         match (&self.when, occ) {
-            (When::Postback { data, matching }, Occurrence::Postback(d)) => matching.matches(data, d),
+            (When::Postback { data, matching }, Occurrence::Postback(d)) => {
+                matching.matches(data, d)
+            }
             (When::Keyword { text, matching }, Occurrence::Text(t)) => matching.matches(text, t),
             (When::LinkClick { link }, Occurrence::LinkClick(l)) => link == l,
             (When::Purchase { product, category }, Occurrence::Purchase(p)) => {
-                product.as_ref().is_none_or(|want| p.items.iter().any(|i| &i.product == want))
-                    && category
-                        .as_ref()
-                        .is_none_or(|want| p.items.iter().any(|i| i.category.as_ref() == Some(want)))
+                product
+                    .as_ref()
+                    .is_none_or(|want| p.items.iter().any(|i| &i.product == want))
+                    && category.as_ref().is_none_or(|want| {
+                        p.items.iter().any(|i| i.category.as_ref() == Some(want))
+                    })
             }
             (
-                When::Answer { survey, question, answer },
-                Occurrence::Answer { survey: s, question: q, choices },
+                When::Answer {
+                    survey,
+                    question,
+                    answer,
+                },
+                Occurrence::Answer {
+                    survey: s,
+                    question: q,
+                    choices,
+                },
             ) => {
                 survey == s
                     && question.as_ref().is_none_or(|want| want == q)
-                    && answer.as_ref().is_none_or(|want| choices.iter().any(|c| c == want))
+                    && answer
+                        .as_ref()
+                        .is_none_or(|want| choices.iter().any(|c| c == want))
             }
             _ => false,
         }
@@ -341,7 +389,11 @@ pub fn apply_rules(
                 outcome.added.push(tag);
             }
         }
-        friend.set_fields(rule.set_fields.iter().map(|(k, v)| (k.clone(), Some(v.clone()))));
+        friend.set_fields(
+            rule.set_fields
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone()))),
+        );
         if rule.score != 0 {
             friend.add_score(rule.score, now, half_life_days);
         }
@@ -352,7 +404,10 @@ pub fn apply_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{LineUserId, TenantId, purchase::{OrderId, PurchaseItem}};
+    use crate::domain::{
+        LineUserId, TenantId,
+        purchase::{OrderId, PurchaseItem},
+    };
 
     const RULES: &str = include_str!("../../../../docs/examples/purchase-rules.yaml");
 
@@ -376,7 +431,11 @@ mod tests {
             order_id: OrderId::parse("A-1").unwrap(),
             friend: friend().user_id,
             amount,
-            items: vec![PurchaseItem { product: product.into(), category: Some("美容".into()), quantity: 1 }],
+            items: vec![PurchaseItem {
+                product: product.into(),
+                category: Some("美容".into()),
+                quantity: 1,
+            }],
             purchased_at: "2026-04-01T00:00:00Z".parse().unwrap(),
             imported: false,
         }
@@ -400,7 +459,12 @@ mod tests {
         apply_rules(&rules, &Occurrence::Purchase(&p), &mut f, now, None);
         assert_eq!(
             tags(&f),
-            ["20代女性・商品B購入・初回", "カテゴリ:美容", "初回購入", "商品:商品B"]
+            [
+                "20代女性・商品B購入・初回",
+                "カテゴリ:美容",
+                "初回購入",
+                "商品:商品B"
+            ]
         );
 
         let p = purchase(50000, "商品B");
@@ -408,7 +472,10 @@ mod tests {
         let out = apply_rules(&rules, &Occurrence::Purchase(&p), &mut f, now, None);
         assert!(f.has_tag(&TagName::parse("リピート").unwrap()));
         assert!(f.has_tag(&TagName::parse("VIP").unwrap()));
-        assert!(out.added.contains(&TagName::parse("20代女性・商品B購入・リピート").unwrap()));
+        assert!(
+            out.added
+                .contains(&TagName::parse("20代女性・商品B購入・リピート").unwrap())
+        );
     }
 
     #[test]
@@ -417,7 +484,13 @@ mod tests {
         let mut f = friend();
         let p = purchase(1000, "商品A");
         f.record_purchase(p.amount, p.purchased_at);
-        apply_rules(&rules, &Occurrence::Purchase(&p), &mut f, "2026-04-01T00:00:00Z".parse().unwrap(), None);
+        apply_rules(
+            &rules,
+            &Occurrence::Purchase(&p),
+            &mut f,
+            "2026-04-01T00:00:00Z".parse().unwrap(),
+            None,
+        );
         assert!(!tags(&f).iter().any(|t| t.contains('・')));
     }
 
@@ -434,9 +507,27 @@ mod tests {
         let mut f = friend();
         let now = "2026-04-01T00:00:00Z".parse().unwrap();
         let rules = [rule, kw];
-        apply_rules(&rules, &Occurrence::Postback("menu=coupon"), &mut f, now, None);
-        apply_rules(&rules, &Occurrence::Text("明日予約できますか"), &mut f, now, None);
-        apply_rules(&rules, &Occurrence::Postback("menu=other"), &mut f, now, None);
+        apply_rules(
+            &rules,
+            &Occurrence::Postback("menu=coupon"),
+            &mut f,
+            now,
+            None,
+        );
+        apply_rules(
+            &rules,
+            &Occurrence::Text("明日予約できますか"),
+            &mut f,
+            now,
+            None,
+        );
+        apply_rules(
+            &rules,
+            &Occurrence::Postback("menu=other"),
+            &mut f,
+            now,
+            None,
+        );
         assert_eq!(tags(&f), ["クーポン興味", "予約希望"]);
         assert_eq!(f.score, 5);
     }
@@ -444,7 +535,8 @@ mod tests {
     #[test]
     fn a_rule_that_does_nothing_or_has_a_bad_template_is_refused() {
         assert!(TagRule::parse_yaml("id: x\nwhen: { type: purchase }").is_err());
-        let e = TagRule::parse_yaml("id: x\nwhen: { type: purchase }\naddTags: [\"{product\"]").unwrap_err();
+        let e = TagRule::parse_yaml("id: x\nwhen: { type: purchase }\naddTags: [\"{product\"]")
+            .unwrap_err();
         assert_eq!(e.field, "addTags[0]");
     }
 }
