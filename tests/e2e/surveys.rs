@@ -258,3 +258,70 @@ async fn a_survey_with_fourteen_quick_replies_is_refused_naming_the_question() -
     assert_eq!(body["error"]["field"], "questions[0].choices");
     Ok(())
 }
+
+/// Calls the stack and returns status and body text (the form answers HTML, not JSON).
+async fn call_text(
+    env: &TestEnv,
+    req: http::Request<axum::body::Body>,
+) -> anyhow::Result<(StatusCode, String)> {
+    use tower::ServiceExt;
+    let res = env.app.clone().oneshot(req).await?;
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+    Ok((status, String::from_utf8(bytes.to_vec())?))
+}
+
+#[tokio::test]
+async fn a_long_survey_is_answered_once_on_the_friends_signed_form() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let as_form = HEARING.replacen(
+        "name: 登録時ヒアリング",
+        "name: 登録時ヒアリング\ndelivery: form",
+        1,
+    );
+    let (status, body) = env.put_yaml("/admin/surveys/hearing", &as_form).await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (u, other) = (new_user(), new_user());
+    follow(&env, &u).await?;
+    follow(&env, &other).await?;
+
+    let (_, link) = env
+        .marketer(
+            "GET",
+            &format!("/admin/surveys/hearing/link?userId={u}"),
+            None,
+        )
+        .await?;
+    let url = link["url"].as_str().unwrap_or_default();
+    let path = url
+        .strip_prefix("https://api.example.test")
+        .unwrap_or_else(|| panic!("{url}"))
+        .to_owned();
+    let get = |p: String| http::Request::get(p).body(axum::body::Body::empty());
+    let (status, html) = call_text(&env, get(path.clone())?).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("興味のあるジャンル") && html.contains("type=\"date\""),
+        "{html}"
+    );
+    // The same signature does not open the form for another friend.
+    let (status, _) = call_text(&env, get(path.replace(&u, &other))?).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let answers = "n=abc123&q.genre=beauty&q.age=twenties&q.birthday=1995-04-01";
+    for _ in 0..2 {
+        // A double tap on 送信する posts the same page twice.
+        let post = http::Request::post(path.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(answers))?;
+        let (status, html) = call_text(&env, post).await?;
+        assert_eq!(status, StatusCode::OK, "{html}");
+    }
+    env.run_bus().await?;
+    assert_eq!(env.tags_of(&u).await?, ["美容", "誕生日登録済み"]);
+    let view = env.friend_view(&u).await?;
+    assert_eq!(view["fields"]["age_band"], "20代");
+    assert_eq!(view["fields"]["birthday"], "1995-04-01");
+    assert_eq!(view["score"], 5, "applied once");
+    Ok(())
+}
