@@ -279,6 +279,7 @@ impl FakeLine {
             )
             .route("/__fake/profiles", post(control_set_profile))
             .route("/__fake/channels", post(control_add_channel))
+            .route("/__fake/reply-tokens", post(control_issue_reply_token))
             .fallback(line_api)
             .layer(axum::middleware::map_response(stamp_request_id))
             .with_state(self.clone())
@@ -1552,6 +1553,23 @@ async fn control_set_profile(
         }
     }
     StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplyTokenBody {
+    access_token: String,
+    user_id: String,
+}
+
+/// `POST /__fake/reply-tokens {accessToken, userId}`: a reply token the fake will accept, for a
+/// simulated webhook event (`tsunagu-local send`), as LINE puts one in each event it delivers.
+async fn control_issue_reply_token(
+    State(fake): State<FakeLine>,
+    axum::Json(body): axum::Json<ReplyTokenBody>,
+) -> axum::Json<serde_json::Value> {
+    let token = fake.issue_reply_token_to(&body.access_token, &body.user_id);
+    axum::Json(serde_json::json!({ "replyToken": token }))
 }
 
 #[derive(Deserialize)]

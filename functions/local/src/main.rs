@@ -19,6 +19,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start; the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the local stack (default).
     Serve {
@@ -62,6 +64,13 @@ enum Command {
             default_value = "demo-channel-secret-change-me"
         )]
         secret: String,
+        /// The channel's access token, to get a reply token the fake LINE accepts.
+        #[arg(
+            long,
+            env = "DEMO_ACCESS_TOKEN",
+            default_value = "demo-access-token-change-me"
+        )]
+        access_token: String,
     },
 }
 
@@ -101,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
             fake_line_url,
             tenant,
             secret,
+            access_token,
         } => {
             send(
                 kind,
@@ -112,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
                 &fake_line_url,
                 &tenant,
                 &secret,
+                &access_token,
             )
             .await
         }
@@ -225,6 +236,7 @@ async fn send(
     fake_line_url: &str,
     tenant: &str,
     secret: &str,
+    access_token: &str,
 ) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     if let (EventKind::Follow, Some(name)) = (kind, &name) {
@@ -245,6 +257,24 @@ async fn send(
         EventKind::Message => line_user::text_message(user, now, text),
         EventKind::Postback => line_user::postback(user, now, data),
     };
+    let mut event = event;
+    if event.get("replyToken").is_some() {
+        // LINE's reply tokens are its own; ask the fake for one it will accept, so replies
+        // (the next survey question, an auto-reply) show up in /__fake/requests.
+        let issued: serde_json::Value = http
+            .post(format!(
+                "{}/__fake/reply-tokens",
+                fake_line_url.trim_end_matches('/')
+            ))
+            .json(&json!({ "accessToken": access_token, "userId": user }))
+            .send()
+            .await
+            .context("cannot reach the fake LINE Platform for a reply token")?
+            .error_for_status()?
+            .json()
+            .await?;
+        event["replyToken"] = issued["replyToken"].clone();
+    }
     let body = line_user::batch(vec![event]);
     let res = http
         .post(format!("{}/webhook/{tenant}", url.trim_end_matches('/')))
