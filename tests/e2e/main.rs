@@ -2,6 +2,8 @@
 //! Start DynamoDB Local with `bash infra/dynamodb-local.sh start` (`make test` does it).
 mod admin;
 mod broadcasts;
+mod purchases;
 mod sam_fixtures;
 mod scenarios;
+mod surveys;
 mod webhook;

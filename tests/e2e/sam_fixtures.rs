@@ -62,20 +62,48 @@ async fn the_scheduled_and_bus_fixtures_reach_their_handlers() -> anyhow::Result
     let report = crm::scheduled_sends::handle(&env.deps, event.payload).await?;
     assert_eq!(report.failed, 0);
 
-    let cases = [
-        ("dormancy-sweep.json", "dormancy-sweep"),
-        ("survey-answered.json", "survey-tagging"),
-    ];
-    for (file, function) in cases {
-        let payload: Value = serde_json::from_str(&fixture(file)?)?;
+    let payload: Value = serde_json::from_str(&fixture("dormancy-sweep.json")?)?;
+    let event = LambdaEvent::new(payload, Context::default());
+    let out = crm::dormancy_sweep::handle(event.payload).await;
+    // Not built yet: it says so plainly instead of pretending to have worked.
+    assert_eq!(out["function"], "dormancy-sweep");
+    assert_eq!(out["status"], "not_configured");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_survey_answered_fixture_tags_the_demo_friend_once() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    seed_demo(&env).await?;
+    let demo = "demo".parse()?;
+    let def = crm::domain::survey::SurveyDefinition::parse_yaml(include_str!(
+        "../../docs/examples/hearing.yaml"
+    ))?;
+    env.store
+        .save_survey(&demo, &def, jiff::Timestamp::now())
+        .await?;
+    let friend = crm::domain::Friend::new(
+        demo.clone(),
+        "Ud5f4b2dadbef4a6832c6dd0450ab6211".parse()?,
+        jiff::Timestamp::now(),
+    );
+    let zone = jiff::tz::TimeZone::get("Asia/Tokyo")?;
+    env.store.save_friend(None, &friend, &zone).await?;
+
+    for expected in ["applied", "duplicate"] {
+        let payload: Value = serde_json::from_str(&fixture("survey-answered.json")?)?;
         let event = LambdaEvent::new(payload, Context::default());
-        let out = match function {
-            "dormancy-sweep" => crm::dormancy_sweep::handle(event.payload).await,
-            _ => crm::survey_tagging::handle(event.payload).await,
-        };
-        // Not built yet: each says so plainly instead of pretending to have worked.
-        assert_eq!(out["function"], function);
-        assert_eq!(out["status"], "not_configured");
+        let out = crm::survey_tagging::handle(&env.deps, event.payload).await?;
+        assert_eq!(out["status"], expected, "{out}");
     }
+
+    let f = env
+        .store
+        .get_friend(&demo, &friend.user_id)
+        .await?
+        .expect("friend");
+    assert!(f.has_tag(&crm::domain::TagName::parse("美容")?));
+    assert_eq!(f.fields["genre"], "美容");
+    assert_eq!(f.score, 5, "the answer's points, once");
     Ok(())
 }

@@ -29,6 +29,8 @@ pub struct TestEnv {
     pub clock: ManualClock,
     pub app: Router,
     pub tenant: TestTenant,
+    /// How many published bus events [`TestEnv::run_bus`] has already routed.
+    routed: Arc<std::sync::Mutex<usize>>,
 }
 
 /// A tenant with its plain secrets, as the test (playing LINE and the marketer) knows them.
@@ -92,6 +94,7 @@ impl TestEnv {
                 access_token: String::new(),
                 api_key: String::new(),
             },
+            routed: Arc::default(),
         };
         env.tenant = env.new_tenant().await?;
         Ok(env)
@@ -262,6 +265,108 @@ impl TestEnv {
         };
         Ok((status, json))
     }
+}
+
+impl TestEnv {
+    /// Routes the bus events published since the last call as template.yaml's rule does:
+    /// `SurveyAnswered` and `PurchaseRecorded` to survey-tagging, in EventBridge's envelope.
+    /// Repeats until nothing new is published (survey-tagging publishes too).
+    pub async fn run_bus(&self) -> anyhow::Result<Vec<Value>> {
+        let mut results = Vec::new();
+        loop {
+            let published = self.bus.published();
+            let start = {
+                let mut routed = self.routed.lock().unwrap_or_else(|e| e.into_inner());
+                let start = *routed;
+                *routed = published.len();
+                start
+            };
+            if start >= published.len() {
+                return Ok(results);
+            }
+            for event in &published[start..] {
+                if matches!(
+                    event.detail_type.as_str(),
+                    "SurveyAnswered" | "PurchaseRecorded"
+                ) {
+                    results.push(crm::survey_tagging::handle(&self.deps, envelope(event)).await?);
+                }
+            }
+        }
+    }
+
+    /// The friend as the marketer sees it through the admin API.
+    pub async fn friend_view(&self, user: &str) -> anyhow::Result<Value> {
+        let (status, body) = self
+            .marketer("GET", &format!("/admin/friends/{user}"), None)
+            .await?;
+        anyhow::ensure!(status == StatusCode::OK, "GET friend: {status} {body}");
+        Ok(body)
+    }
+
+    /// The friend's tags, sorted.
+    pub async fn tags_of(&self, user: &str) -> anyhow::Result<Vec<String>> {
+        let view = self.friend_view(user).await?;
+        let mut tags: Vec<String> = view["tags"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        tags.sort();
+        Ok(tags)
+    }
+
+    /// A user's event carrying a reply token the fake LINE will accept (replies reach `user`).
+    pub fn with_reply_token(&self, user: &str, mut event: Value) -> Value {
+        let token = self
+            .fake
+            .issue_reply_token_to(&self.tenant.access_token, user);
+        event["replyToken"] = Value::String(token);
+        event
+    }
+
+    /// The user taps a button or quick reply whose postback data is `data`.
+    pub async fn tap(&self, user: &str, data: &str) -> anyhow::Result<()> {
+        let event = self.with_reply_token(user, line_user::postback(user, self.now_ms(), data));
+        let (status, body) = self.deliver(vec![event]).await?;
+        anyhow::ensure!(status == StatusCode::OK, "webhook: {status} {body}");
+        Ok(())
+    }
+
+    /// The user types `text`.
+    pub async fn say(&self, user: &str, text: &str) -> anyhow::Result<()> {
+        let event = self.with_reply_token(user, line_user::text_message(user, self.now_ms(), text));
+        let (status, body) = self.deliver(vec![event]).await?;
+        anyhow::ensure!(status == StatusCode::OK, "webhook: {status} {body}");
+        Ok(())
+    }
+
+    /// Saves a definition from YAML through the admin API (`PUT {path}`).
+    pub async fn put_yaml(&self, path: &str, yaml: &str) -> anyhow::Result<(StatusCode, Value)> {
+        let req = Request::put(path)
+            .header("authorization", format!("Bearer {}", self.tenant.api_key))
+            .header("content-type", "application/yaml")
+            .body(Body::from(yaml.to_owned()))?;
+        self.call(req).await
+    }
+
+    /// The last message LINE accepted for `user` (push or reply).
+    pub fn last_message_to(&self, user: &str) -> Option<Value> {
+        self.fake
+            .sent_messages()
+            .into_iter()
+            .filter(|d| d.to.iter().any(|t| t == user))
+            .flat_map(|d| d.messages)
+            .last()
+    }
+}
+
+/// A domain event as EventBridge delivers it to a rule's target.
+pub fn envelope(event: &crm::bus::DomainEvent) -> Value {
+    serde_json::json!({
+        "version": "0", "id": uuid::Uuid::new_v4(), "detail-type": event.detail_type,
+        "source": crm::bus::SOURCE, "account": "000000000000", "time": jiff::Timestamp::now(),
+        "region": "ap-northeast-1", "resources": [], "detail": event.detail,
+    })
 }
 
 /// `ManualClock::now` without importing the Clock trait everywhere.

@@ -180,7 +180,15 @@ pub async fn welcome_by_reply(
         deps.store.complete_claim(&claim, &e, None).await?;
         return Ok(false);
     }
-    let messages = render(&step.messages, &RenderContext::for_friend(friend));
+    let mut messages = render(&step.messages, &RenderContext::for_friend(friend));
+    // The registration hearing's first question rides on the welcome reply.
+    let asked = match &step.survey {
+        Some(id) => crate::survey_tagging::first_question(deps, tenant, friend, id).await?,
+        None => None,
+    };
+    if let Some((_, question)) = &asked {
+        messages.extend(question.iter().cloned());
+    }
     let mut next = e.clone();
     let mut delivery = Delivery {
         retry_key: e.retry_key(&step.id).to_string(),
@@ -221,6 +229,9 @@ pub async fn welcome_by_reply(
     deps.store
         .complete_claim(&claim, &next, Some(&delivery))
         .await?;
+    if let (Some((open, _)), DeliveryStatus::Sent) = (asked, delivery.status) {
+        crate::survey_tagging::open_question(deps, tenant, &friend.user_id, open).await?;
+    }
     Ok(delivery.status == DeliveryStatus::Sent)
 }
 

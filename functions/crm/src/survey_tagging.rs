@@ -1,6 +1,511 @@
-//! The survey-tagging function (consumes SurveyAnswered and PurchaseRecorded from the bus).
-use serde_json::Value;
+//! The survey-tagging function, target of the bus rule for `SurveyAnswered` and
+//! `PurchaseRecorded`: applies an answer's tags, fields and score (and the tenant's answer tag
+//! rules) to the friend, moves the friend between scenarios, and starts or stops scenarios on a
+//! purchase.
+//!
+//! EventBridge delivers at least once. The friend's change commits in one transaction with a
+//! marker keyed by the answer (or order) id, so a second delivery changes nothing; the scenario
+//! moves that follow ride on that marker until done, so a crash between the two is finished by
+//! the retry (enrolling is itself conditional, so finishing twice enrolls once).
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tracing::info;
 
-pub async fn handle(event: Value) -> Value {
-    crate::not_configured::respond("survey-tagging", &event)
+use crate::{
+    bus::DomainEvent,
+    deps::Deps,
+    domain::{
+        Friend, LineUserId, TagName, Tenant, TenantId,
+        enrollment::EnrollmentState,
+        scenario::{ScenarioId, Trigger},
+        survey::{Answer, ChoiceId, OpenQuestion, QuestionId, QuestionKind, SurveyId},
+        tag_rule::{Occurrence, apply_rules},
+    },
+    enrollments::{Enrolled, enroll, on_tag, trigger},
+    http::CrmError,
+    store::{Applied, StoreError},
+};
+
+const WRITE_ATTEMPTS: usize = 5;
+
+/// The scenario moves an event causes, done after the friend's change committed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FollowUps {
+    #[serde(default)]
+    stop: Vec<ScenarioId>,
+    #[serde(default)]
+    enroll: Vec<ScenarioId>,
+    #[serde(default)]
+    tags_added: Vec<TagName>,
+    /// Scenarios triggered by this answer: (survey, question, chosen choice ids).
+    #[serde(default)]
+    answered: Option<(String, String, Vec<String>)>,
+    /// A purchase: stop `stopRules: purchase` enrollments begun before it, start purchase triggers.
+    #[serde(default)]
+    purchase: Option<PurchaseFollowUp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PurchaseFollowUp {
+    purchased_at: Timestamp,
+    products: Vec<String>,
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+fn ignored(reason: &str) -> Value {
+    info!(reason, "bus event ignored");
+    json!({ "status": "ignored", "reason": reason })
+}
+
+/// The Lambda entry: one EventBridge event (`detail-type`, `detail`, `id`).
+pub async fn handle(deps: &Deps, event: Value) -> Result<Value, CrmError> {
+    let detail = event.get("detail").cloned().unwrap_or(Value::Null);
+    let envelope_id = str_of(&event, "id").unwrap_or_default().to_owned();
+    match str_of(&event, "detail-type") {
+        Some("SurveyAnswered") => on_answer(deps, &detail, &envelope_id).await,
+        Some("PurchaseRecorded") => on_purchase(deps, &detail).await,
+        _ => Ok(ignored("not an event this function handles")),
+    }
+}
+
+async fn tenant_and_friend(
+    deps: &Deps,
+    detail: &Value,
+) -> Result<Option<(Tenant, LineUserId)>, CrmError> {
+    let Some(t) = str_of(detail, "tenant").and_then(|t| TenantId::parse(t).ok()) else {
+        return Ok(None);
+    };
+    let Some(u) = str_of(detail, "friend").and_then(|u| LineUserId::parse(u).ok()) else {
+        return Ok(None);
+    };
+    Ok(deps.store.get_tenant(&t).await?.map(|tenant| (tenant, u)))
+}
+
+async fn on_answer(deps: &Deps, detail: &Value, envelope_id: &str) -> Result<Value, CrmError> {
+    let Some((tenant, u)) = tenant_and_friend(deps, detail).await? else {
+        return Ok(ignored("unknown tenant or friend"));
+    };
+    let survey = str_of(detail, "survey").and_then(|s| SurveyId::parse(s).ok());
+    let question = str_of(detail, "question").and_then(|q| QuestionId::parse(q).ok());
+    let (Some(survey), Some(question)) = (survey, question) else {
+        return Ok(ignored("malformed survey or question"));
+    };
+    let raw = str_of(detail, "answer").unwrap_or_default();
+    let answer_id = str_of(detail, "answerId").unwrap_or(envelope_id).to_owned();
+    let Some(stored) = deps.store.survey(&tenant.id, &survey).await? else {
+        return Ok(ignored("unknown survey"));
+    };
+    let def = stored.definition()?;
+    let Some(q) = def.question(&question) else {
+        return Ok(ignored("unknown question"));
+    };
+    // Free text and dates are not on the bus: read them (and a multiple choice's full set)
+    // from the answer item, unless a newer answer replaced it (its own event applies that one).
+    let record = deps
+        .store
+        .answer(&tenant.id, &u, &survey, &question)
+        .await?
+        .filter(|a| a.answer_id == answer_id || str_of(detail, "answerId").is_none());
+    let answer = match (q.kind, raw) {
+        (QuestionKind::FreeText | QuestionKind::Date, _) => {
+            let Some(text) = record.as_ref().and_then(|r| r.text.clone()) else {
+                return Ok(ignored("answer superseded or missing"));
+            };
+            match q.kind {
+                QuestionKind::Date => match text.parse() {
+                    Ok(d) => Answer::Date(d),
+                    Err(_) => return Ok(ignored("stored date is malformed")),
+                },
+                _ => Answer::Text(text),
+            }
+        }
+        (_, crate::domain::survey::DONE) => Answer::Done,
+        (_, ids) => {
+            let ids: Result<Vec<ChoiceId>, _> = ids.split(',').map(ChoiceId::parse).collect();
+            match ids {
+                Ok(ids)
+                    if ids
+                        .iter()
+                        .all(|id| q.all_choices().iter().any(|c| c.id == *id)) =>
+                {
+                    Answer::Chose(ids)
+                }
+                _ => return Ok(ignored("unknown choice")),
+            }
+        }
+    };
+    let mut fx = q.effects(&answer);
+    // A multiple-choice field is written once, from the whole set, when the friend is done.
+    if let (Answer::Done, Some(field), Some(r)) = (&answer, &q.field, &record) {
+        let labels: Vec<String> = r
+            .choices
+            .iter()
+            .filter_map(|id| {
+                q.all_choices()
+                    .iter()
+                    .find(|c| c.id == *id)
+                    .map(|c| c.label().to_owned())
+            })
+            .collect();
+        fx.set_fields.push((field.clone(), labels.join(",")));
+    }
+    let choices: Vec<String> = match &answer {
+        Answer::Chose(ids) => ids.iter().map(|c| c.to_string()).collect(),
+        _ => Vec::new(),
+    };
+    let half_life = deps.store.scoring(&tenant.id).await?.half_life_days;
+    let rules = deps.store.tag_rules(&tenant.id).await?;
+    let now = deps.clock.now();
+    let occ = Occurrence::Answer {
+        survey: survey.as_str(),
+        question: question.as_str(),
+        choices: &choices,
+    };
+    let mut follow = FollowUps {
+        stop: fx.stop.clone(),
+        enroll: fx.enroll.clone(),
+        answered: Some((survey.to_string(), question.to_string(), choices.clone())),
+        ..FollowUps::default()
+    };
+    let key = format!("ans#{answer_id}");
+    let zone = tenant.time_zone();
+    for _ in 0..WRITE_ATTEMPTS {
+        let Some(before) = deps.store.get_friend(&tenant.id, &u).await? else {
+            return Ok(ignored("unknown friend"));
+        };
+        let mut after = before.clone();
+        after.apply_effects(&fx, now, half_life);
+        apply_rules(&rules, &occ, &mut after, now, half_life);
+        follow.tags_added = after
+            .tags
+            .keys()
+            .filter(|t| !before.has_tag(t))
+            .cloned()
+            .collect();
+        let pending =
+            serde_json::to_string(&follow).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        match deps
+            .store
+            .apply_once(
+                &tenant.id,
+                &u,
+                &key,
+                Some((&before, &after)),
+                &zone,
+                Some(pending),
+                now,
+            )
+            .await
+        {
+            Ok(Applied::New) => {
+                let report = follow_up(deps, &tenant, &u, &follow, now).await?;
+                deps.store.finish_applied(&tenant.id, &u, &key).await?;
+                publish_tagged(deps, &tenant, &before, &after, now).await?;
+                info!(tenant = %tenant.id, friend = %u.hashed(), survey = %survey, question = %question,
+                    "survey answer applied");
+                return Ok(
+                    json!({ "status": "applied", "tagsAdded": follow.tags_added, "scenarios": report }),
+                );
+            }
+            Ok(Applied::Duplicate { pending }) => {
+                return finish_duplicate(deps, &tenant, &u, &key, pending, now).await;
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+async fn on_purchase(deps: &Deps, detail: &Value) -> Result<Value, CrmError> {
+    let Some((tenant, u)) = tenant_and_friend(deps, detail).await? else {
+        return Ok(ignored("unknown tenant or friend"));
+    };
+    // Imported history was counted and tagged; it must not thank anyone for a year-old order.
+    if detail
+        .get("imported")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        return Ok(ignored("imported purchase starts no scenario"));
+    }
+    let Some(order) = str_of(detail, "orderId") else {
+        return Ok(ignored("no order id"));
+    };
+    let Some(purchased_at) = str_of(detail, "purchasedAt").and_then(|t| t.parse().ok()) else {
+        return Ok(ignored("no purchase time"));
+    };
+    let products = detail
+        .get("products")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let follow = FollowUps {
+        purchase: Some(PurchaseFollowUp {
+            purchased_at,
+            products,
+        }),
+        ..FollowUps::default()
+    };
+    let key = format!("ord#{order}");
+    let now = deps.clock.now();
+    let pending =
+        serde_json::to_string(&follow).map_err(|e| StoreError::Malformed(e.to_string()))?;
+    match deps
+        .store
+        .apply_once(
+            &tenant.id,
+            &u,
+            &key,
+            None,
+            &tenant.time_zone(),
+            Some(pending),
+            now,
+        )
+        .await?
+    {
+        Applied::New => {
+            let report = follow_up(deps, &tenant, &u, &follow, now).await?;
+            deps.store.finish_applied(&tenant.id, &u, &key).await?;
+            Ok(json!({ "status": "applied", "scenarios": report }))
+        }
+        Applied::Duplicate { pending } => {
+            finish_duplicate(deps, &tenant, &u, &key, pending, now).await
+        }
+    }
+}
+
+async fn finish_duplicate(
+    deps: &Deps,
+    tenant: &Tenant,
+    u: &LineUserId,
+    key: &str,
+    pending: Option<String>,
+    now: Timestamp,
+) -> Result<Value, CrmError> {
+    // Applied before; only follow-ups a crash left undone are finished.
+    if let Some(p) = pending {
+        let follow: FollowUps =
+            serde_json::from_str(&p).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        follow_up(deps, tenant, u, &follow, now).await?;
+        deps.store.finish_applied(&tenant.id, u, key).await?;
+    }
+    Ok(json!({ "status": "duplicate" }))
+}
+
+async fn publish_tagged(
+    deps: &Deps,
+    tenant: &Tenant,
+    before: &Friend,
+    after: &Friend,
+    now: Timestamp,
+) -> Result<(), CrmError> {
+    let added: Vec<String> = after
+        .tags
+        .keys()
+        .filter(|t| !before.has_tag(t))
+        .map(ToString::to_string)
+        .collect();
+    let removed: Vec<String> = before
+        .tags
+        .keys()
+        .filter(|t| !after.has_tag(t))
+        .map(ToString::to_string)
+        .collect();
+    if !added.is_empty() || !removed.is_empty() {
+        deps.bus
+            .publish(&[DomainEvent::tagged(
+                &tenant.id,
+                &after.user_id,
+                now,
+                &added,
+                &removed,
+            )])
+            .await?;
+    }
+    Ok(())
+}
+
+/// What the scenario moves did, for the function's result.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MoveReport {
+    stopped: Vec<ScenarioId>,
+    enrolled: Vec<ScenarioId>,
+}
+
+async fn follow_up(
+    deps: &Deps,
+    tenant: &Tenant,
+    u: &LineUserId,
+    follow: &FollowUps,
+    now: Timestamp,
+) -> Result<MoveReport, CrmError> {
+    let mut report = MoveReport::default();
+    let Some(friend) = deps.store.get_friend(&tenant.id, u).await? else {
+        return Ok(report);
+    };
+    for scenario in &follow.stop {
+        if let Some(mut e) = deps.store.enrollment(&tenant.id, u, scenario).await?
+            && e.is_open()
+        {
+            e.end(EnrollmentState::Stopped, "moved by a survey answer");
+            // A tick holding the enrollment right now sends at most its current step.
+            if deps.store.update_enrollment(&e).await? {
+                report.stopped.push(scenario.clone());
+            }
+        }
+    }
+    if let Some(p) = &follow.purchase {
+        for mut e in deps.store.friend_enrollments(&tenant.id, u).await? {
+            if !e.is_open() || e.enrolled_at > p.purchased_at {
+                continue;
+            }
+            let Some(stored) = deps
+                .store
+                .scenario_version(&tenant.id, &e.scenario, e.version)
+                .await?
+            else {
+                continue;
+            };
+            if stored.definition()?.stops_on_purchase() {
+                e.end(EnrollmentState::Stopped, "stop rule: purchase");
+                if deps.store.update_enrollment(&e).await? {
+                    report.stopped.push(e.scenario.clone());
+                }
+            }
+        }
+        let entered = trigger(deps, tenant, &friend, |t| {
+            matches!(t, Trigger::Purchase { product } if product.as_ref().is_none_or(|want| p.products.contains(want)))
+        }, now)
+        .await?;
+        report.enrolled.extend(entered);
+    }
+    for scenario in &follow.enroll {
+        if let Enrolled::Yes(_) = enroll(deps, tenant, &friend, scenario, now).await? {
+            report.enrolled.push(scenario.clone());
+        }
+    }
+    if let Some((survey, question, choices)) = &follow.answered {
+        let entered = trigger(
+            deps,
+            tenant,
+            &friend,
+            |t| match t {
+                Trigger::SurveyAnswer {
+                    survey: s,
+                    question: q,
+                    answer: a,
+                } => {
+                    s == survey
+                        && q.as_ref().is_none_or(|q| q == question)
+                        && a.as_ref().is_none_or(|a| choices.contains(a))
+                }
+                _ => false,
+            },
+            now,
+        )
+        .await?;
+        report.enrolled.extend(entered);
+    }
+    for tag in &follow.tags_added {
+        report
+            .enrolled
+            .extend(trigger(deps, tenant, &friend, on_tag(tag), now).await?);
+    }
+    Ok(report)
+}
+
+/// Enrolls into the scenarios triggered by the tags a `FriendTagged` event added.
+pub async fn enroll_on_tags(
+    deps: &Deps,
+    tenant: &Tenant,
+    event: &DomainEvent,
+) -> Result<(), CrmError> {
+    let Some(u) = str_of(&event.detail, "friend").and_then(|u| LineUserId::parse(u).ok()) else {
+        return Ok(());
+    };
+    let added: Vec<TagName> = event
+        .detail
+        .get("added")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .filter_map(|t| TagName::parse(t).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if added.is_empty() {
+        return Ok(());
+    }
+    let Some(friend) = deps.store.get_friend(&tenant.id, &u).await? else {
+        return Ok(());
+    };
+    let now = deps.clock.now();
+    for tag in &added {
+        trigger(deps, tenant, &friend, on_tag(tag), now).await?;
+    }
+    Ok(())
+}
+
+/// The first question of `survey` as LINE messages, with what to record as the friend's open
+/// question once it is sent. None when the survey does not exist (the step's messages still go).
+pub(crate) async fn first_question(
+    deps: &Deps,
+    tenant: &Tenant,
+    friend: &Friend,
+    survey: &SurveyId,
+) -> Result<Option<(OpenQuestion, Vec<Value>)>, CrmError> {
+    let Some(stored) = deps.store.survey(&tenant.id, survey).await? else {
+        tracing::warn!(tenant = %tenant.id, survey = %survey, "a step names a survey that does not exist");
+        return Ok(None);
+    };
+    let def = stored.definition()?;
+    let Some(q) = def.first() else {
+        return Ok(None);
+    };
+    let link = crate::forms::link(deps, tenant, survey, &friend.user_id);
+    let open = OpenQuestion {
+        survey: survey.clone(),
+        question: q.id.clone(),
+        asked_at: deps.clock.now(),
+    };
+    Ok(Some((open, def.ask(q, &[], link.as_deref()))))
+}
+
+/// Remembers the question just asked, so a typed reply is taken as its answer.
+pub(crate) async fn open_question(
+    deps: &Deps,
+    tenant: &Tenant,
+    u: &LineUserId,
+    open: OpenQuestion,
+) -> Result<(), CrmError> {
+    let zone = tenant.time_zone();
+    for _ in 0..WRITE_ATTEMPTS {
+        let Some(before) = deps.store.get_friend(&tenant.id, u).await? else {
+            return Ok(());
+        };
+        let mut after = before.clone();
+        after.open_question = Some(open.clone());
+        match deps.store.save_friend(Some(&before), &after, &zone).await {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Taps still answer (their data names the question); only typed answers are missed.
+    tracing::warn!(tenant = %tenant.id, friend = %u.hashed(), "open question not recorded: friend busy");
+    Ok(())
 }

@@ -152,6 +152,7 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
     let now = deps.clock.now();
     let mut profile_fetched = false;
     let mut profile = None;
+    let mut intake = crate::intake::Intake::default();
     for _ in 0..WRITE_ATTEMPTS {
         let (before, after, change) = match &friend_id {
             Some(u) => {
@@ -177,7 +178,14 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
                 f.language = p.language.clone();
             }
         }
-        let domain_events = domain_events(&tenant.id, friend_id.as_ref(), event, change, at);
+        // A tap or message may answer a survey, fire tag rules or get an auto-reply: all
+        // decided on the state about to be written, so it commits (once) with the event.
+        let taken = match after.as_mut() {
+            Some(f) => intake.apply(deps, tenant, event, f, at, now).await?,
+            None => crate::intake::Outcome::default(),
+        };
+        let mut domain_events = domain_events(&tenant.id, friend_id.as_ref(), event, change, at);
+        domain_events.extend(taken.events);
         let pending = (!domain_events.is_empty())
             .then(|| serde_json::to_string(&domain_events))
             .transpose()
@@ -185,10 +193,19 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
         let friend = after.as_ref().map(|a| (before.as_ref(), a));
         match deps
             .store
-            .record_webhook_event(&tenant.id, &record, friend, &zone, pending, now)
+            .record_webhook_event(
+                &tenant.id,
+                &record,
+                friend,
+                &zone,
+                pending,
+                taken.answer.as_ref(),
+                now,
+            )
             .await
         {
             Ok(Recorded::New) => {
+                reply(deps, tenant, event, &taken.replies).await;
                 if !domain_events.is_empty() {
                     react(deps, tenant, &domain_events, reply_token(event)).await?;
                     deps.bus.publish(&domain_events).await?;
@@ -203,6 +220,22 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
         }
     }
     Err(StoreError::Conflict.into())
+}
+
+/// Answers through the event's reply token: free, and only possible once, within about a
+/// minute. A failed reply is logged, not retried: a redelivered event's token is spent.
+async fn reply(deps: &Deps, tenant: &Tenant, event: &WebhookEvent, messages: &[serde_json::Value]) {
+    let Some(token) = reply_token(event) else {
+        return;
+    };
+    if messages.is_empty() {
+        return;
+    }
+    // LINE takes at most 5 messages per reply.
+    let messages = &messages[..messages.len().min(crate::domain::message::MAX_MESSAGES)];
+    if let Err(e) = deps.line.reply(&tenant.access_token, token, messages).await {
+        warn!(tenant = %tenant.id, event = %event.common.webhook_event_id, error = %e, "reply failed");
+    }
 }
 
 fn mode_name(event: &WebhookEvent) -> String {
@@ -291,6 +324,10 @@ async fn react(
     events: &[DomainEvent],
     reply_token: Option<&str>,
 ) -> Result<(), CrmError> {
+    // Tags a rule added enter the friend into the scenarios those tags trigger.
+    for event in events.iter().filter(|e| e.detail_type == "FriendTagged") {
+        crate::survey_tagging::enroll_on_tags(deps, tenant, event).await?;
+    }
     for event in events.iter().filter(|e| e.detail_type == "FriendFollowed") {
         let friend_id = event.detail.get("friend").and_then(|f| f.as_str());
         let Some(u) = friend_id.and_then(|f| LineUserId::parse(f).ok()) else {

@@ -1558,6 +1558,23 @@ async fn control_set_profile(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct ReplyTokenBody {
+    access_token: String,
+    user_id: String,
+}
+
+/// `POST /__fake/reply-tokens {accessToken, userId}`: a reply token the fake will accept, for a
+/// simulated webhook event (`tsunagu-local send`), as LINE puts one in each event it delivers.
+async fn control_issue_reply_token(
+    State(fake): State<FakeLine>,
+    axum::Json(body): axum::Json<ReplyTokenBody>,
+) -> axum::Json<serde_json::Value> {
+    let token = fake.issue_reply_token_to(&body.access_token, &body.user_id);
+    axum::Json(serde_json::json!({ "replyToken": token }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ChannelBody {
     access_token: String,
     monthly_quota: Option<u64>,
@@ -1574,28 +1591,6 @@ async fn control_add_channel(
         fake.set_monthly_quota(&body.access_token, body.monthly_quota);
     }
     StatusCode::NO_CONTENT
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReplyTokenBody {
-    user_id: String,
-}
-
-/// `POST /__fake/reply-tokens` {userId}: a reply token as LINE puts one in a webhook event,
-/// valid once on every registered channel (the local stack has one), so a simulated user's
-/// follow can be answered by reply as on LINE. Answers `{"replyToken": "…"}`.
-async fn control_issue_reply_token(
-    State(fake): State<FakeLine>,
-    axum::Json(body): axum::Json<ReplyTokenBody>,
-) -> axum::Json<Value> {
-    let reply_token = Uuid::new_v4().simple().to_string();
-    for channel in fake.lock().channels.values_mut() {
-        channel
-            .reply_tokens
-            .insert(reply_token.clone(), Some(body.user_id.clone()));
-    }
-    axum::Json(serde_json::json!({ "replyToken": reply_token }))
 }
 
 #[cfg(test)]

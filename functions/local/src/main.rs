@@ -19,6 +19,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start; the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the local stack (default).
     Serve {
@@ -79,6 +81,13 @@ enum Command {
             default_value = "demo-channel-secret-change-me"
         )]
         secret: String,
+        /// The channel's access token, to get a reply token the fake LINE accepts.
+        #[arg(
+            long,
+            env = "DEMO_ACCESS_TOKEN",
+            default_value = "demo-access-token-change-me"
+        )]
+        access_token: String,
     },
 }
 
@@ -132,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
             fake_line_url,
             tenant,
             secret,
+            access_token,
         } => {
             send(
                 kind,
@@ -143,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
                 &fake_line_url,
                 &tenant,
                 &secret,
+                &access_token,
             )
             .await
         }
@@ -188,6 +199,7 @@ async fn serve(port: u16, fake_line_port: u16, tick_seconds: u64) -> anyhow::Res
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let bus = Arc::new(InProcessBus::routed_to(tx));
     let deps = Deps::new(config, &aws, Arc::new(SystemClock), Some(bus))?;
+    let bus_deps = deps.clone();
     tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
             if matches!(
@@ -198,7 +210,9 @@ async fn serve(port: u16, fake_line_port: u16, tick_seconds: u64) -> anyhow::Res
                     "version": "0", "id": uuid::Uuid::new_v4(), "detail-type": event.detail_type,
                     "source": crm::bus::SOURCE, "time": jiff::Timestamp::now(), "detail": event.detail,
                 });
-                crm::survey_tagging::handle(envelope).await;
+                if let Err(e) = crm::survey_tagging::handle(&bus_deps, envelope).await {
+                    tracing::error!(error = %e, "survey-tagging failed");
+                }
             }
         }
     });
@@ -307,6 +321,7 @@ async fn send(
     fake_line_url: &str,
     tenant: &str,
     secret: &str,
+    access_token: &str,
 ) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     if let (EventKind::Follow, Some(name)) = (kind, &name) {
@@ -320,32 +335,30 @@ async fn send(
         .context("cannot reach the fake LINE Platform to set the profile")?
         .error_for_status()?;
     }
-    // A reply token the fake LINE will honour, as LINE issues one with each event.
-    let reply_token = match http
-        .post(format!(
-            "{}/__fake/reply-tokens",
-            fake_line_url.trim_end_matches('/')
-        ))
-        .json(&json!({ "userId": user }))
-        .send()
-        .await
-    {
-        Ok(res) => res
-            .json::<serde_json::Value>()
-            .await
-            .ok()
-            .and_then(|v| v["replyToken"].as_str().map(str::to_owned)),
-        Err(_) => None,
-    };
     let now = jiff::Timestamp::now().as_millisecond();
-    let mut event = match kind {
+    let event = match kind {
         EventKind::Follow => line_user::follow(user, now, false),
         EventKind::Unfollow => line_user::unfollow(user, now),
         EventKind::Message => line_user::text_message(user, now, text),
         EventKind::Postback => line_user::postback(user, now, data),
     };
-    if let (Some(token), Some(slot)) = (reply_token, event.get_mut("replyToken")) {
-        *slot = json!(token);
+    let mut event = event;
+    if event.get("replyToken").is_some() {
+        // LINE's reply tokens are its own; ask the fake for one it will accept, so replies
+        // (the next survey question, an auto-reply) show up in /__fake/requests.
+        let issued: serde_json::Value = http
+            .post(format!(
+                "{}/__fake/reply-tokens",
+                fake_line_url.trim_end_matches('/')
+            ))
+            .json(&json!({ "accessToken": access_token, "userId": user }))
+            .send()
+            .await
+            .context("cannot reach the fake LINE Platform for a reply token")?
+            .error_for_status()?
+            .json()
+            .await?;
+        event["replyToken"] = issued["replyToken"].clone();
     }
     let body = line_user::batch(vec![event]);
     let res = http

@@ -2,7 +2,10 @@
 //! only its own tenant (the tenant comes from the key, never from the URL); the operator key
 //! creates tenants.
 mod broadcasts;
+mod purchases;
+mod rules;
 mod scenarios;
+mod surveys;
 
 use std::collections::BTreeMap;
 
@@ -81,6 +84,40 @@ pub fn router(deps: Deps) -> Router {
         .route(
             "/admin/scenarios/{id}/enrollments",
             post(scenarios::enroll_friend),
+        )
+        .route("/admin/surveys", get(surveys::list))
+        .route(
+            "/admin/surveys/{id}",
+            put(surveys::save).get(surveys::one).delete(surveys::remove),
+        )
+        .route("/admin/surveys/{id}/link", get(surveys::form_link))
+        .route(
+            "/admin/friends/{user_id}/answers",
+            get(surveys::friend_answers),
+        )
+        .route("/admin/purchases", post(purchases::create))
+        .route("/admin/purchases/import", post(purchases::import))
+        .route(
+            "/admin/friends/{user_id}/purchases",
+            get(purchases::friend_purchases),
+        )
+        .route("/admin/rules", get(rules::list_rules))
+        .route(
+            "/admin/rules/{id}",
+            put(rules::save_rule).delete(rules::remove_rule),
+        )
+        .route("/admin/auto-replies", get(rules::list_auto_replies))
+        .route(
+            "/admin/auto-replies/{id}",
+            put(rules::save_auto_reply).delete(rules::remove_auto_reply),
+        )
+        .route(
+            "/admin/settings/scoring",
+            get(rules::scoring).put(rules::set_scoring),
+        )
+        .route(
+            "/forms/{tenant}/{survey}",
+            get(crate::forms::show).post(crate::forms::submit),
         )
         .route("/admin/tags", get(list_tags))
         .route("/admin/tags/{tag}", put(define_tag).delete(undefine_tag))
@@ -419,6 +456,10 @@ pub(super) fn parse_user(user_id: &str) -> Result<LineUserId, CrmError> {
 struct FriendView {
     #[serde(flatten)]
     friend: Friend,
+    /// The score as of now, after the tenant's decay (`score` is as last written).
+    current_score: i64,
+    answers: Vec<crate::domain::survey::AnswerRecord>,
+    purchases: Vec<crate::domain::purchase::Purchase>,
     history: Vec<HistoryEntry>,
 }
 
@@ -435,7 +476,14 @@ async fn one_friend(
         .await?
         .ok_or(CrmError::NotFound("friend"))?;
     let history = deps.store.friend_history(&t.id, &u, HISTORY_SHOWN).await?;
-    Ok(Json(FriendView { friend, history }))
+    let half_life = deps.store.scoring(&t.id).await?.half_life_days;
+    Ok(Json(FriendView {
+        current_score: friend.score_at(deps.clock.now(), half_life),
+        answers: deps.store.friend_answers(&t.id, &u).await?,
+        purchases: deps.store.friend_purchases(&t.id, &u).await?,
+        friend,
+        history,
+    }))
 }
 
 /// Read the friend, apply `change`, write with the version read; retry on a concurrent write.

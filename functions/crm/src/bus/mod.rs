@@ -92,6 +92,42 @@ impl DomainEvent {
         )
     }
 
+    /// `answer` is the chosen choice id(s) (comma-separated), `_done`, or for free text and
+    /// dates only the kind (`freeText` / `date`): the friend's own words stay in the table.
+    /// `answerId` (webhook event or form submission) is what consumers deduplicate on.
+    #[allow(clippy::too_many_arguments)]
+    pub fn survey_answered(
+        t: &TenantId,
+        u: &LineUserId,
+        at: Timestamp,
+        survey: &str,
+        question: &str,
+        answer: &str,
+        answer_id: &str,
+    ) -> Self {
+        Self::about_friend(
+            "SurveyAnswered",
+            t,
+            u,
+            at,
+            json!({ "survey": survey, "question": question, "answer": answer,
+                    "answeredAt": at, "answerId": answer_id }),
+        )
+    }
+
+    /// Products and categories as the shop named them; no amounts per item, no personal data.
+    pub fn purchase_recorded(t: &TenantId, p: &crate::domain::purchase::Purchase) -> Self {
+        Self::about_friend(
+            "PurchaseRecorded",
+            t,
+            &p.friend,
+            p.purchased_at,
+            json!({ "orderId": p.order_id, "amount": p.amount, "products": p.products(),
+                    "categories": p.categories(), "purchasedAt": p.purchased_at,
+                    "imported": p.imported }),
+        )
+    }
+
     pub fn tenant(&self) -> Option<&str> {
         self.detail.get("tenant").and_then(Value::as_str)
     }

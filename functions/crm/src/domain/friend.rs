@@ -45,6 +45,21 @@ pub struct Friend {
     pub last_seen_at: Option<Timestamp>,
     #[serde(default)]
     pub follow_count: u32,
+    /// When `score` was last changed: decay (if the tenant sets a half-life) runs from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_updated_at: Option<Timestamp>,
+    /// The survey question last asked in the chat, so a typed message can answer it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_question: Option<super::survey::OpenQuestion>,
+    #[serde(default)]
+    pub purchase_count: u32,
+    /// Sum of order amounts in yen.
+    #[serde(default)]
+    pub purchase_total: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_purchase_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_purchase_at: Option<Timestamp>,
     /// Optimistic-concurrency counter: every write expects the version it read.
     #[serde(default)]
     pub version: u64,
@@ -96,6 +111,12 @@ impl Friend {
             score: 0,
             last_seen_at: None,
             follow_count: 0,
+            score_updated_at: None,
+            open_question: None,
+            purchase_count: 0,
+            purchase_total: 0,
+            first_purchase_at: None,
+            last_purchase_at: None,
             version: 0,
         }
     }
@@ -154,6 +175,38 @@ impl Friend {
 
     pub fn remove_tag(&mut self, tag: &TagName) -> bool {
         self.tags.remove(tag).is_some()
+    }
+
+    /// The score as of `now`: with a half-life, points fade (halved every `half_life_days`)
+    /// from `score_updated_at`. Decay is applied lazily, when the score is read or written.
+    pub fn score_at(&self, now: Timestamp, half_life_days: Option<u32>) -> i64 {
+        let (Some(days), Some(since)) = (half_life_days.filter(|d| *d > 0), self.score_updated_at)
+        else {
+            return self.score;
+        };
+        let elapsed = now.duration_since(since).as_secs_f64().max(0.0) / 86_400.0;
+        let factor = 0.5_f64.powf(elapsed / f64::from(days));
+        // Toward zero, so a faded score reaches 0 instead of hovering at ±1.
+        (self.score as f64 * factor).trunc() as i64
+    }
+
+    /// Adds points to the decayed score and restarts decay from `now`.
+    pub fn add_score(&mut self, points: i64, now: Timestamp, half_life_days: Option<u32>) {
+        self.score = self.score_at(now, half_life_days).saturating_add(points);
+        self.score_updated_at = Some(now);
+    }
+
+    /// Counts one order: the counters the purchase tags (初回購入, リピート, VIP) derive from.
+    /// Orders may arrive out of order (a CSV of past orders), so first/last are min/max.
+    pub fn record_purchase(&mut self, amount: i64, at: Timestamp) {
+        self.purchase_count = self.purchase_count.saturating_add(1);
+        self.purchase_total = self.purchase_total.saturating_add(amount);
+        if self.first_purchase_at.is_none_or(|f| at < f) {
+            self.first_purchase_at = Some(at);
+        }
+        if self.last_purchase_at.is_none_or(|l| at > l) {
+            self.last_purchase_at = Some(at);
+        }
     }
 
     /// Sets (Some) or clears (None) custom fields such as `age_band` or `birthday`.
@@ -223,6 +276,26 @@ mod tests {
         assert_eq!(f.last_seen_at, Some(ts("2026-04-05T00:00:00Z")));
         f.apply(Activity::Passive, ts("2026-04-06T00:00:00Z"));
         assert_eq!(f.last_seen_at, Some(ts("2026-04-05T00:00:00Z")));
+    }
+
+    #[test]
+    fn a_score_with_a_half_life_fades_lazily() {
+        let mut f = friend();
+        f.add_score(100, ts("2026-04-01T00:00:00Z"), Some(30));
+        assert_eq!(f.score_at(ts("2026-05-01T00:00:00Z"), Some(30)), 50);
+        assert_eq!(f.score_at(ts("2026-05-01T00:00:00Z"), None), 100);
+        f.add_score(10, ts("2026-05-01T00:00:00Z"), Some(30));
+        assert_eq!(f.score, 60);
+    }
+
+    #[test]
+    fn purchases_count_in_any_order() {
+        let mut f = friend();
+        f.record_purchase(3000, ts("2026-04-05T00:00:00Z"));
+        f.record_purchase(2000, ts("2026-04-01T00:00:00Z"));
+        assert_eq!((f.purchase_count, f.purchase_total), (2, 5000));
+        assert_eq!(f.first_purchase_at, Some(ts("2026-04-01T00:00:00Z")));
+        assert_eq!(f.last_purchase_at, Some(ts("2026-04-05T00:00:00Z")));
     }
 
     #[test]

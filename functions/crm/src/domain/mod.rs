@@ -1,12 +1,16 @@
 //! Plain types and rules: no I/O, no async, no SDK or Lambda types. `now` is always a parameter.
+pub mod auto_reply;
 pub mod broadcast;
 pub mod enrollment;
 pub mod friend;
 pub mod ids;
 pub mod message;
+pub mod purchase;
 pub mod scenario;
 pub mod schedule;
+pub mod survey;
 pub mod tag;
+pub mod tag_rule;
 pub mod tenant;
 
 pub use friend::{Friend, FriendChange};

@@ -48,7 +48,7 @@ pub const MAX_STEPS: usize = 100;
 #[error("must be 1–64 characters of a-z, 0-9, '-' and '_'")]
 pub struct BadSlug;
 
-fn is_slug(s: &str) -> bool {
+pub(crate) fn is_slug(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
@@ -57,13 +57,13 @@ fn is_slug(s: &str) -> bool {
 macro_rules! slug_newtype {
     ($(#[$doc:meta])* $t:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $t(String);
 
         impl $t {
-            pub fn parse(s: &str) -> Result<Self, BadSlug> {
-                is_slug(s).then(|| Self(s.to_owned())).ok_or(BadSlug)
+            pub fn parse(s: &str) -> Result<Self, $crate::domain::scenario::BadSlug> {
+                $crate::domain::scenario::is_slug(s).then(|| Self(s.to_owned())).ok_or($crate::domain::scenario::BadSlug)
             }
 
             pub fn as_str(&self) -> &str {
@@ -72,8 +72,8 @@ macro_rules! slug_newtype {
         }
 
         impl TryFrom<String> for $t {
-            type Error = BadSlug;
-            fn try_from(s: String) -> Result<Self, BadSlug> {
+            type Error = $crate::domain::scenario::BadSlug;
+            fn try_from(s: String) -> Result<Self, $crate::domain::scenario::BadSlug> {
                 Self::parse(&s)
             }
         }
@@ -85,19 +85,21 @@ macro_rules! slug_newtype {
         }
 
         impl std::str::FromStr for $t {
-            type Err = BadSlug;
-            fn from_str(s: &str) -> Result<Self, BadSlug> {
+            type Err = $crate::domain::scenario::BadSlug;
+            fn from_str(s: &str) -> Result<Self, $crate::domain::scenario::BadSlug> {
                 Self::parse(s)
             }
         }
 
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
     };
 }
+
+pub(crate) use slug_newtype;
 
 slug_newtype!(
     /// A scenario's id: it goes into enrollment keys and admin URLs, so it stays a slug.
@@ -177,8 +179,12 @@ pub struct StepDefinition {
     pub id: StepId,
     #[serde(default)]
     pub timing: Timing,
-    /// LINE message objects, 1–5 (one push).
+    /// LINE message objects, 1–5 (one push); may be empty when the step asks a survey.
+    #[serde(default)]
     pub messages: Vec<Value>,
+    /// A survey whose first question goes out after `messages`, in the same push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey: Option<super::survey::SurveyId>,
     /// All must hold at send time (not at enrollment: tags change while the friend waits).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -488,7 +494,19 @@ impl ScenarioDefinition {
     }
 
     fn validate_step(&self, i: usize, step: &StepDefinition) -> Result<(), FieldError> {
-        validate_messages(&step.messages, &format!("steps[{i}].messages"))?;
+        let path = format!("steps[{i}].messages");
+        match &step.survey {
+            None => validate_messages(&step.messages, &path)?,
+            // The question is one more message object in the same push.
+            Some(_) if step.messages.len() >= super::message::MAX_MESSAGES => {
+                return Err(FieldError::new(
+                    path,
+                    "a step that asks a survey leaves room for the question: at most 4 messages",
+                ));
+            }
+            Some(_) if !step.messages.is_empty() => validate_messages(&step.messages, &path)?,
+            Some(_) => {}
+        }
         for (j, cond) in step.conditions.iter().enumerate() {
             if let Condition::Field { name, op, value } = cond {
                 let path = format!("steps[{i}].conditions[{j}]");

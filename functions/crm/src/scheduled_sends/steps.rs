@@ -68,6 +68,13 @@ pub(super) async fn process(
         deps.store.complete_claim(claim, &next, None).await?;
         return Ok(Outcome::Ended);
     }
+    // A purchase after the friend entered ends a `stopRules: purchase` scenario even when the
+    // purchase-time stop found this enrollment claimed by a tick.
+    if def.stops_on_purchase() && friend.last_purchase_at.is_some_and(|p| p >= e.enrolled_at) {
+        end(&mut next, EnrollmentState::Stopped, "stop rule: purchase");
+        deps.store.complete_claim(claim, &next, None).await?;
+        return Ok(Outcome::Ended);
+    }
     if e.step >= def.steps.len() {
         end(&mut next, EnrollmentState::Finished, "all steps done");
         deps.store.complete_claim(claim, &next, None).await?;
@@ -143,7 +150,15 @@ async fn send_step(
             return Ok(Outcome::Capped);
         }
     }
-    let messages = render(&step.messages, &RenderContext::for_friend(friend));
+    let mut messages = render(&step.messages, &RenderContext::for_friend(friend));
+    // A step that asks a survey sends its first question in the same push.
+    let asked = match &step.survey {
+        Some(id) => crate::survey_tagging::first_question(deps, tenant, friend, id).await?,
+        None => None,
+    };
+    if let Some((_, question)) = &asked {
+        messages.extend(question.iter().cloned());
+    }
     let mut next = e.clone();
     let delivery = |status, request_id: Option<String>, error: Option<String>| Delivery {
         retry_key: key.to_string(),
@@ -172,6 +187,9 @@ async fn send_step(
                 deps.store.set_quota_exhausted(&tenant.id, None).await?;
             }
             deps.store.complete_claim(claim, &next, Some(&d)).await?;
+            if let Some((open, _)) = asked {
+                crate::survey_tagging::open_question(deps, tenant, &e.friend, open).await?;
+            }
             Ok(Outcome::Sent)
         }
         Err(

@@ -214,7 +214,7 @@ impl Store {
             .collect()
     }
 
-    async fn friend_items(
+    pub(super) async fn friend_items(
         &self,
         t: &TenantId,
         u: &LineUserId,

@@ -2,7 +2,12 @@
 //! cross tenants; timestamps in keys are fixed-width UTC so text order is time order.
 use jiff::Timestamp;
 
-use crate::domain::{LineUserId, TagName, TenantId, scenario::ScenarioId};
+use crate::domain::{
+    LineUserId, TagName, TenantId,
+    purchase::OrderId,
+    scenario::ScenarioId,
+    survey::{QuestionId, SurveyId},
+};
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -177,6 +182,61 @@ pub fn delivery(t: &TenantId, u: &LineUserId, retry_key: &str) -> Key {
     (friend_pk(t, u), format!("{DELIVERY_PREFIX}{retry_key}"))
 }
 
+pub const SURVEY_PREFIX: &str = "SVY#";
+
+/// A survey definition (its current version; answers keep the choice ids they were given).
+pub fn survey(t: &TenantId, survey: &SurveyId) -> Key {
+    (format!("T#{t}"), format!("{SURVEY_PREFIX}{survey}"))
+}
+
+pub const ANSWER_PREFIX: &str = "ANS#";
+
+/// A friend's latest answer to one question; earlier answers stay in the event history.
+pub fn answer(t: &TenantId, u: &LineUserId, survey: &SurveyId, question: &QuestionId) -> Key {
+    (
+        friend_pk(t, u),
+        format!("{ANSWER_PREFIX}{survey}#{question}"),
+    )
+}
+
+/// Uniqueness of an order id within a tenant: its own partition, so the conditional put of a
+/// new order never contends with anything else.
+pub fn order(t: &TenantId, order: &OrderId) -> Key {
+    (format!("T#{t}#ORDER#{order}"), "ORDER".into())
+}
+
+pub const PURCHASE_PREFIX: &str = "PUR#";
+
+/// A friend's purchase history, oldest first by purchase time.
+pub fn friend_purchase(t: &TenantId, u: &LineUserId, at: Timestamp, order: &OrderId) -> Key {
+    (
+        friend_pk(t, u),
+        format!("{PURCHASE_PREFIX}{}#{order}", sortable(at)),
+    )
+}
+
+pub const RULE_PREFIX: &str = "RULE#";
+
+pub fn tag_rule(t: &TenantId, id: &str) -> Key {
+    (format!("T#{t}"), format!("{RULE_PREFIX}{id}"))
+}
+
+pub const AUTO_REPLY_PREFIX: &str = "AUTOREPLY#";
+
+pub fn auto_reply(t: &TenantId, id: &str) -> Key {
+    (format!("T#{t}"), format!("{AUTO_REPLY_PREFIX}{id}"))
+}
+
+/// The tenant's scoring settings (score half-life).
+pub fn scoring(t: &TenantId) -> Key {
+    (format!("T#{t}"), "SETTINGS#SCORING".into())
+}
+
+/// Survey-tagging's idempotency marker: one per bus event (answer id or order id) and friend.
+pub fn applied(t: &TenantId, u: &LineUserId, event_key: &str) -> Key {
+    (friend_pk(t, u), format!("APPLIED#{event_key}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +301,40 @@ mod tests {
         assert_eq!(
             tag_definition(&t(), &vip),
             ("T#demo".into(), "TAGDEF#VIP".into())
+        );
+    }
+
+    #[test]
+    fn survey_purchase_and_rule_keys_are_spelled_as_designed() {
+        let uid = "U4af4980629c1e2c3f2a41b8e4d0a3b0c";
+        let svy = SurveyId::parse("hearing").unwrap();
+        let q = QuestionId::parse("genre").unwrap();
+        let order = OrderId::parse("EC-1001").unwrap();
+        assert_eq!(survey(&t(), &svy), ("T#demo".into(), "SVY#hearing".into()));
+        assert_eq!(
+            answer(&t(), &u(), &svy, &q),
+            (format!("T#demo#F#{uid}"), "ANS#hearing#genre".into())
+        );
+        assert_eq!(
+            super::order(&t(), &order),
+            ("T#demo#ORDER#EC-1001".into(), "ORDER".into())
+        );
+        assert_eq!(
+            friend_purchase(&t(), &u(), at(), &order),
+            (
+                format!("T#demo#F#{uid}"),
+                "PUR#2026-04-01T09:30:00.000Z#EC-1001".into()
+            )
+        );
+        assert_eq!(tag_rule(&t(), "vip"), ("T#demo".into(), "RULE#vip".into()));
+        assert_eq!(
+            auto_reply(&t(), "hours"),
+            ("T#demo".into(), "AUTOREPLY#hours".into())
+        );
+        assert_eq!(scoring(&t()), ("T#demo".into(), "SETTINGS#SCORING".into()));
+        assert_eq!(
+            applied(&t(), &u(), "01H"),
+            (format!("T#demo#F#{uid}"), "APPLIED#01H".into())
         );
     }
 

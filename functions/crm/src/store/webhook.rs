@@ -5,7 +5,7 @@ use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, keys, s, to_item};
-use crate::domain::{Friend, LineUserId, TenantId};
+use crate::domain::{Friend, LineUserId, TenantId, survey::AnswerRecord};
 
 /// LINE redelivers for a limited time; a week of markers covers every redelivery with margin.
 const SEEN_MARKER_TTL: SignedDuration = SignedDuration::from_hours(7 * 24);
@@ -84,7 +84,9 @@ impl Store {
         }
     }
 
-    /// Records one event. `friend` is (state read, new state) when the event concerns a friend.
+    /// Records one event. `friend` is (state read, new state) when the event concerns a friend;
+    /// `answer` is the survey answer the event gave, written in the same transaction.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_webhook_event(
         &self,
         t: &TenantId,
@@ -92,6 +94,7 @@ impl Store {
         friend: Option<(Option<&Friend>, &Friend)>,
         zone: &TimeZone,
         pending_events: Option<String>,
+        answer: Option<&AnswerRecord>,
         now: Timestamp,
     ) -> Result<Recorded, StoreError> {
         let (pk, sk) = keys::webhook_seen(t, &ev.event_id);
@@ -125,6 +128,9 @@ impl Store {
             self.put(to_item(&history)?, None)?,
         ];
         if let Some((before, after)) = friend {
+            if let Some(a) = answer {
+                writes.push(self.answer_write(t, &after.user_id, a)?);
+            }
             writes.extend(self.friend_writes(before, after, zone)?);
         }
         match self.transact(writes).await? {

@@ -1,0 +1,163 @@
+//! Surveys through the admin API: save (JSON or YAML), list, read, delete; a friend's answers;
+//! a friend's signed form link.
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{parse_user, tenant_caller};
+use crate::{
+    deps::Deps,
+    domain::{
+        message::FieldError,
+        survey::{SurveyDefinition, SurveyId},
+    },
+    http::CrmError,
+};
+
+fn survey_id(id: &str) -> Result<SurveyId, CrmError> {
+    SurveyId::parse(id).map_err(|e| CrmError::invalid("id", e.to_string()))
+}
+
+/// A definition body: YAML when the content type says so, JSON otherwise.
+pub(super) fn parse_definition<T>(
+    headers: &HeaderMap,
+    body: &[u8],
+    json: impl Fn(&[u8]) -> Result<T, FieldError>,
+    yaml: impl Fn(&str) -> Result<T, FieldError>,
+) -> Result<T, CrmError> {
+    let is_yaml = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.contains("yaml"));
+    let parsed = if is_yaml {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| CrmError::BadRequest("YAML must be UTF-8".into()))?;
+        yaml(text)
+    } else {
+        json(body)
+    };
+    parsed.map_err(|e| CrmError::invalid(e.field, e.message))
+}
+
+/// The path names the definition; a body naming another is refused rather than guessed at.
+pub(super) fn same_id(body_id: &str, path_id: &str) -> Result<(), CrmError> {
+    if body_id == path_id {
+        Ok(())
+    } else {
+        Err(CrmError::invalid(
+            "id",
+            format!("the body's id {body_id:?} differs from the path's {path_id:?}"),
+        ))
+    }
+}
+
+/// `PUT /admin/surveys/{id}`
+pub(super) async fn save(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let def = parse_definition(
+        &headers,
+        &body,
+        SurveyDefinition::parse_json,
+        SurveyDefinition::parse_yaml,
+    )?;
+    same_id(def.id.as_str(), &id)?;
+    let stored = deps
+        .store
+        .save_survey(&t.id, &def, deps.clock.now())
+        .await?;
+    let status = if stored.version == 1 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({ "id": def.id, "version": stored.version, "definition": def })),
+    )
+        .into_response())
+}
+
+pub(super) async fn list(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let mut out = Vec::new();
+    for s in deps.store.surveys(&t.id).await? {
+        out.push(json!({ "id": s.survey, "version": s.version, "savedAt": s.saved_at, "definition": s.definition()? }));
+    }
+    Ok(Json(json!({ "surveys": out })))
+}
+
+pub(super) async fn one(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let s = deps
+        .store
+        .survey(&t.id, &survey_id(&id)?)
+        .await?
+        .ok_or(CrmError::NotFound("survey"))?;
+    Ok(Json(
+        json!({ "id": s.survey, "version": s.version, "savedAt": s.saved_at, "definition": s.definition()? }),
+    ))
+}
+
+pub(super) async fn remove(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    if deps.store.delete_survey(&t.id, &survey_id(&id)?).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(CrmError::NotFound("survey"))
+    }
+}
+
+pub(super) async fn friend_answers(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(user_id): Path<String>,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let u = parse_user(&user_id)?;
+    let answers = deps.store.friend_answers(&t.id, &u).await?;
+    Ok(Json(json!({ "answers": answers })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct LinkQuery {
+    user_id: String,
+}
+
+/// `GET /admin/surveys/{id}/link?userId=…`: the friend's signed form link (to paste into a
+/// message by hand; a step asking a form survey sends it by itself).
+pub(super) async fn form_link(
+    State(deps): State<Deps>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<LinkQuery>,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let t = tenant_caller(&deps, &headers).await?;
+    let survey = survey_id(&id)?;
+    let u = parse_user(&q.user_id)?;
+    let url = crate::forms::link(&deps, &t, &survey, &u)
+        .ok_or_else(|| CrmError::Conflict("PUBLIC_BASE_URL is not configured".into()))?;
+    Ok(Json(json!({ "url": url })))
+}

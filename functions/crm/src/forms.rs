@@ -1,0 +1,290 @@
+//! The web answer form for long surveys: `GET /forms/{tenant}/{survey}?f=<friend>&sig=<hmac>`
+//! serves every question as a plain HTML page usable on a phone; `POST` records the answers and
+//! publishes one `SurveyAnswered` per question, as chat answers do.
+//!
+//! The link is signed per friend with the tenant's channel secret (HMAC-SHA256), so a friend
+//! can answer only as themselves and a link cannot be forged or moved to another friend. Each
+//! rendered form carries a nonce; answer ids derive from it, so submitting the same page twice
+//! (a double tap, a reload) is applied once by survey-tagging.
+use axum::{
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use crate::{
+    bus::DomainEvent,
+    deps::Deps,
+    domain::{
+        LineUserId, Tenant, TenantId,
+        survey::{Answer, AnswerRecord, QuestionKind, Received, SurveyDefinition, SurveyId},
+    },
+    http::CrmError,
+    secret::Secret,
+};
+
+fn mac(secret: &Secret, t: &TenantId, s: &SurveyId, u: &LineUserId) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    // A domain prefix keeps these tags from ever equalling a webhook signature.
+    mac.update(format!("tsunagu-form/v1\n{t}\n{s}\n{u}").as_bytes());
+    mac
+}
+
+/// The `sig` of a friend's form link.
+pub fn signature(secret: &Secret, t: &TenantId, s: &SurveyId, u: &LineUserId) -> String {
+    URL_SAFE_NO_PAD.encode(mac(secret, t, s, u).finalize().into_bytes())
+}
+
+fn verify(secret: &Secret, t: &TenantId, s: &SurveyId, u: &LineUserId, sig: &str) -> bool {
+    URL_SAFE_NO_PAD
+        .decode(sig)
+        .is_ok_and(|tag| mac(secret, t, s, u).verify_slice(&tag).is_ok())
+}
+
+/// The friend's signed link, when the stack knows its public URL.
+pub fn link(deps: &Deps, tenant: &Tenant, survey: &SurveyId, u: &LineUserId) -> Option<String> {
+    let base = deps.config.public_base_url.as_ref()?;
+    let sig = signature(&tenant.channel_secret, &tenant.id, survey, u);
+    Some(format!(
+        "{}/forms/{}/{survey}?f={u}&sig={sig}",
+        base.as_str().trim_end_matches('/'),
+        tenant.id
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct FormQuery {
+    f: String,
+    sig: String,
+}
+
+/// Anything wrong with a link answers the same 404: the URL space cannot be probed.
+async fn open(
+    deps: &Deps,
+    tenant: &str,
+    survey: &str,
+    q: &FormQuery,
+) -> Result<(Tenant, SurveyDefinition, LineUserId), CrmError> {
+    let gone = || CrmError::NotFound("form");
+    let t = TenantId::parse(tenant).map_err(|_| gone())?;
+    let s = SurveyId::parse(survey).map_err(|_| gone())?;
+    let u = LineUserId::parse(&q.f).map_err(|_| gone())?;
+    let tenant = deps.store.get_tenant(&t).await?.ok_or_else(gone)?;
+    if !verify(&tenant.channel_secret, &t, &s, &u, &q.sig) {
+        return Err(gone());
+    }
+    let def = deps
+        .store
+        .survey(&t, &s)
+        .await?
+        .ok_or_else(gone)?
+        .definition()?;
+    deps.store.get_friend(&t, &u).await?.ok_or_else(gone)?;
+    Ok((tenant, def, u))
+}
+
+fn escape(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '<' => "&lt;".into(),
+            '>' => "&gt;".into(),
+            '&' => "&amp;".into(),
+            '"' => "&quot;".into(),
+            '\'' => "&#39;".into(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn page(title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"ja\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{t}</title><style>body{{font-family:sans-serif;max-width:36rem;margin:auto;padding:1rem;line-height:1.6}}\
+         fieldset{{border:1px solid #ddd;border-radius:8px;margin:0 0 1rem}}label{{display:block;padding:.4rem 0}}\
+         input[type=text],input[type=date],textarea{{width:100%;font-size:1rem;padding:.4rem}}\
+         button{{width:100%;font-size:1.1rem;padding:.8rem;background:#06c755;color:#fff;border:0;border-radius:8px}}</style>\
+         </head><body><h1>{t}</h1>{body}</body></html>",
+        t = escape(title)
+    );
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// `GET /forms/{tenant}/{survey}`: every question on one page.
+pub(crate) async fn show(
+    State(deps): State<Deps>,
+    Path((tenant, survey)): Path<(String, String)>,
+    Query(q): Query<FormQuery>,
+) -> Result<Response, CrmError> {
+    let (_, def, _) = open(&deps, &tenant, &survey, &q).await?;
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let mut body =
+        format!("<form method=\"post\"><input type=\"hidden\" name=\"n\" value=\"{nonce}\">");
+    for question in &def.questions {
+        let name = format!("q.{}", question.id);
+        body.push_str(&format!(
+            "<fieldset><legend>{}</legend>",
+            escape(&question.text)
+        ));
+        match question.kind {
+            QuestionKind::FreeText => {
+                body.push_str(&format!("<textarea name=\"{name}\" rows=\"3\"></textarea>"))
+            }
+            QuestionKind::Date => body.push_str(&format!("<input type=\"date\" name=\"{name}\">")),
+            kind => {
+                let input = if kind == QuestionKind::MultipleChoice {
+                    "checkbox"
+                } else {
+                    "radio"
+                };
+                for c in question.all_choices().iter() {
+                    body.push_str(&format!(
+                        "<label><input type=\"{input}\" name=\"{name}\" value=\"{}\"> {}</label>",
+                        escape(c.id.as_str()),
+                        escape(c.label())
+                    ));
+                }
+            }
+        }
+        body.push_str("</fieldset>");
+    }
+    body.push_str("<button type=\"submit\">送信する</button></form>");
+    Ok(page(&def.name, &body))
+}
+
+/// `POST /forms/{tenant}/{survey}`: records the answers given and publishes them.
+pub(crate) async fn submit(
+    State(deps): State<Deps>,
+    Path((tenant, survey)): Path<(String, String)>,
+    Query(q): Query<FormQuery>,
+    body: Bytes,
+) -> Result<Response, CrmError> {
+    let (tenant, def, u) = open(&deps, &tenant, &survey, &q).await?;
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let nonce = pairs
+        .iter()
+        .find(|(k, _)| k == "n")
+        .map(|(_, v)| v.clone())
+        .filter(|n| !n.is_empty() && n.len() <= 64 && n.chars().all(|c| c.is_ascii_alphanumeric()))
+        .ok_or_else(|| {
+            CrmError::BadRequest("the form is incomplete; open the link again".into())
+        })?;
+    let now = deps.clock.now();
+    let mut records = Vec::new();
+    let mut events = Vec::new();
+    for question in &def.questions {
+        let key = format!("q.{}", question.id);
+        let values: Vec<&str> = pairs
+            .iter()
+            .filter(|(k, v)| *k == key && !v.trim().is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let joined = values.join(",");
+        let received = match question.kind {
+            QuestionKind::FreeText | QuestionKind::Date => Received::Text(values[0]),
+            _ => Received::Postback {
+                answer: &joined,
+                date: None,
+            },
+        };
+        let Ok(answer) = question.interpret(received) else {
+            return Err(CrmError::invalid(key, "not an answer this question takes"));
+        };
+        let id = format!("form-{nonce}-{}", question.id);
+        let (choices, text) = match &answer {
+            Answer::Chose(ids) => (ids.clone(), None),
+            Answer::Text(t) => (Vec::new(), Some(t.clone())),
+            Answer::Date(d) => (Vec::new(), Some(d.to_string())),
+            Answer::Done => (Vec::new(), None),
+        };
+        let mut record_id = id.clone();
+        events.push(DomainEvent::survey_answered(
+            &tenant.id,
+            &u,
+            now,
+            def.id.as_str(),
+            question.id.as_str(),
+            &answer.bus_value(),
+            &id,
+        ));
+        // The form gives a multiple choice's whole set at once: the choices' effects, then
+        // "done" for the question's own effects and its field.
+        if question.kind == QuestionKind::MultipleChoice {
+            record_id = format!("{id}-done");
+            events.push(DomainEvent::survey_answered(
+                &tenant.id,
+                &u,
+                now,
+                def.id.as_str(),
+                question.id.as_str(),
+                &Answer::Done.bus_value(),
+                &record_id,
+            ));
+        }
+        records.push(AnswerRecord {
+            survey: def.id.clone(),
+            question: question.id.clone(),
+            answer_id: record_id,
+            choices,
+            text,
+            answered_at: now,
+        });
+    }
+    deps.store.save_answers(&tenant.id, &u, &records).await?;
+    // If publishing fails the friend sees an error and submits again: same nonce, same ids.
+    deps.bus.publish(&events).await?;
+    tracing::info!(tenant = %tenant.id, friend = %u.hashed(), survey = %def.id, answers = records.len(), "form answers recorded");
+    let body = if def.thanks.is_empty() {
+        "<p>ご回答ありがとうございました。LINEに戻ってください。</p>".to_owned()
+    } else {
+        let texts: Vec<String> = def
+            .thanks
+            .iter()
+            .filter_map(|m| m["text"].as_str())
+            .map(|t| format!("<p>{}</p>", escape(t)))
+            .collect();
+        texts.join("")
+    };
+    Ok((StatusCode::OK, page(&def.name, &body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_signed_for_one_friend_does_not_open_for_another() {
+        let secret = Secret::new("channel-secret");
+        let t = TenantId::parse("demo").unwrap();
+        let s = SurveyId::parse("hearing").unwrap();
+        let a = LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap();
+        let b = LineUserId::parse("U00000000000000000000000000000002").unwrap();
+        let sig = signature(&secret, &t, &s, &a);
+        assert!(verify(&secret, &t, &s, &a, &sig));
+        assert!(!verify(&secret, &t, &s, &b, &sig));
+        assert!(!verify(&Secret::new("other"), &t, &s, &a, &sig));
+        assert!(!verify(&secret, &t, &s, &a, "not base64!"));
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(escape("<b>\"&'"), "&lt;b&gt;&quot;&amp;&#39;");
+    }
+}

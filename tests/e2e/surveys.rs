@@ -1,0 +1,327 @@
+//! Surveys as a marketer sets them up: the registration hearing right after follow, answers that
+//! tag the friend and branch them into a scenario, and at-least-once delivery applied once.
+use crm::domain::enrollment::EnrollmentState;
+use http::StatusCode;
+use serde_json::Value;
+use tsunagu_tests::{TestEnv, envelope, new_user, user};
+
+const HEARING: &str = include_str!("../../docs/examples/hearing.yaml");
+
+const WELCOME: &str = r#"
+id: welcome
+name: ようこそ
+trigger: { type: follow }
+steps:
+  - id: hearing
+    messages: [ { type: text, text: "友だち追加ありがとうございます!" } ]
+    survey: hearing
+  - id: tips
+    timing: { day: 2, at: "10:00" }
+    messages: [ { type: text, text: "一般向けのコツ" } ]
+"#;
+
+const BEAUTY: &str = r#"
+id: beauty-welcome
+name: 美容ジャンルのウェルカム
+trigger: { type: manual }
+steps:
+  - id: hello
+    messages: [ { type: text, text: "美容好きのあなたへ、おすすめをお届けします" } ]
+"#;
+
+async fn set_up(env: &TestEnv) -> anyhow::Result<()> {
+    for (path, yaml) in [
+        ("/admin/surveys/hearing", HEARING),
+        ("/admin/scenarios/welcome", WELCOME),
+        ("/admin/scenarios/beauty-welcome", BEAUTY),
+    ] {
+        let (status, body) = env.put_yaml(path, yaml).await?;
+        assert_eq!(status, StatusCode::CREATED, "{path}: {body}");
+    }
+    Ok(())
+}
+
+/// The postback data of the quick reply labelled `label` in the last message to `u`.
+fn quick_reply(env: &TestEnv, u: &str, label: &str) -> String {
+    let last = env.last_message_to(u).expect("a message");
+    last["quickReply"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["action"]["label"] == label)
+        .and_then(|i| i["action"]["data"].as_str())
+        .unwrap_or_else(|| panic!("no quick reply {label} in {last}"))
+        .to_owned()
+}
+
+fn last_text(env: &TestEnv, u: &str) -> String {
+    env.last_message_to(u)
+        .and_then(|m| m["text"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+async fn follow(env: &TestEnv, u: &str) -> anyhow::Result<()> {
+    let event = env.with_reply_token(u, user::follow(u, env.now_ms(), false));
+    let (status, body) = env.deliver(vec![event]).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_registration_hearing_tags_at_once_and_moves_a_beauty_fan_into_her_scenario()
+-> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    set_up(&env).await?;
+    let hanako = new_user();
+    env.set_local_time("2026-04-01T12:00")?;
+    follow(&env, &hanako).await?;
+
+    // Step 0 of the welcome scenario: the greeting and the first question, in one push.
+    env.tick().await?;
+    assert_eq!(
+        env.texts_sent_to(&hanako),
+        [
+            "友だち追加ありがとうございます!",
+            "ご登録ありがとうございます!興味のあるジャンルを教えてください"
+        ]
+    );
+
+    // 美容: the next question comes back at once through the reply token.
+    env.tap(&hanako, &quick_reply(&env, &hanako, "美容"))
+        .await?;
+    assert_eq!(last_text(&env, &hanako), "ご購入の目的は?");
+    env.run_bus().await?;
+    assert_eq!(env.tags_of(&hanako).await?, ["美容"]);
+    let enrollment = |scenario: &'static str| {
+        let env = &env;
+        let hanako = hanako.clone();
+        async move {
+            env.store
+                .enrollment(&env.tenant.id, &hanako.parse()?, &scenario.parse()?)
+                .await?
+                .map(|e| e.state)
+                .ok_or_else(|| anyhow::anyhow!("not enrolled in {scenario}"))
+        }
+    };
+    assert_eq!(enrollment("beauty-welcome").await?, EnrollmentState::Active);
+    assert_eq!(
+        enrollment("welcome").await?,
+        EnrollmentState::Stopped,
+        "moved out"
+    );
+
+    env.tap(&hanako, &quick_reply(&env, &hanako, "プレゼント用"))
+        .await?;
+    env.tap(&hanako, &quick_reply(&env, &hanako, "20代"))
+        .await?;
+    env.tap(&hanako, &quick_reply(&env, &hanako, "女性"))
+        .await?;
+    assert_eq!(
+        last_text(&env, &hanako),
+        "お誕生日を教えてください(誕生日クーポンをお送りします)"
+    );
+    // A typed answer to the open date question is its answer.
+    env.say(&hanako, "1995-04-01").await?;
+    assert_eq!(
+        last_text(&env, &hanako),
+        "ご回答ありがとうございました!あなたに合った情報をお届けします。"
+    );
+    env.run_bus().await?;
+
+    let view = env.friend_view(&hanako).await?;
+    assert_eq!(
+        env.tags_of(&hanako).await?,
+        ["プレゼント用", "美容", "誕生日登録済み"]
+    );
+    for (field, value) in [
+        ("genre", "美容"),
+        ("purpose", "プレゼント用"),
+        ("age_band", "20代"),
+        ("gender", "女性"),
+        ("birthday", "1995-04-01"),
+    ] {
+        assert_eq!(view["fields"][field], value, "{field}");
+    }
+    assert_eq!(view["currentScore"], 5);
+    assert_eq!(view["answers"].as_array().map(Vec::len), Some(5));
+    assert!(view.get("openQuestion").is_none(), "the survey is over");
+
+    // The branch: beauty-welcome sends now; the general welcome's day-2 tip never comes.
+    env.tick().await?;
+    assert!(
+        env.texts_sent_to(&hanako)
+            .contains(&"美容好きのあなたへ、おすすめをお届けします".to_owned())
+    );
+    env.set_local_time("2026-04-03T10:00")?;
+    env.tick().await?;
+    assert!(
+        !env.texts_sent_to(&hanako)
+            .contains(&"一般向けのコツ".to_owned())
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_same_survey_answered_delivered_twice_applies_once() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    set_up(&env).await?;
+    let u = new_user();
+    follow(&env, &u).await?;
+    env.tick().await?;
+    env.tap(&u, &quick_reply(&env, &u, "美容")).await?;
+
+    let answered = env
+        .bus
+        .published()
+        .into_iter()
+        .find(|e| e.detail_type == "SurveyAnswered")
+        .expect("published");
+    // EventBridge's at-least-once delivery: the same event (same id) twice.
+    let event = envelope(&answered);
+    let first = crm::survey_tagging::handle(&env.deps, event.clone()).await?;
+    let second = crm::survey_tagging::handle(&env.deps, event).await?;
+    assert_eq!(first["status"], "applied", "{first}");
+    assert_eq!(second["status"], "duplicate", "{second}");
+
+    let view = env.friend_view(&u).await?;
+    assert_eq!(view["score"], 5, "points once");
+    assert_eq!(env.tags_of(&u).await?, ["美容"]);
+    let (_, enrollments) = env
+        .marketer("GET", &format!("/admin/friends/{u}/enrollments"), None)
+        .await?;
+    let beauty: Vec<&Value> = enrollments["enrollments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["scenario"] == "beauty-welcome")
+        .collect();
+    assert_eq!(beauty.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rich_menu_tap_and_a_keyword_tag_the_friend_and_the_keyword_is_answered()
+-> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let rules = [
+        (
+            "coupon-tap",
+            "id: coupon-tap\nwhen: { type: postback, data: menu=coupon }\naddTags: [クーポン興味]\nscore: 3",
+        ),
+        (
+            "reserve",
+            "id: reserve\nwhen: { type: keyword, text: 予約, match: contains }\naddTags: [予約希望]",
+        ),
+    ];
+    for (id, yaml) in rules {
+        let (status, body) = env.put_yaml(&format!("/admin/rules/{id}"), yaml).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = env
+        .put_yaml(
+            "/admin/auto-replies/reserve",
+            "id: reserve\npriority: 10\nmatch: { type: contains, text: 予約 }\nmessages: [ { type: text, text: \"ご予約はこちらから\" } ]",
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    env.put_yaml(
+        "/admin/auto-replies/default",
+        "id: default\nmatch: { type: fallback }\nmessages: [ { type: text, text: \"担当者よりご連絡します\" } ]",
+    )
+    .await?;
+    let u = new_user();
+    follow(&env, &u).await?;
+
+    env.tap(&u, "menu=coupon").await?;
+    env.say(&u, "明日予約できますか").await?;
+    assert_eq!(last_text(&env, &u), "ご予約はこちらから");
+    env.say(&u, "こんにちは").await?;
+    assert_eq!(last_text(&env, &u), "担当者よりご連絡します");
+
+    assert_eq!(env.tags_of(&u).await?, ["クーポン興味", "予約希望"]);
+    assert_eq!(env.friend_view(&u).await?["currentScore"], 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_survey_with_fourteen_quick_replies_is_refused_naming_the_question() -> anyhow::Result<()>
+{
+    let env = TestEnv::start().await?;
+    let choices: String = (0..14)
+        .map(|i| format!("      - {{ id: c{i}, label: 選択{i} }}\n"))
+        .collect();
+    let yaml = format!(
+        "id: big\nname: big\nquestions:\n  - id: q\n    type: singleChoice\n    text: どれ?\n    choices:\n{choices}"
+    );
+    let (status, body) = env.put_yaml("/admin/surveys/big", &yaml).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["field"], "questions[0].choices");
+    Ok(())
+}
+
+/// Calls the stack and returns status and body text (the form answers HTML, not JSON).
+async fn call_text(
+    env: &TestEnv,
+    req: http::Request<axum::body::Body>,
+) -> anyhow::Result<(StatusCode, String)> {
+    use tower::ServiceExt;
+    let res = env.app.clone().oneshot(req).await?;
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+    Ok((status, String::from_utf8(bytes.to_vec())?))
+}
+
+#[tokio::test]
+async fn a_long_survey_is_answered_once_on_the_friends_signed_form() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let as_form = HEARING.replacen(
+        "name: 登録時ヒアリング",
+        "name: 登録時ヒアリング\ndelivery: form",
+        1,
+    );
+    let (status, body) = env.put_yaml("/admin/surveys/hearing", &as_form).await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (u, other) = (new_user(), new_user());
+    follow(&env, &u).await?;
+    follow(&env, &other).await?;
+
+    let (_, link) = env
+        .marketer(
+            "GET",
+            &format!("/admin/surveys/hearing/link?userId={u}"),
+            None,
+        )
+        .await?;
+    let url = link["url"].as_str().unwrap_or_default();
+    let path = url
+        .strip_prefix("https://api.example.test")
+        .unwrap_or_else(|| panic!("{url}"))
+        .to_owned();
+    let get = |p: String| http::Request::get(p).body(axum::body::Body::empty());
+    let (status, html) = call_text(&env, get(path.clone())?).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("興味のあるジャンル") && html.contains("type=\"date\""),
+        "{html}"
+    );
+    // The same signature does not open the form for another friend.
+    let (status, _) = call_text(&env, get(path.replace(&u, &other))?).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let answers = "n=abc123&q.genre=beauty&q.age=twenties&q.birthday=1995-04-01";
+    for _ in 0..2 {
+        // A double tap on 送信する posts the same page twice.
+        let post = http::Request::post(path.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(answers))?;
+        let (status, html) = call_text(&env, post).await?;
+        assert_eq!(status, StatusCode::OK, "{html}");
+    }
+    env.run_bus().await?;
+    assert_eq!(env.tags_of(&u).await?, ["美容", "誕生日登録済み"]);
+    let view = env.friend_view(&u).await?;
+    assert_eq!(view["fields"]["age_band"], "20代");
+    assert_eq!(view["fields"]["birthday"], "1995-04-01");
+    assert_eq!(view["score"], 5, "applied once");
+    Ok(())
+}
