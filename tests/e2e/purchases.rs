@@ -257,3 +257,45 @@ async fn a_csv_with_a_bad_row_imports_the_good_rows_and_reports_the_bad_line() -
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_purchase_stops_a_scenario_whose_stop_rule_is_purchase() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let nurture = r#"
+id: nurture
+name: 購入までのフォロー
+trigger: { type: follow }
+stopRules: [ { type: purchase } ]
+steps:
+  - id: hello
+    messages: [ { type: text, text: "ようこそ" } ]
+  - id: nudge
+    timing: { day: 3, at: "10:00" }
+    messages: [ { type: text, text: "まだ迷っていますか？" } ]
+"#;
+    let (status, body) = env.put_scenario_yaml("nurture", nurture).await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    env.set_local_time("2026-04-01T12:00")?;
+    let u = new_user();
+    follow(&env, &u).await?;
+    env.tick().await?;
+
+    let (status, body) = post_order(&env, "order-stop-1", &u, 3000, "商品A").await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    env.run_bus().await?;
+    env.set_local_time("2026-04-04T10:00")?;
+    env.tick().await?;
+
+    assert_eq!(
+        env.texts_sent_to(&u),
+        ["ようこそ"],
+        "no nudge after the purchase"
+    );
+    let e = env
+        .store
+        .enrollment(&env.tenant.id, &u.parse()?, &"nurture".parse()?)
+        .await?
+        .expect("enrolled");
+    assert_eq!(e.state, crm::domain::enrollment::EnrollmentState::Stopped);
+    Ok(())
+}
