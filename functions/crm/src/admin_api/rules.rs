@@ -7,8 +7,8 @@ use axum::{
 };
 use serde_json::json;
 
-use super::surveys::{parse_definition, same_id};
 use super::tenant_caller;
+use super::{parse_definition, same_id};
 use crate::{
     deps::Deps,
     domain::{auto_reply::AutoReply, tag_rule::TagRule},

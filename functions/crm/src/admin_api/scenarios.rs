@@ -10,7 +10,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{parse_user, tenant_caller};
+use super::{parse_definition, parse_user, same_id, saved, tenant_caller};
 use crate::{
     deps::Deps,
     domain::{
@@ -33,41 +33,21 @@ pub(super) async fn save(
     body: Bytes,
 ) -> Result<Response, CrmError> {
     let t = tenant_caller(&deps, &headers).await?;
-    let is_yaml = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.contains("yaml"));
-    let parsed = if is_yaml {
-        let text = std::str::from_utf8(&body)
-            .map_err(|_| CrmError::BadRequest("YAML must be UTF-8".into()))?;
-        ScenarioDefinition::parse_yaml(text)
-    } else {
-        ScenarioDefinition::parse_json(&body)
-    };
-    let def = parsed.map_err(|e| CrmError::invalid(e.field, e.message))?;
-    if def.id.as_str() != id {
-        return Err(CrmError::invalid(
-            "id",
-            format!(
-                "the body's id {:?} differs from the path's {id:?}",
-                def.id.as_str()
-            ),
-        ));
-    }
+    let def = parse_definition(
+        &headers,
+        &body,
+        ScenarioDefinition::parse_json,
+        ScenarioDefinition::parse_yaml,
+    )?;
+    same_id(def.id.as_str(), &id)?;
     let stored = deps
         .store
         .save_scenario(&t.id, &def, deps.clock.now())
         .await?;
-    let status = if stored.version == 1 {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        Json(json!({ "id": def.id, "version": stored.version, "definition": def })),
-    )
-        .into_response())
+    Ok(saved(
+        stored.version,
+        json!({ "id": def.id, "version": stored.version, "definition": def }),
+    ))
 }
 
 pub(super) async fn list(

@@ -5,56 +5,20 @@ use axum::{
     body::Bytes,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{parse_user, tenant_caller};
+use super::{parse_definition, parse_user, same_id, saved, tenant_caller};
 use crate::{
     deps::Deps,
-    domain::{
-        message::FieldError,
-        survey::{SurveyDefinition, SurveyId},
-    },
+    domain::survey::{SurveyDefinition, SurveyId},
     http::CrmError,
 };
 
 fn survey_id(id: &str) -> Result<SurveyId, CrmError> {
     SurveyId::parse(id).map_err(|e| CrmError::invalid("id", e.to_string()))
-}
-
-/// A definition body: YAML when the content type says so, JSON otherwise.
-pub(super) fn parse_definition<T>(
-    headers: &HeaderMap,
-    body: &[u8],
-    json: impl Fn(&[u8]) -> Result<T, FieldError>,
-    yaml: impl Fn(&str) -> Result<T, FieldError>,
-) -> Result<T, CrmError> {
-    let is_yaml = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.contains("yaml"));
-    let parsed = if is_yaml {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| CrmError::BadRequest("YAML must be UTF-8".into()))?;
-        yaml(text)
-    } else {
-        json(body)
-    };
-    parsed.map_err(|e| CrmError::invalid(e.field, e.message))
-}
-
-/// The path names the definition; a body naming another is refused rather than guessed at.
-pub(super) fn same_id(body_id: &str, path_id: &str) -> Result<(), CrmError> {
-    if body_id == path_id {
-        Ok(())
-    } else {
-        Err(CrmError::invalid(
-            "id",
-            format!("the body's id {body_id:?} differs from the path's {path_id:?}"),
-        ))
-    }
 }
 
 /// `PUT /admin/surveys/{id}`
@@ -76,16 +40,10 @@ pub(super) async fn save(
         .store
         .save_survey(&t.id, &def, deps.clock.now())
         .await?;
-    let status = if stored.version == 1 {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        Json(json!({ "id": def.id, "version": stored.version, "definition": def })),
-    )
-        .into_response())
+    Ok(saved(
+        stored.version,
+        json!({ "id": def.id, "version": stored.version, "definition": def }),
+    ))
 }
 
 pub(super) async fn list(
