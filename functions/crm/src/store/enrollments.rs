@@ -20,8 +20,10 @@ struct EnrollmentItem {
     pk: String,
     sk: String,
     entity: String,
-    gsi1pk: String,
-    gsi1sk: String,
+    /// gsi3 (keys only): a scenario's members. Keys-only, so the frequent rewrites of an
+    /// enrollment during sends cost no index write here, unlike the ALL-projected gsi1.
+    gsi3pk: String,
+    gsi3sk: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gsi2pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,13 +42,13 @@ impl EnrollmentItem {
             .due()
             .map(|at| keys::due_index(e.shard(shards), at, &e.tenant, &e.friend, &e.scenario));
         let (gsi2pk, gsi2sk) = due.unzip();
-        let (gsi1pk, gsi1sk) = keys::scenario_members(&e.tenant, &e.scenario, &e.friend);
+        let (gsi3pk, gsi3sk) = keys::scenario_members(&e.tenant, &e.scenario, &e.friend);
         Self {
             pk,
             sk,
             entity: "enrollment".into(),
-            gsi1pk,
-            gsi1sk,
+            gsi3pk,
+            gsi3sk,
             gsi2pk,
             gsi2sk,
             claim: None,
@@ -160,7 +162,8 @@ impl Store {
         }
     }
 
-    /// Every enrollment (open or closed) in one scenario, across its versions.
+    /// Every enrollment (open or closed) in one scenario, across its versions. The index holds
+    /// keys only, so each enrollment is then read (migrations are rare; sends are not).
     pub async fn scenario_enrollments(
         &self,
         t: &TenantId,
@@ -173,15 +176,21 @@ impl Store {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(keys::GSI1)
-                .key_condition_expression("gsi1pk = :pk")
+                .index_name(keys::GSI3)
+                .key_condition_expression("gsi3pk = :pk")
                 .expression_attribute_values(":pk", s(keys::scenario_members_pk(t, scenario)))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| StoreError::dynamo("Query", e))?;
             for item in page.items.unwrap_or_default() {
-                out.push(from_item::<EnrollmentItem>(item)?.enrollment);
+                let member = item.get(keys::GSI3SK).and_then(|v| v.as_s().ok());
+                let Some(u) = member.and_then(|m| LineUserId::parse(m).ok()) else {
+                    continue;
+                };
+                if let Some(e) = self.enrollment(t, &u, scenario).await? {
+                    out.push(e);
+                }
             }
             start = page.last_evaluated_key;
             if start.is_none() {
@@ -494,8 +503,8 @@ mod tests {
         let item = to_item(&EnrollmentItem::new(&e, DUE_SHARDS)).unwrap();
         assert_eq!(item["pk"], s(format!("T#demo#F#{uid}")));
         assert_eq!(item["sk"], s("ENR#welcome"));
-        assert_eq!(item["gsi1pk"], s("T#demo#ENR#welcome"));
-        assert_eq!(item["gsi1sk"], s(uid));
+        assert_eq!(item["gsi3pk"], s("T#demo#ENR#welcome"));
+        assert_eq!(item["gsi3sk"], s(uid));
         let shard = e.shard(DUE_SHARDS);
         assert_eq!(item["gsi2pk"], s(format!("DUE#{shard:02}")));
         assert_eq!(

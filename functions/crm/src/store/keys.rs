@@ -17,6 +17,7 @@ pub const GSI1SK: &str = "gsi1sk";
 pub const GSI2: &str = "gsi2";
 pub const GSI2PK: &str = "gsi2pk";
 pub const GSI2SK: &str = "gsi2sk";
+pub const GSI3: &str = "gsi3";
 pub const GSI3PK: &str = "gsi3pk";
 pub const GSI3SK: &str = "gsi3sk";
 pub const TTL: &str = "expires_at";
@@ -163,7 +164,7 @@ pub fn due_shard(shard: u8) -> String {
     format!("DUE#{shard:02}")
 }
 
-/// gsi1: the friends enrolled in a scenario (for migrating them to a new version, and reports).
+/// gsi3 (keys only): the friends enrolled in a scenario (for migrating them to a new version, and reports).
 pub fn scenario_members(t: &TenantId, scenario: &ScenarioId, u: &LineUserId) -> Key {
     (scenario_members_pk(t, scenario), u.to_string())
 }
