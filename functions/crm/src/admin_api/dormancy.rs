@@ -81,6 +81,9 @@ struct TierRow {
     by_route: Vec<Value>,
 }
 
+/// One report row: a tier (clock, days) with the scenario its friends entered.
+type RowKey = (DormancyClock, u32, Option<String>);
+
 /// `GET /admin/reports/reactivation`: per tier and scenario, how many entered, were messaged
 /// and came back within the return window, in total and by inflow route.
 pub(super) async fn reactivation(
@@ -93,10 +96,7 @@ pub(super) async fn reactivation(
         .dormancy_settings(&t.id)
         .await?
         .unwrap_or_default();
-    let mut rows: BTreeMap<
-        (DormancyClock, u32, Option<String>),
-        (TierRow, BTreeMap<String, Counts>),
-    > = BTreeMap::new();
+    let mut rows: BTreeMap<RowKey, (TierRow, BTreeMap<String, Counts>)> = BTreeMap::new();
     for c in deps.store.reactivation_counters(&t.id).await? {
         let scenario = c.scenario.as_ref().map(|s| s.to_string());
         let (row, routes) = rows

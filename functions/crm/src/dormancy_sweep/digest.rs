@@ -1,6 +1,7 @@
 //! The staff digest: per-tier counts, who went dormant today and which VIPs are lapsing, pushed
 //! from the shop's LINE account to staff and/or POSTed as JSON to the shop's HTTPS endpoint.
-//! A failing channel is logged and counted, never a reason to redo the sweep.
+//! Sent on days something happened (someone went dormant, a birthday); a failing channel is
+//! logged and counted, never a reason to redo the sweep.
 use jiff::civil::Date;
 use serde_json::json;
 use tracing::warn;
@@ -45,6 +46,10 @@ pub(super) async fn send(
         vips_lapsing: std::mem::take(&mut found.vips),
         birthdays: u64::try_from(found.report.birthdays).unwrap_or(0),
     };
+    if digest.newly_dormant == 0 && digest.birthdays == 0 {
+        // A quiet day is not news; the counts are still there the next time something happens.
+        return Ok(());
+    }
     let text = json!([{ "type": "text", "text": digest.text() }]);
     let messages = text.as_array().cloned().unwrap_or_default();
     for staff in &settings.alerts.staff_user_ids {
