@@ -2,6 +2,8 @@
 //! from the shop's LINE account to staff and/or POSTed as JSON to the shop's HTTPS endpoint.
 //! Sent on days something happened (someone went dormant, a birthday); a failing channel is
 //! logged and counted, never a reason to redo the sweep.
+use std::sync::OnceLock;
+
 use jiff::civil::Date;
 use serde_json::json;
 use tracing::warn;
@@ -16,9 +18,19 @@ use crate::{
     http::CrmError,
 };
 
+/// One client per process for staff webhooks (TLS set up once, not per sweep).
+fn staff_http() -> Option<&'static reqwest::Client> {
+    static HTTP: OnceLock<Option<reqwest::Client>> = OnceLock::new();
+    HTTP.get_or_init(|| {
+        crate::deps::line_http_client()
+            .map_err(|e| warn!(error = %e, "no HTTP client for staff webhooks"))
+            .ok()
+    })
+    .as_ref()
+}
+
 pub(super) async fn send(
     deps: &Deps,
-    http: &reqwest::Client,
     tenant: &Tenant,
     settings: &DormancySettings,
     today: Date,
@@ -67,6 +79,10 @@ pub(super) async fn send(
         }
     }
     if let Some(url) = &settings.alerts.webhook_url {
+        let Some(http) = staff_http() else {
+            found.report.digest_failures += 1;
+            return Ok(());
+        };
         // The same key for a re-run of the day lets the receiver drop the copy.
         let key = digest_retry_key(&tenant.id, today, "webhook");
         let res = http

@@ -99,12 +99,10 @@ pub async fn handle(deps: &Deps, _event: Value) -> Result<SweepReport, CrmError>
 /// Sweeps every tenant. One tenant failing does not stop the others; the run then fails so the
 /// Lambda retry (idempotent) finishes what is left.
 pub async fn sweep(deps: &Deps, now: Timestamp) -> Result<SweepReport, CrmError> {
-    // Built per run, not per call: a run is once a day and posts at most one digest per tenant.
-    let http = crate::deps::line_http_client().map_err(|e| CrmError::BadRequest(e.to_string()))?;
     let mut report = SweepReport::default();
     let mut first_error = None;
     for tenant in deps.store.tenants().await? {
-        match sweep_tenant(deps, &http, &tenant, now).await {
+        match sweep_tenant(deps, &tenant, now).await {
             Ok(r) => report.add(&r),
             Err(e) => {
                 warn!(tenant = %tenant.id, error = %e, "dormancy sweep failed for tenant");
@@ -132,7 +130,6 @@ pub async fn sweep(deps: &Deps, now: Timestamp) -> Result<SweepReport, CrmError>
 /// Sweeps one tenant: every day after the last one swept, up to today in the tenant's zone.
 pub async fn sweep_tenant(
     deps: &Deps,
-    http: &reqwest::Client,
     tenant: &Tenant,
     now: Timestamp,
 ) -> Result<SweepReport, CrmError> {
@@ -143,11 +140,16 @@ pub async fn sweep_tenant(
         .unwrap_or_default();
     let mut found = Found::default();
     found.report.tenants = 1;
-    if !settings.enabled {
-        return Ok(found.report);
-    }
     let zone = tenant.time_zone();
     let today = local_day(now, &zone);
+    if !settings.enabled {
+        // Switched off, days pass as swept: switching on again starts from that day, not with
+        // a flood of old crossings.
+        deps.store
+            .set_last_swept_day(&tenant.id, today, now)
+            .await?;
+        return Ok(found.report);
+    }
     let earliest = today.checked_sub(MAX_CATCH_UP_DAYS.days()).unwrap_or(today);
     let first = match deps.store.last_swept_day(&tenant.id).await? {
         Some(last) if last >= today => return Ok(found.report),
@@ -169,7 +171,7 @@ pub async fn sweep_tenant(
         };
     }
     if settings.alerts.is_configured() {
-        digest::send(deps, http, tenant, &settings, today, &mut found).await?;
+        digest::send(deps, tenant, &settings, today, &mut found).await?;
     }
     deps.store
         .set_last_swept_day(&tenant.id, today, now)
