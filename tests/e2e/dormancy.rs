@@ -531,3 +531,37 @@ async fn dormancy_settings_start_from_the_defaults_and_refuse_unknown_scenarios(
     assert_eq!(err["error"]["field"], "alerts.webhookUrl");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_purchase_tier_is_entered_after_60_days_without_buying_and_left_by_the_next_order()
+-> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    configure(
+        &env,
+        json!({ "tiers": [{ "days": 60, "tag": "未購入60日", "clock": "purchase" }] }),
+    )
+    .await?;
+    let u = new_user();
+    sweep_on(&env, "2026-04-01").await?;
+    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    let order = |id: &str| json!({ "orderId": id, "userId": u, "amount": 3000, "items": [{ "product": "珈琲豆" }] });
+    let (status, body) = env
+        .marketer("POST", "/admin/purchases", Some(order("EC-1")))
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Chatting does not end a purchase silence; sixty days without an order does start one.
+    says(&env, &u, "2026-05-20T12:00", "営業時間は？").await?;
+    let report = sweep_on(&env, "2026-05-31").await?;
+    assert_eq!(report.entered, 1);
+    assert_eq!(tags(&env, &u).await?, ["未購入60日"]);
+    says(&env, &u, "2026-05-31T12:00", "ありがとう").await?;
+    assert_eq!(tags(&env, &u).await?, ["未購入60日"]);
+
+    let (status, body) = env
+        .marketer("POST", "/admin/purchases", Some(order("EC-2")))
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(tags(&env, &u).await?.is_empty(), "left with the order");
+    Ok(())
+}

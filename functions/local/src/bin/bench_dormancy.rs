@@ -91,6 +91,8 @@ async fn run(
         access_token: Secret::new("bench"),
         zone: ZONE.into(),
         delivery_window: DeliveryWindow::default(),
+        daily_cap: None,
+        quota_exhausted_at: None,
         created_at: now,
     };
     deps.store.put_tenant(&tenant).await?;
@@ -129,11 +131,16 @@ async fn run(
         report.entered
     );
 
+    let read = report.index_items_read + report.friends_read;
+    println!(
+        "  sweep: {} queries, {read} items read ({} index keys + {} profiles), {} transitions, {sweep_secs:.2} s",
+        report.buckets_queried, report.index_items_read, report.friends_read, report.entered
+    );
+    println!("  full scan …");
     let started = Instant::now();
     let (scanned, matched) = full_scan(client, table, &t, &crossing_days).await?;
     let scan_secs = started.elapsed().as_secs_f64();
 
-    let read = report.index_items_read + report.friends_read;
     println!(
         "\n| friends | crossing today | sweep: queries | sweep: items read | sweep: time | full scan: items read | full scan: time |"
     );
