@@ -2,6 +2,7 @@
 //! Start DynamoDB Local with `bash infra/dynamodb-local.sh start` (`make test` does it).
 mod admin;
 mod broadcasts;
+mod dormancy;
 mod purchases;
 mod sam_fixtures;
 mod scenarios;

@@ -64,10 +64,12 @@ async fn the_scheduled_and_bus_fixtures_reach_their_handlers() -> anyhow::Result
 
     let payload: Value = serde_json::from_str(&fixture("dormancy-sweep.json")?)?;
     let event = LambdaEvent::new(payload, Context::default());
-    let out = crm::dormancy_sweep::handle(event.payload).await;
-    // Not built yet: it says so plainly instead of pretending to have worked.
-    assert_eq!(out["function"], "dormancy-sweep");
-    assert_eq!(out["status"], "not_configured");
+    let report = crm::dormancy_sweep::handle(&env.deps, event.payload).await?;
+    // The test's own tenant is swept for today: nothing is dormant yet, and nothing failed.
+    assert_eq!(report.tenants, 1);
+    assert_eq!(report.days, 1);
+    assert_eq!(report.failed_tenants, 0);
+    assert_eq!(report.entered, 0);
     Ok(())
 }
 

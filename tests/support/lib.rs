@@ -140,6 +140,11 @@ impl TestEnv {
         Ok(crm::scheduled_sends::tick(&self.deps, self.clock.now_ts()).await?)
     }
 
+    /// Runs the daily dormancy sweep at the test clock's now (every tenant of this test's table).
+    pub async fn sweep(&self) -> anyhow::Result<crm::dormancy_sweep::SweepReport> {
+        Ok(crm::dormancy_sweep::sweep(&self.deps, self.clock.now_ts()).await?)
+    }
+
     /// Moves the test clock to an instant given in the tenant's zone, e.g. "2026-04-03T10:00".
     pub fn set_local_time(&self, local: &str) -> anyhow::Result<()> {
         let civil: jiff::civil::DateTime = local.parse()?;

@@ -32,6 +32,29 @@ pub async fn enroll(
     scenario: &ScenarioId,
     now: Timestamp,
 ) -> Result<Enrolled, CrmError> {
+    enroll_as(deps, tenant, friend, scenario, now, false).await
+}
+
+/// Enrolls for a new occasion (this year's birthday, a new stay in a dormancy tier): a finished
+/// earlier pass does not block it, whatever the scenario's `allowReentry` says; an open one does.
+pub async fn reenroll(
+    deps: &Deps,
+    tenant: &Tenant,
+    friend: &Friend,
+    scenario: &ScenarioId,
+    now: Timestamp,
+) -> Result<Enrolled, CrmError> {
+    enroll_as(deps, tenant, friend, scenario, now, true).await
+}
+
+async fn enroll_as(
+    deps: &Deps,
+    tenant: &Tenant,
+    friend: &Friend,
+    scenario: &ScenarioId,
+    now: Timestamp,
+    new_occasion: bool,
+) -> Result<Enrolled, CrmError> {
     let Some(stored) = deps.store.scenario(&tenant.id, scenario).await? else {
         return Ok(Enrolled::NoSuchScenario);
     };
@@ -52,7 +75,11 @@ pub async fn enroll(
         ended_reason: None,
     };
     advance(&mut e, &def, 0, None, now, tenant);
-    if deps.store.start_enrollment(&e, def.allow_reentry).await? {
+    if deps
+        .store
+        .start_enrollment(&e, def.allow_reentry || new_occasion)
+        .await?
+    {
         Ok(Enrolled::Yes(Box::new(e)))
     } else {
         Ok(Enrolled::AlreadyEnrolled)

@@ -12,7 +12,6 @@ pub mod forms;
 pub mod http;
 mod intake;
 pub mod line;
-mod not_configured;
 pub mod scheduled_sends;
 pub mod secret;
 pub mod store;

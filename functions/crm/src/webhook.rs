@@ -206,6 +206,11 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
         {
             Ok(Recorded::New) => {
                 reply(deps, tenant, event, &taken.replies).await;
+                // The friend left any dormancy tier in the write above; measure the return.
+                if let Some(a) = &after {
+                    crate::dormancy_sweep::friend_returned(deps, tenant, before.as_ref(), a, at)
+                        .await;
+                }
                 if !domain_events.is_empty() {
                     react(deps, tenant, &domain_events, reply_token(event)).await?;
                     deps.bus.publish(&domain_events).await?;

@@ -1,13 +1,19 @@
-//! The dormancy-sweep Lambda: wiring only; the handler lives in `crm::dormancy_sweep`.
+//! The dormancy-sweep Lambda: wiring only; the sweep lives in `crm::dormancy_sweep`.
+use std::sync::Arc;
+
 use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    crm::Config::from_env()?;
-    run(service_fn(|event: LambdaEvent<Value>| async move {
-        Ok::<Value, Error>(crm::dormancy_sweep::handle(event.payload).await)
+    let config = crm::Config::from_env()?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let deps = crm::Deps::new(config, &aws, Arc::new(crm::clock::SystemClock), None)?;
+    let deps = &deps;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let report = crm::dormancy_sweep::handle(deps, event.payload).await?;
+        Ok::<_, Error>(serde_json::to_value(report)?)
     }))
     .await
 }

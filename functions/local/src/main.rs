@@ -33,6 +33,9 @@ enum Command {
         /// Seconds between scheduled-sends ticks (EventBridge Scheduler ticks every 60 s).
         #[arg(long, env = "TICK_SECONDS", default_value_t = 60)]
         tick_seconds: u64,
+        /// Seconds between dormancy sweeps (the Scheduler runs it daily at 04:00 Asia/Tokyo).
+        #[arg(long, env = "SWEEP_SECONDS", default_value_t = 86_400)]
+        sweep_seconds: u64,
     },
     /// Create the table on DynamoDB Local from template.yaml and seed the demo tenant, then exit.
     Bootstrap,
@@ -123,7 +126,8 @@ async fn main() -> anyhow::Result<()> {
             port,
             fake_line_port,
             tick_seconds,
-        } => serve(port, fake_line_port, tick_seconds).await,
+            sweep_seconds,
+        } => serve(port, fake_line_port, tick_seconds, sweep_seconds).await,
         Command::Bootstrap => bootstrap().await.map(|_| ()),
         Command::Apply {
             kind,
@@ -175,7 +179,12 @@ async fn bootstrap() -> anyhow::Result<(aws_config::SdkConfig, stack::Demo)> {
     Ok((aws, demo))
 }
 
-async fn serve(port: u16, fake_line_port: u16, tick_seconds: u64) -> anyhow::Result<()> {
+async fn serve(
+    port: u16,
+    fake_line_port: u16,
+    tick_seconds: u64,
+    sweep_seconds: u64,
+) -> anyhow::Result<()> {
     let (aws, demo) = bootstrap().await?;
 
     let fake = FakeLine::new();
@@ -227,6 +236,21 @@ async fn serve(port: u16, fake_line_port: u16, tick_seconds: u64) -> anyhow::Res
                 "time": jiff::Timestamp::now(), "detail": {} });
             if let Err(e) = crm::scheduled_sends::handle(&tick_deps, tick).await {
                 tracing::error!(error = %e, "scheduled-sends tick failed");
+            }
+        }
+    });
+
+    // The Scheduler's daily dormancy sweep, with the event it receives.
+    let sweep_deps = deps.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(sweep_seconds.max(1)));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let run = json!({ "version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler",
+                "time": jiff::Timestamp::now(), "detail": {} });
+            if let Err(e) = crm::dormancy_sweep::handle(&sweep_deps, run).await {
+                tracing::error!(error = %e, "dormancy sweep failed");
             }
         }
     });

@@ -2,6 +2,7 @@
 //! only its own tenant (the tenant comes from the key, never from the URL); the operator key
 //! creates tenants.
 mod broadcasts;
+mod dormancy;
 mod purchases;
 mod rules;
 mod scenarios;
@@ -119,6 +120,11 @@ pub fn router(deps: Deps) -> Router {
             "/forms/{tenant}/{survey}",
             get(crate::forms::show).post(crate::forms::submit),
         )
+        .route(
+            "/admin/dormancy",
+            get(dormancy::settings).put(dormancy::save),
+        )
+        .route("/admin/reports/reactivation", get(dormancy::reactivation))
         .route("/admin/tags", get(list_tags))
         .route("/admin/tags/{tag}", put(define_tag).delete(undefine_tag))
         .fallback(|| async { CrmError::NotFound("route") })

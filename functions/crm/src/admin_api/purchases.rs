@@ -87,6 +87,15 @@ pub(crate) async fn record(
             .await
         {
             Ok(OrderRecorded::New) => {
+                // A purchase tier the order ended (left in the write above): measure the return.
+                crate::dormancy_sweep::friend_returned(
+                    deps,
+                    tenant,
+                    Some(&before),
+                    &after,
+                    p.purchased_at,
+                )
+                .await;
                 publish(deps, tenant, p, &events).await?;
                 return Ok(Outcome::Recorded);
             }

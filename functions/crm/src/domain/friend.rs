@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{LineUserId, TagName, TenantId};
+use super::{
+    LineUserId, TagName, TenantId,
+    dormancy::{DormancyClock, DormantTier},
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -60,6 +63,9 @@ pub struct Friend {
     pub first_purchase_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_purchase_at: Option<Timestamp>,
+    /// The dormancy tiers the friend is in (at most one per clock); see `domain::dormancy`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dormancy: Vec<DormantTier>,
     /// Optimistic-concurrency counter: every write expects the version it read.
     #[serde(default)]
     pub version: u64,
@@ -117,6 +123,7 @@ impl Friend {
             purchase_total: 0,
             first_purchase_at: None,
             last_purchase_at: None,
+            dormancy: Vec::new(),
             version: 0,
         }
     }
@@ -157,6 +164,8 @@ impl Friend {
         // Out-of-order delivery must not move last-seen backwards.
         if self.last_seen_at.is_none_or(|prev| prev < at) {
             self.last_seen_at = Some(at);
+            // Acting again ends dormancy at once, in this same write (not at the next sweep).
+            self.leave_tiers(DormancyClock::Activity);
         }
     }
 
@@ -206,6 +215,8 @@ impl Friend {
         }
         if self.last_purchase_at.is_none_or(|l| at > l) {
             self.last_purchase_at = Some(at);
+            // Buying again ends purchase dormancy at once, in the write that records the order.
+            self.leave_tiers(DormancyClock::Purchase);
         }
     }
 

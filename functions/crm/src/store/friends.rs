@@ -6,8 +6,9 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jiff::{Timestamp, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
+use super::keys::FriendBucket;
 use super::{Item, Store, StoreError, from_item, keys, s, to_item};
-use crate::domain::{Friend, LineUserId, TagName, TenantId};
+use crate::domain::{Friend, LineUserId, TagName, TenantId, dormancy};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct FriendItem {
@@ -46,6 +47,41 @@ impl FriendItem {
             friend: friend.clone(),
         }
     }
+
+    /// The extra day buckets the friend belongs in, by kind (None: in no bucket of that kind).
+    /// Kept here beside the last-seen bucket so every write of the friend keeps them right.
+    pub(super) fn buckets(friend: &Friend, zone: &TimeZone) -> [(FriendBucket, Option<String>); 3] {
+        [
+            (
+                FriendBucket::Bought,
+                friend
+                    .last_purchase_at
+                    .map(|at| dormancy::local_day(at, zone).to_string()),
+            ),
+            (
+                FriendBucket::Birthday,
+                friend
+                    .fields
+                    .get(dormancy::BIRTHDAY_FIELD)
+                    .and_then(|b| dormancy::birthday(b))
+                    .map(dormancy::month_day),
+            ),
+            (
+                FriendBucket::Followed,
+                Some(dormancy::anniversary(friend.followed_at, zone).0),
+            ),
+        ]
+    }
+}
+
+/// Puts a friend into one extra gsi3 bucket (birthday, purchase day, follow day).
+#[derive(Debug, Serialize, Deserialize)]
+struct BucketMarkerItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    gsi3pk: String,
+    gsi3sk: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -151,6 +187,30 @@ impl Store {
         for tag in old_tags.into_iter().flat_map(|o| o.keys()) {
             if !after.tags.contains_key(tag) {
                 writes.push(self.delete(keys::friend_tag(&after.tenant, &after.user_id, tag))?);
+            }
+        }
+        let old_buckets = before.map(|b| FriendItem::buckets(b, zone));
+        for (i, (kind, value)) in FriendItem::buckets(after, zone).into_iter().enumerate() {
+            let was = old_buckets.as_ref().and_then(|o| o[i].1.as_deref());
+            if before.is_some() && was == value.as_deref() {
+                continue;
+            }
+            let (t, u) = (&after.tenant, &after.user_id);
+            match value {
+                Some(v) => {
+                    let (pk, sk) = keys::bucket_marker(t, u, kind);
+                    let (gsi3pk, gsi3sk) = keys::bucket(t, u, kind, &v);
+                    let marker = BucketMarkerItem {
+                        pk,
+                        sk,
+                        entity: "friend_bucket".into(),
+                        gsi3pk,
+                        gsi3sk,
+                    };
+                    writes.push(self.put(to_item(&marker)?, None)?);
+                }
+                None if was.is_some() => writes.push(self.delete(keys::bucket_marker(t, u, kind))?),
+                None => {}
             }
         }
         Ok(writes)

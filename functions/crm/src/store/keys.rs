@@ -33,6 +33,13 @@ pub fn tenant(t: &TenantId) -> Key {
     (format!("T#{t}"), "TENANT".into())
 }
 
+/// gsi1: every tenant, so the daily sweep can visit them (tenants number in thousands, not millions).
+pub const TENANTS_INDEX_PK: &str = "TENANTS";
+
+pub fn tenants_index(t: &TenantId) -> Key {
+    (TENANTS_INDEX_PK.into(), t.to_string())
+}
+
 /// API keys are looked up by the hash of the bearer value; the key itself is never stored.
 pub fn api_key(sha256_hex: &str) -> Key {
     (format!("KEY#{sha256_hex}"), "KEY".into())
@@ -62,6 +69,105 @@ pub fn friends_index_pk(t: &TenantId) -> String {
 /// buckets that cross a threshold today.
 pub fn seen_bucket(t: &TenantId, u: &LineUserId, local_day: &str) -> Key {
     (format!("T#{t}#SEEN#{local_day}"), u.to_string())
+}
+
+pub fn seen_bucket_pk(t: &TenantId, local_day: &str) -> String {
+    format!("T#{t}#SEEN#{local_day}")
+}
+
+/// gsi3 buckets a friend can be in besides last-seen: one small marker item per bucket kind
+/// (a friend item has one gsi3 pair), written with the profile in the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FriendBucket {
+    /// `T#{t}#BOUGHT#{day}`: day (tenant zone) of the last purchase.
+    Bought,
+    /// `T#{t}#BDAY#{MM-DD}`: birthday from the `birthday` field.
+    Birthday,
+    /// `T#{t}#FOLLOWED#{MM-DD}`: day of the first follow, for anniversaries.
+    Followed,
+}
+
+impl FriendBucket {
+    pub const ALL: [FriendBucket; 3] = [Self::Bought, Self::Birthday, Self::Followed];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Bought => "BOUGHT",
+            Self::Birthday => "BDAY",
+            Self::Followed => "FOLLOWED",
+        }
+    }
+}
+
+/// The marker item that puts a friend into a `kind` bucket.
+pub fn bucket_marker(t: &TenantId, u: &LineUserId, kind: FriendBucket) -> Key {
+    (friend_pk(t, u), format!("BUCKET#{}", kind.name()))
+}
+
+/// gsi3 keys of a bucket marker: `T#{t}#{KIND}#{value}` / uid.
+pub fn bucket(t: &TenantId, u: &LineUserId, kind: FriendBucket, value: &str) -> Key {
+    (bucket_pk(t, kind, value), u.to_string())
+}
+
+pub fn bucket_pk(t: &TenantId, kind: FriendBucket, value: &str) -> String {
+    format!("T#{t}#{}#{value}", kind.name())
+}
+
+/// The tenant's dormancy tiers, occasions and alert settings.
+pub fn dormancy_settings(t: &TenantId) -> Key {
+    (format!("T#{t}"), "DORMANCY".into())
+}
+
+/// The last day (tenant zone) the sweep finished for the tenant.
+pub fn sweep_state(t: &TenantId) -> Key {
+    (format!("T#{t}"), "DORMANCY#SWEPT".into())
+}
+
+/// One stay of a friend in one tier: written once (the conditional put is the exactly-once of
+/// the transition) and later marked when the friend returns or the return window closes.
+pub fn tier_entry(t: &TenantId, u: &LineUserId, clock: &str, days: u32, since_day: &str) -> Key {
+    (
+        friend_pk(t, u),
+        format!("DORM#{clock}#{days:04}#{since_day}"),
+    )
+}
+
+/// gsi3 on an open tier entry: the day its return window closes, so the sweep that day measures
+/// exactly the entries closing; a measured entry drops out of the index.
+pub fn return_window_close(t: &TenantId, u: &LineUserId, close_day: &str, entry_sk: &str) -> Key {
+    (
+        return_window_close_pk(t, close_day),
+        format!("{u}#{entry_sk}"),
+    )
+}
+
+pub fn return_window_close_pk(t: &TenantId, close_day: &str) -> String {
+    format!("T#{t}#REACT#{close_day}")
+}
+
+/// A yearly occasion handled for a friend (`BDAY`, `ANNIV`), so a re-run sends it once.
+pub fn occasion(t: &TenantId, u: &LineUserId, kind: &str, year: i16) -> Key {
+    (friend_pk(t, u), format!("OCC#{kind}#{year}"))
+}
+
+pub const REACTIVATION_PREFIX: &str = "REACT#";
+
+/// Reactivation counters of one tier × scenario × inflow route (ADDed to, never rewritten).
+pub fn reactivation_counter(
+    t: &TenantId,
+    clock: &str,
+    days: u32,
+    scenario: Option<&str>,
+    route: &str,
+) -> Key {
+    let route: String = route.chars().take(200).collect();
+    (
+        format!("T#{t}"),
+        format!(
+            "{REACTIVATION_PREFIX}{clock}#{days:04}#{}#{route}",
+            scenario.unwrap_or("-")
+        ),
+    )
 }
 
 pub fn friend_tag(t: &TenantId, u: &LineUserId, tag: &TagName) -> Key {
@@ -336,6 +442,64 @@ mod tests {
         assert_eq!(
             applied(&t(), &u(), "01H"),
             (format!("T#demo#F#{uid}"), "APPLIED#01H".into())
+        );
+    }
+
+    #[test]
+    fn dormancy_keys_are_spelled_as_designed() {
+        let uid = "U4af4980629c1e2c3f2a41b8e4d0a3b0c";
+        let fpk = format!("T#demo#F#{uid}");
+        assert_eq!(tenants_index(&t()), ("TENANTS".into(), "demo".into()));
+        assert_eq!(seen_bucket_pk(&t(), "2026-04-01"), "T#demo#SEEN#2026-04-01");
+        assert_eq!(
+            bucket_marker(&t(), &u(), FriendBucket::Birthday),
+            (fpk.clone(), "BUCKET#BDAY".into())
+        );
+        assert_eq!(
+            bucket(&t(), &u(), FriendBucket::Birthday, "04-01"),
+            ("T#demo#BDAY#04-01".into(), uid.into())
+        );
+        assert_eq!(
+            bucket(&t(), &u(), FriendBucket::Bought, "2026-04-01"),
+            ("T#demo#BOUGHT#2026-04-01".into(), uid.into())
+        );
+        assert_eq!(
+            bucket(&t(), &u(), FriendBucket::Followed, "04-01"),
+            ("T#demo#FOLLOWED#04-01".into(), uid.into())
+        );
+        assert_eq!(
+            dormancy_settings(&t()),
+            ("T#demo".into(), "DORMANCY".into())
+        );
+        assert_eq!(
+            sweep_state(&t()),
+            ("T#demo".into(), "DORMANCY#SWEPT".into())
+        );
+        assert_eq!(
+            tier_entry(&t(), &u(), "activity", 30, "2026-03-01"),
+            (fpk.clone(), "DORM#activity#0030#2026-03-01".into())
+        );
+        assert_eq!(
+            return_window_close(&t(), &u(), "2026-05-01", "DORM#activity#0030#2026-03-01"),
+            (
+                "T#demo#REACT#2026-05-01".into(),
+                format!("{uid}#DORM#activity#0030#2026-03-01")
+            )
+        );
+        assert_eq!(
+            occasion(&t(), &u(), "BDAY", 2026),
+            (fpk, "OCC#BDAY#2026".into())
+        );
+        assert_eq!(
+            reactivation_counter(&t(), "activity", 30, Some("comeback"), "qr-store"),
+            (
+                "T#demo".into(),
+                "REACT#activity#0030#comeback#qr-store".into()
+            )
+        );
+        assert_eq!(
+            reactivation_counter(&t(), "activity", 90, None, "unknown").1,
+            "REACT#activity#0090#-#unknown"
         );
     }
 

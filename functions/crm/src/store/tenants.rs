@@ -1,7 +1,7 @@
 //! Tenants and the API keys that open the admin API for exactly one of them.
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, from_item, keys, to_item};
+use super::{Store, StoreError, from_item, keys, s, to_item};
 use crate::domain::{Tenant, TenantId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,8 +25,28 @@ struct TenantItem {
     pk: String,
     sk: String,
     entity: String,
+    /// gsi1 `TENANTS` / id: the list the daily sweep walks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<String>,
     #[serde(flatten)]
     tenant: Tenant,
+}
+
+impl TenantItem {
+    fn new(tenant: &Tenant) -> Self {
+        let (pk, sk) = keys::tenant(&tenant.id);
+        let (gsi1pk, gsi1sk) = keys::tenants_index(&tenant.id);
+        Self {
+            pk,
+            sk,
+            entity: "tenant".into(),
+            gsi1pk: Some(gsi1pk),
+            gsi1sk: Some(gsi1sk),
+            tenant: tenant.clone(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -53,13 +73,7 @@ impl Store {
         key_sha256: &str,
         key: &ApiKeyRecord,
     ) -> Result<(), StoreError> {
-        let (pk, sk) = keys::tenant(&tenant.id);
-        let tenant_item = to_item(&TenantItem {
-            pk,
-            sk,
-            entity: "tenant".into(),
-            tenant: tenant.clone(),
-        })?;
+        let tenant_item = to_item(&TenantItem::new(tenant))?;
         let (pk, sk) = keys::api_key(key_sha256);
         let key_item = to_item(&KeyItem {
             pk,
@@ -79,13 +93,7 @@ impl Store {
 
     /// Writes (or replaces) a tenant's settings; used by seeding and settings updates.
     pub async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        let (pk, sk) = keys::tenant(&tenant.id);
-        let item = to_item(&TenantItem {
-            pk,
-            sk,
-            entity: "tenant".into(),
-            tenant: tenant.clone(),
-        })?;
+        let item = to_item(&TenantItem::new(tenant))?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -94,6 +102,32 @@ impl Store {
             .await
             .map_err(|e| StoreError::dynamo("PutItem", e))?;
         Ok(())
+    }
+
+    /// Every tenant, in id order (one index partition; read once a day by the sweep).
+    pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::GSI1)
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", s(keys::TENANTS_INDEX_PK))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item::<TenantItem>(item)?.tenant);
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
     }
 
     pub async fn put_api_key(

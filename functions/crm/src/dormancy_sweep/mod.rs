@@ -1,0 +1,472 @@
+//! The dormancy-sweep function, run daily (EventBridge Scheduler, 04:00 Asia/Tokyo): for every
+//! tenant and every day not yet swept, moves the friends whose last activity (or purchase)
+//! crosses a tier threshold into that tier, enrolls birthdays and follow anniversaries, measures
+//! reactivation windows that close, and sends the staff digest.
+//!
+//! Reads follow change, not size: each day reads only the gsi3 day buckets that cross a
+//! threshold that day (`T#{t}#SEEN#{today − days}` per tier, `BDAY#{MM-DD}`, `FOLLOWED#{MM-DD}`,
+//! `REACT#{today}`), then the friends found there. Each transition is written once (a tier
+//! entry created with `attribute_not_exists` in the friend's own transaction), so a run that
+//! crashed or ran twice changes nothing twice, and days the schedule missed are caught up.
+mod digest;
+mod returns;
+
+use std::collections::BTreeMap;
+
+use jiff::{Timestamp, ToSpan, civil::Date};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+pub use returns::friend_returned;
+
+use crate::{
+    bus::DomainEvent,
+    deps::Deps,
+    domain::{
+        Friend, LineUserId, Tenant,
+        dormancy::{
+            self, DormancyClock, DormancySettings, LapsedFriend, Occasion, Tier, local_day,
+        },
+    },
+    enrollments::{Enrolled, reenroll},
+    http::CrmError,
+    store::{Once, StoreError, TierEntry, keys},
+};
+
+/// A schedule off for longer than this restarts from today instead of replaying a year.
+pub const MAX_CATCH_UP_DAYS: i64 = 400;
+const WRITE_ATTEMPTS: usize = 5;
+
+/// What one run did, summed over tenants: returned to Lambda, the local stack and the tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepReport {
+    pub tenants: usize,
+    /// Tenant-days swept (a caught-up tenant counts each missed day).
+    pub days: usize,
+    /// gsi3 bucket queries and the index entries they returned.
+    pub buckets_queried: usize,
+    pub index_items_read: usize,
+    /// Friend profiles read (one per index entry that still needed a look).
+    pub friends_read: usize,
+    /// Friends moved into a tier now.
+    pub entered: usize,
+    /// Transitions found already written (a re-run).
+    pub already_done: usize,
+    pub birthdays: usize,
+    pub anniversaries: usize,
+    /// Return windows closed and measured.
+    pub windows_closed: usize,
+    pub enrolled: usize,
+    pub digests_sent: usize,
+    pub digest_failures: usize,
+    pub failed_tenants: usize,
+}
+
+impl SweepReport {
+    fn add(&mut self, o: &SweepReport) {
+        self.tenants += o.tenants;
+        self.days += o.days;
+        self.buckets_queried += o.buckets_queried;
+        self.index_items_read += o.index_items_read;
+        self.friends_read += o.friends_read;
+        self.entered += o.entered;
+        self.already_done += o.already_done;
+        self.birthdays += o.birthdays;
+        self.anniversaries += o.anniversaries;
+        self.windows_closed += o.windows_closed;
+        self.enrolled += o.enrolled;
+        self.digests_sent += o.digests_sent;
+        self.digest_failures += o.digest_failures;
+        self.failed_tenants += o.failed_tenants;
+    }
+}
+
+/// What one tenant's sweep found, for the digest.
+#[derive(Debug, Default)]
+struct Found {
+    report: SweepReport,
+    new_by_tier: BTreeMap<(DormancyClock, u32), u64>,
+    vips: Vec<LapsedFriend>,
+}
+
+/// The Lambda entry: the Scheduler's event carries nothing we need but its arrival.
+pub async fn handle(deps: &Deps, _event: Value) -> Result<SweepReport, CrmError> {
+    sweep(deps, deps.clock.now()).await
+}
+
+/// Sweeps every tenant. One tenant failing does not stop the others; the run then fails so the
+/// Lambda retry (idempotent) finishes what is left.
+pub async fn sweep(deps: &Deps, now: Timestamp) -> Result<SweepReport, CrmError> {
+    let mut report = SweepReport::default();
+    let mut first_error = None;
+    for tenant in deps.store.tenants().await? {
+        match sweep_tenant(deps, &tenant, now).await {
+            Ok(r) => report.add(&r),
+            Err(e) => {
+                warn!(tenant = %tenant.id, error = %e, "dormancy sweep failed for tenant");
+                report.failed_tenants += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    info!(
+        tenants = report.tenants,
+        days = report.days,
+        index_items_read = report.index_items_read,
+        friends_read = report.friends_read,
+        entered = report.entered,
+        birthdays = report.birthdays,
+        windows_closed = report.windows_closed,
+        "dormancy sweep"
+    );
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// Sweeps one tenant: every day after the last one swept, up to today in the tenant's zone.
+pub async fn sweep_tenant(
+    deps: &Deps,
+    tenant: &Tenant,
+    now: Timestamp,
+) -> Result<SweepReport, CrmError> {
+    let settings = deps
+        .store
+        .dormancy_settings(&tenant.id)
+        .await?
+        .unwrap_or_default();
+    let mut found = Found::default();
+    found.report.tenants = 1;
+    let zone = tenant.time_zone();
+    let today = local_day(now, &zone);
+    if !settings.enabled {
+        // Switched off, days pass as swept: switching on again starts from that day, not with
+        // a flood of old crossings.
+        deps.store
+            .set_last_swept_day(&tenant.id, today, now)
+            .await?;
+        return Ok(found.report);
+    }
+    let earliest = today.checked_sub(MAX_CATCH_UP_DAYS.days()).unwrap_or(today);
+    let first = match deps.store.last_swept_day(&tenant.id).await? {
+        Some(last) if last >= today => return Ok(found.report),
+        Some(last) => last.tomorrow().unwrap_or(today).max(earliest),
+        // A tenant's first sweep starts today: earlier crossings are history, not news.
+        None => today,
+    };
+    let mut day = first;
+    while day <= today {
+        sweep_day(deps, tenant, &settings, day, now, &mut found).await?;
+        found.report.days += 1;
+        // Today is recorded only after the digest, so a crash before it re-sends (deduplicated).
+        if day < today {
+            deps.store.set_last_swept_day(&tenant.id, day, now).await?;
+        }
+        day = match day.tomorrow() {
+            Ok(d) => d,
+            Err(_) => break,
+        };
+    }
+    if settings.alerts.is_configured() {
+        digest::send(deps, tenant, &settings, today, &mut found).await?;
+    }
+    deps.store
+        .set_last_swept_day(&tenant.id, today, now)
+        .await?;
+    Ok(found.report)
+}
+
+async fn sweep_day(
+    deps: &Deps,
+    tenant: &Tenant,
+    settings: &DormancySettings,
+    day: Date,
+    now: Timestamp,
+    found: &mut Found,
+) -> Result<(), CrmError> {
+    for tier in &settings.tiers {
+        let Some(crossing) = dormancy::crossing_day(day, tier.days) else {
+            continue;
+        };
+        let kind = match tier.clock {
+            DormancyClock::Activity => None,
+            DormancyClock::Purchase => Some(keys::FriendBucket::Bought),
+        };
+        let pk = match kind {
+            None => keys::seen_bucket_pk(&tenant.id, &crossing.to_string()),
+            Some(k) => keys::bucket_pk(&tenant.id, k, &crossing.to_string()),
+        };
+        for u in bucket_friends(deps, &pk, found).await? {
+            enter(deps, tenant, settings, tier, crossing, day, &u, now, found).await?;
+        }
+    }
+    if let Some(occasion) = &settings.birthday {
+        for md in dormancy::month_days_celebrated(day) {
+            let pk = keys::bucket_pk(&tenant.id, keys::FriendBucket::Birthday, &md);
+            for u in bucket_friends(deps, &pk, found).await? {
+                celebrate(
+                    deps,
+                    tenant,
+                    occasion,
+                    Celebration::Birthday,
+                    day,
+                    &u,
+                    now,
+                    found,
+                )
+                .await?;
+            }
+        }
+    }
+    if let Some(occasion) = &settings.anniversary {
+        for md in dormancy::month_days_celebrated(day) {
+            let pk = keys::bucket_pk(&tenant.id, keys::FriendBucket::Followed, &md);
+            for u in bucket_friends(deps, &pk, found).await? {
+                celebrate(
+                    deps,
+                    tenant,
+                    occasion,
+                    Celebration::Anniversary,
+                    day,
+                    &u,
+                    now,
+                    found,
+                )
+                .await?;
+            }
+        }
+    }
+    returns::close_windows(deps, tenant, day, now, &mut found.report).await
+}
+
+/// The friends in one gsi3 bucket (their ids are the index sort keys).
+async fn bucket_friends(
+    deps: &Deps,
+    pk: &str,
+    found: &mut Found,
+) -> Result<Vec<LineUserId>, CrmError> {
+    let entries = deps.store.bucket_entries(pk).await?;
+    found.report.buckets_queried += 1;
+    found.report.index_items_read += entries.len();
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| LineUserId::parse(&e.gsi3sk).ok())
+        .collect())
+}
+
+/// Moves one friend found in a crossing bucket into `tier`, once.
+#[allow(clippy::too_many_arguments)]
+async fn enter(
+    deps: &Deps,
+    tenant: &Tenant,
+    settings: &DormancySettings,
+    tier: &Tier,
+    crossing: Date,
+    day: Date,
+    u: &LineUserId,
+    now: Timestamp,
+    found: &mut Found,
+) -> Result<(), CrmError> {
+    let zone = tenant.time_zone();
+    for _ in 0..WRITE_ATTEMPTS {
+        found.report.friends_read += 1;
+        let Some(before) = deps.store.get_friend(&tenant.id, u).await? else {
+            return Ok(());
+        };
+        // The index is eventually consistent: trust the profile. A friend who acted since (or
+        // blocked us) does not enter; one already deeper in this clock's tiers stays there.
+        let still_silent = tier
+            .clock
+            .last(&before)
+            .is_some_and(|at| local_day(at, &zone) == crossing);
+        let deeper = before
+            .dormant_in(tier.clock)
+            .is_some_and(|d| d.since_day == crossing && d.days > tier.days);
+        if before.blocked || !still_silent || deeper {
+            return Ok(());
+        }
+        let mut after = before.clone();
+        after.enter_tier(tier, crossing, day, now);
+        let entry = TierEntry {
+            tenant: tenant.id.clone(),
+            friend: u.clone(),
+            clock: tier.clock,
+            days: tier.days,
+            tag: tier.tag.clone(),
+            since_day: crossing,
+            scenario: tier.scenario.clone(),
+            route: before.route.clone().unwrap_or_else(|| "unknown".into()),
+            entered_at: now,
+            close_day: day
+                .checked_add(i64::from(settings.return_window_days + 1).days())
+                .unwrap_or(day),
+            pending: true,
+            measured_at: None,
+            messaged: None,
+            returned: None,
+        };
+        match deps.store.enter_tier(&before, &after, &zone, &entry).await {
+            Ok(Once::New) => {
+                found.report.entered += 1;
+                *found
+                    .new_by_tier
+                    .entry((tier.clock, tier.days))
+                    .or_default() += 1;
+                if let Some(vip) = &settings.alerts.vip_tag
+                    && before.has_tag(vip)
+                {
+                    found.vips.push(LapsedFriend {
+                        user_id: u.clone(),
+                        display_name: before.display_name.clone(),
+                        tag: tier.tag.clone(),
+                    });
+                }
+                let removed: Vec<String> = before
+                    .tags
+                    .keys()
+                    .filter(|t| !after.has_tag(t))
+                    .map(|t| t.to_string())
+                    .collect();
+                follow_up(deps, tenant, &after, &entry, &removed, now, found).await?;
+                return Ok(());
+            }
+            Ok(Once::Done { pending }) => {
+                found.report.already_done += 1;
+                if pending {
+                    follow_up(deps, tenant, &after, &entry, &[], now, found).await?;
+                }
+                return Ok(());
+            }
+            // The friend changed between our read and write (an event, an admin edit): re-read.
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
+
+/// What follows a transition once it is written: the reactivation scenario and the bus event.
+async fn follow_up(
+    deps: &Deps,
+    tenant: &Tenant,
+    friend: &Friend,
+    entry: &TierEntry,
+    removed: &[String],
+    now: Timestamp,
+    found: &mut Found,
+) -> Result<(), CrmError> {
+    if let Some(scenario) = &entry.scenario {
+        match reenroll(deps, tenant, friend, scenario, now).await? {
+            Enrolled::Yes(_) => found.report.enrolled += 1,
+            Enrolled::AlreadyEnrolled => {}
+            Enrolled::NoSuchScenario => {
+                warn!(tenant = %tenant.id, scenario = %scenario, "dormancy tier names a scenario that no longer exists");
+            }
+        }
+    }
+    let tagged = DomainEvent::tagged(
+        &tenant.id,
+        &friend.user_id,
+        now,
+        &[entry.tag.to_string()],
+        removed,
+    );
+    deps.bus.publish(&[tagged]).await?;
+    deps.store.tier_entry_done(entry).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Celebration {
+    Birthday,
+    Anniversary,
+}
+
+impl Celebration {
+    fn marker(self) -> &'static str {
+        match self {
+            Self::Birthday => "BDAY",
+            Self::Anniversary => "ANNIV",
+        }
+    }
+}
+
+/// Enrolls one friend into the birthday or anniversary scenario, once per year.
+#[allow(clippy::too_many_arguments)]
+async fn celebrate(
+    deps: &Deps,
+    tenant: &Tenant,
+    occasion: &Occasion,
+    kind: Celebration,
+    day: Date,
+    u: &LineUserId,
+    now: Timestamp,
+    found: &mut Found,
+) -> Result<(), CrmError> {
+    let zone = tenant.time_zone();
+    let celebrated = dormancy::month_days_celebrated(day);
+    for _ in 0..WRITE_ATTEMPTS {
+        found.report.friends_read += 1;
+        let Some(before) = deps.store.get_friend(&tenant.id, u).await? else {
+            return Ok(());
+        };
+        let today = match kind {
+            Celebration::Birthday => before
+                .fields
+                .get(dormancy::BIRTHDAY_FIELD)
+                .and_then(|b| dormancy::birthday(b))
+                .is_some_and(|md| celebrated.contains(&dormancy::month_day(md))),
+            Celebration::Anniversary => {
+                let (md, year) = dormancy::anniversary(before.followed_at, &zone);
+                celebrated.contains(&md) && year < day.year()
+            }
+        };
+        if before.blocked || !today {
+            return Ok(());
+        }
+        let mut after = before.clone();
+        if let Some(c) = &occasion.coupon {
+            after.set_fields(c.fields(day));
+        }
+        let change = occasion
+            .coupon
+            .is_some()
+            .then_some((&before, &after, &zone));
+        let marker = kind.marker();
+        match deps
+            .store
+            .mark_occasion(&tenant.id, u, marker, day.year(), change, now)
+            .await
+        {
+            Ok(once @ (Once::New | Once::Done { pending: true })) => {
+                if once == Once::New {
+                    match kind {
+                        Celebration::Birthday => found.report.birthdays += 1,
+                        Celebration::Anniversary => found.report.anniversaries += 1,
+                    }
+                } else {
+                    found.report.already_done += 1;
+                }
+                if let Enrolled::Yes(_) =
+                    reenroll(deps, tenant, &after, &occasion.scenario, now).await?
+                {
+                    found.report.enrolled += 1;
+                }
+                deps.store
+                    .occasion_done(&tenant.id, u, marker, day.year())
+                    .await?;
+                return Ok(());
+            }
+            Ok(Once::Done { pending: false }) => {
+                found.report.already_done += 1;
+                return Ok(());
+            }
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Conflict.into())
+}
