@@ -525,29 +525,11 @@ impl Store {
         &self,
         t: &TenantId,
     ) -> Result<Vec<ReactivationCounter>, StoreError> {
-        let (pk, _) = keys::tenant(t);
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":p", s(keys::REACTIVATION_PREFIX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item::<ReactivationCounter>(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        self.tenant_items(t, keys::REACTIVATION_PREFIX)
+            .await?
+            .into_iter()
+            .map(from_item::<ReactivationCounter>)
+            .collect()
     }
 }
 

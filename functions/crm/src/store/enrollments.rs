@@ -223,34 +223,6 @@ impl Store {
             .collect()
     }
 
-    pub(super) async fn friend_items(
-        &self,
-        t: &TenantId,
-        u: &LineUserId,
-        prefix: &str,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", s(keys::friend_pk(t, u)))
-                .expression_attribute_values(":p", s(prefix))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            out.extend(page.items.unwrap_or_default());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
-    }
-
     /// Index entries of one shard due at or before `now`, oldest first, each with the sort key
     /// observed (a claim succeeds only if the entry still reads so).
     pub async fn due_items(

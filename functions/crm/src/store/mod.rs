@@ -97,6 +97,53 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Every item of partition `pk` whose sort key starts with `prefix`, across all pages.
+    pub(crate) async fn items_with_prefix(
+        &self,
+        pk: String,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":p", s(prefix))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            out.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Every item of the tenant's own partition (`T#{t}`) under `prefix`: definitions, settings.
+    pub(crate) async fn tenant_items(
+        &self,
+        t: &crate::domain::TenantId,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.items_with_prefix(keys::tenant(t).0, prefix).await
+    }
+
+    /// Every item of one friend's partition under `prefix`: enrollments, deliveries, answers…
+    pub(crate) async fn friend_items(
+        &self,
+        t: &crate::domain::TenantId,
+        u: &crate::domain::LineUserId,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        self.items_with_prefix(keys::friend_pk(t, u), prefix).await
+    }
+
     fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)

@@ -2,7 +2,7 @@
 //! JSON under the tenant's partition, read whole (tenants have tens of them, not thousands).
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::{Item, Store, StoreError, from_item, keys, s, to_item};
+use super::{Store, StoreError, from_item, keys, s, to_item};
 use crate::domain::{TenantId, auto_reply::AutoReply, tag_rule::TagRule};
 
 #[derive(Serialize, Deserialize)]
@@ -60,35 +60,6 @@ impl Store {
                     .map_err(|e| StoreError::Malformed(e.to_string()))
             })
             .collect()
-    }
-
-    /// Every item of the tenant's own partition under `prefix`.
-    pub(super) async fn tenant_items(
-        &self,
-        t: &TenantId,
-        prefix: &str,
-    ) -> Result<Vec<Item>, StoreError> {
-        let (pk, _) = keys::tenant(t);
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":p", s(prefix))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            out.extend(page.items.unwrap_or_default());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
     }
 
     /// Deletes one item; false when there was none.

@@ -1,5 +1,4 @@
 //! Scenario definitions: immutable versions plus a head naming the current one.
-use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -111,19 +110,8 @@ impl Store {
         t: &TenantId,
         id: &ScenarioId,
     ) -> Result<Vec<StoredScenario>, StoreError> {
-        let (pk, _) = keys::tenant(t);
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":p", s(keys::scenario_versions_prefix(id)))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("Query", e))?;
-        out.items
-            .unwrap_or_default()
+        self.tenant_items(t, &keys::scenario_versions_prefix(id))
+            .await?
             .into_iter()
             .map(|i| from_item::<ScenarioItem>(i).map(|x| x.stored))
             .collect()
@@ -148,28 +136,10 @@ impl Store {
 
     /// Every scenario's current version (tenants have tens of scenarios, not thousands).
     pub async fn scenarios(&self, t: &TenantId) -> Result<Vec<StoredScenario>, StoreError> {
-        let (pk, _) = keys::tenant(t);
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":p", AttributeValue::S(keys::SCENARIO_PREFIX.into()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item::<ScenarioItem>(item)?.stored);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        self.tenant_items(t, keys::SCENARIO_PREFIX)
+            .await?
+            .into_iter()
+            .map(|i| from_item::<ScenarioItem>(i).map(|x| x.stored))
+            .collect()
     }
 }

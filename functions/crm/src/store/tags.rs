@@ -2,7 +2,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, from_item, keys, s, to_item};
+use super::{Store, StoreError, from_item, keys, to_item};
 use crate::domain::{TagDefinition, TagName, TenantId};
 
 #[derive(Serialize, Deserialize)]
@@ -72,29 +72,11 @@ impl Store {
     }
 
     pub async fn tag_definitions(&self, t: &TenantId) -> Result<Vec<TagDefinition>, StoreError> {
-        let (pk, _) = keys::tenant(t);
-        let mut defs = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":p", s(keys::TAG_DEF_PREFIX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            for item in out.items.unwrap_or_default() {
-                defs.push(from_item::<TagDefItem>(item)?.def);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(defs);
-            }
-        }
+        self.tenant_items(t, keys::TAG_DEF_PREFIX)
+            .await?
+            .into_iter()
+            .map(|i| from_item::<TagDefItem>(i).map(|d| d.def))
+            .collect()
     }
 
     pub async fn delete_tag_definition(
