@@ -782,12 +782,14 @@ impl Phase {
 
 impl Results {
     fn markdown(&self, args: &Args, m: &Machine) -> String {
+        // The physical limit is LINE's own rate (what the fake enforces), not the client's
+        // slightly lower limiter setting.
         let multicast_limit = Duration::from_secs_f64(
             args.friends as f64
-                / (MAX_MULTICAST as f64 * f64::from(crm::line::throttle::MULTICAST_PER_SECOND)),
+                / (MAX_MULTICAST as f64 * f64::from(Endpoint::Multicast.default_rate_limit())),
         );
         let push_limit = Duration::from_secs_f64(
-            args.steps as f64 / f64::from(crm::line::throttle::PUSH_PER_SECOND),
+            args.steps as f64 / f64::from(Endpoint::Push.default_rate_limit()),
         );
         let ratio = |wall: Duration, limit: Duration| wall.as_secs_f64() / limit.as_secs_f64();
         let b = &self.broadcast;
