@@ -5,7 +5,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, enrollments::DUE_SHARDS, from_item, keys, s, to_item};
+use super::{
+    Store, StoreError, condition_held, enrollments::DUE_SHARDS, from_item, keys, s, to_item,
+};
 use crate::domain::{
     TenantId,
     broadcast::{Broadcast, BroadcastState},
@@ -172,16 +174,7 @@ impl Store {
             .expression_attribute_values(":scheduled", s("scheduled"))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
-        }
+        condition_held("PutItem", res)
     }
 
     /// Takes a due broadcast for `lease_until`. None when another tick was faster.

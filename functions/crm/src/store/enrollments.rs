@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{Item, Store, StoreError, from_item, keys, s, to_item};
+use super::{Item, Store, StoreError, condition_held, from_item, keys, s, to_item};
 use crate::domain::{
     LineUserId, TenantId,
     enrollment::{Delivery, Enrollment},
@@ -127,16 +127,7 @@ impl Store {
                 .expression_attribute_values(":active", s("active"))
                 .expression_attribute_values(":paused", s("paused"));
         }
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
-        }
+        condition_held("PutItem", put.send().await)
     }
 
     /// Replaces an enrollment read earlier (pause, resume, unenroll), unless a tick holds it.
@@ -150,16 +141,7 @@ impl Store {
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(claim)")
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
-        }
+        condition_held("PutItem", res)
     }
 
     /// Every enrollment (open or closed) in one scenario, across its versions. The index holds
@@ -367,17 +349,7 @@ impl Store {
             .expression_attribute_values(":ttl", AttributeValue::N(expires_at.to_string()))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(StoreError::dynamo("UpdateItem", err)),
-        }
+        condition_held("UpdateItem", res)
     }
 
     /// Gives back a slot taken for a send that did not go out (deferred by LINE's rate limit…).

@@ -197,6 +197,27 @@ impl Store {
     }
 }
 
+/// A write whose condition failed is an outcome, not an error: "already done" or "another tick
+/// was faster". `Ok(true)` when the write happened, `Ok(false)` when its condition did not hold.
+pub(crate) fn condition_held<T, E>(
+    op: &'static str,
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E>>,
+) -> Result<bool, StoreError>
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(|s| s.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::dynamo(op, e)),
+    }
+}
+
 pub(crate) fn to_item<T: Serialize>(v: &T) -> Result<Item, StoreError> {
     serde_dynamo::to_item(v).map_err(|e| StoreError::Malformed(e.to_string()))
 }

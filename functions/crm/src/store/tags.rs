@@ -2,7 +2,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, from_item, keys, to_item};
+use super::{Store, StoreError, condition_held, from_item, keys, to_item};
 use crate::domain::{TagDefinition, TagName, TenantId};
 
 #[derive(Serialize, Deserialize)]
@@ -59,16 +59,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
-        }
+        condition_held("PutItem", res).map(|_| ())
     }
 
     pub async fn tag_definitions(&self, t: &TenantId) -> Result<Vec<TagDefinition>, StoreError> {
