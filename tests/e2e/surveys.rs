@@ -1,8 +1,9 @@
 //! Surveys as a marketer sets them up: the registration hearing right after follow, answers that
 //! tag the friend and branch them into a scenario, and at-least-once delivery applied once.
 use crm::domain::enrollment::EnrollmentState;
-use http::StatusCode;
+use http::{Request, StatusCode};
 use serde_json::Value;
+use tower::ServiceExt;
 use tsunagu_tests::{TestEnv, envelope, new_user, user};
 
 const HEARING: &str = include_str!("../../docs/examples/hearing.yaml");
@@ -324,4 +325,57 @@ async fn a_long_survey_is_answered_once_on_the_friends_signed_form() -> anyhow::
     assert_eq!(view["fields"]["birthday"], "1995-04-01");
     assert_eq!(view["score"], 5, "applied once");
     Ok(())
+}
+
+#[tokio::test]
+async fn opening_a_tracked_link_tags_the_friend_and_redirects() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let u = new_user();
+    follow(&env, &u).await?;
+    let rule = "id: spring-sale-click\nwhen: { type: linkClick, link: spring-sale }\naddTags: [春セール関心]\nscore: 5\n";
+    let (status, body) = env.put_yaml("/admin/rules/spring-sale-click", rule).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let to = "https://shop.example.jp/sale?utm_source=line";
+    let (status, link) = env
+        .marketer(
+            "GET",
+            &format!("/admin/links/spring-sale?userId={u}&to={}", url_encode(to)),
+            None,
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    let url = link["url"].as_str().unwrap_or_default().to_owned();
+    let path = url.trim_start_matches("https://api.example.test");
+
+    let res = env
+        .app
+        .clone()
+        .oneshot(Request::get(path).body(axum::body::Body::empty())?)
+        .await?;
+
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.headers()["location"], to);
+    assert!(env.tags_of(&u).await?.contains(&"春セール関心".to_owned()));
+
+    // A link moved to another destination (an open redirect) or another friend is refused.
+    let forged = path.replace("shop.example.jp", "evil.example.com");
+    let res = env
+        .app
+        .clone()
+        .oneshot(Request::get(forged).body(axum::body::Body::empty())?)
+        .await?;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(res.headers().get("location").is_none());
+    Ok(())
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

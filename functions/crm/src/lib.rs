@@ -12,6 +12,7 @@ pub mod forms;
 pub mod http;
 mod intake;
 pub mod line;
+pub mod links;
 pub mod scheduled_sends;
 pub mod secret;
 pub mod store;

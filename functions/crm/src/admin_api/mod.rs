@@ -116,6 +116,8 @@ pub fn router(deps: Deps) -> Router {
             "/admin/settings/scoring",
             get(rules::scoring).put(rules::set_scoring),
         )
+        .route("/l/{tenant}/{link}", get(crate::links::open))
+        .route("/admin/links/{link}", get(crate::links::make))
         .route(
             "/forms/{tenant}/{survey}",
             get(crate::forms::show).post(crate::forms::submit),
@@ -536,7 +538,7 @@ async fn one_friend(
 }
 
 /// Read the friend, apply `change`, write with the version read; retry on a concurrent write.
-async fn update_friend(
+pub(crate) async fn update_friend(
     deps: &Deps,
     t: &Tenant,
     u: &LineUserId,
@@ -742,4 +744,14 @@ async fn undefine_tag(
     } else {
         Err(CrmError::NotFound("tag"))
     }
+}
+
+/// The tenant an API key belongs to (for handlers outside this module).
+pub(crate) async fn tenant_of_key(deps: &Deps, headers: &HeaderMap) -> Result<Tenant, CrmError> {
+    tenant_caller(deps, headers).await
+}
+
+/// A friend id from a path or query (unknown shape answers as an unknown friend).
+pub(crate) fn parse_user_id(user_id: &str) -> Result<LineUserId, CrmError> {
+    parse_user(user_id)
 }
