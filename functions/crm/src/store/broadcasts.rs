@@ -130,27 +130,11 @@ impl Store {
         id: &str,
     ) -> Result<Vec<ChunkRecord>, StoreError> {
         let (pk, _) = keys::broadcast_chunk(t, id, 0);
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item::<ChunkItem>(item)?.chunk);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        self.partition(None, pk)
+            .await?
+            .into_iter()
+            .map(|i| from_item::<ChunkItem>(i).map(|c| c.chunk))
+            .collect()
     }
 
     /// Cancels a broadcast that has not started. False if it started (or ended) meanwhile.

@@ -225,37 +225,23 @@ impl Store {
     /// Every entry of one gsi3 bucket (keys only): the friends whose day falls on it.
     pub async fn bucket_entries(&self, bucket_pk: &str) -> Result<Vec<BucketEntry>, StoreError> {
         let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI3)
-                .key_condition_expression("gsi3pk = :pk")
-                .expression_attribute_values(":pk", s(bucket_pk))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                let get = |k: &str| {
-                    item.get(k)
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .ok_or_else(|| StoreError::Malformed(format!("gsi3 entry without {k}")))
-                };
-                out.push(BucketEntry {
-                    pk: get(keys::PK)?,
-                    sk: get(keys::SK)?,
-                    gsi3sk: get(keys::GSI3SK)?,
-                });
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
+        for item in self
+            .partition(Some(keys::GSI3), bucket_pk.to_owned())
+            .await?
+        {
+            let get = |k: &str| {
+                item.get(k)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .ok_or_else(|| StoreError::Malformed(format!("gsi3 entry without {k}")))
+            };
+            out.push(BucketEntry {
+                pk: get(keys::PK)?,
+                sk: get(keys::SK)?,
+                gsi3sk: get(keys::GSI3SK)?,
+            });
         }
+        Ok(out)
     }
 
     /// Moves the friend into a tier: the friend's new state (guarded by its version), the tier

@@ -151,34 +151,20 @@ impl Store {
         t: &TenantId,
         scenario: &ScenarioId,
     ) -> Result<Vec<Enrollment>, StoreError> {
+        let members = self
+            .partition(Some(keys::GSI3), keys::scenario_members_pk(t, scenario))
+            .await?;
         let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI3)
-                .key_condition_expression("gsi3pk = :pk")
-                .expression_attribute_values(":pk", s(keys::scenario_members_pk(t, scenario)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                let member = item.get(keys::GSI3SK).and_then(|v| v.as_s().ok());
-                let Some(u) = member.and_then(|m| LineUserId::parse(m).ok()) else {
-                    continue;
-                };
-                if let Some(e) = self.enrollment(t, &u, scenario).await? {
-                    out.push(e);
-                }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
+        for item in members {
+            let member = item.get(keys::GSI3SK).and_then(|v| v.as_s().ok());
+            let Some(u) = member.and_then(|m| LineUserId::parse(m).ok()) else {
+                continue;
+            };
+            if let Some(e) = self.enrollment(t, &u, scenario).await? {
+                out.push(e);
             }
         }
+        Ok(out)
     }
 
     pub async fn friend_enrollments(

@@ -97,22 +97,16 @@ impl Store {
         Ok(out.item)
     }
 
-    /// Every item of partition `pk` whose sort key starts with `prefix`, across all pages.
-    pub(crate) async fn items_with_prefix(
+    /// Runs `query` over all its pages.
+    async fn all_pages(
         &self,
-        pk: String,
-        prefix: &str,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     ) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":p", s(prefix))
+            let page = query
+                .clone()
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -123,6 +117,41 @@ impl Store {
                 return Ok(out);
             }
         }
+    }
+
+    /// Every item of one partition: of the table (`index` None, key `pk`) or of an index
+    /// (`gsi1`, `gsi3`: key `gsi1pk`, `gsi3pk`).
+    pub(crate) async fn partition(
+        &self,
+        index: Option<&str>,
+        pk: String,
+    ) -> Result<Vec<Item>, StoreError> {
+        let key = index.map_or_else(|| keys::PK.to_owned(), |i| format!("{i}pk"));
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression("#k = :pk")
+            .expression_attribute_names("#k", key)
+            .expression_attribute_values(":pk", s(pk));
+        self.all_pages(query).await
+    }
+
+    /// Every item of partition `pk` whose sort key starts with `prefix`, across all pages.
+    pub(crate) async fn items_with_prefix(
+        &self,
+        pk: String,
+        prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":p", s(prefix));
+        self.all_pages(query).await
     }
 
     /// Every item of the tenant's own partition (`T#{t}`) under `prefix`: definitions, settings.

@@ -1,7 +1,7 @@
 //! Tenants and the API keys that open the admin API for exactly one of them.
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, from_item, keys, s, to_item};
+use super::{Store, StoreError, from_item, keys, to_item};
 use crate::domain::{Tenant, TenantId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,28 +106,11 @@ impl Store {
 
     /// Every tenant, in id order (one index partition; read once a day by the sweep).
     pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI1)
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", s(keys::TENANTS_INDEX_PK))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item::<TenantItem>(item)?.tenant);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        self.partition(Some(keys::GSI1), keys::TENANTS_INDEX_PK.to_owned())
+            .await?
+            .into_iter()
+            .map(|i| from_item::<TenantItem>(i).map(|x| x.tenant))
+            .collect()
     }
 
     pub async fn put_api_key(
