@@ -287,11 +287,11 @@ async fn a_sweep_run_twice_crashed_or_skipped_for_three_days_writes_each_transit
             aws_sdk_dynamodb::types::AttributeValue::S("sweep_state".into()),
         )
         .item(
-            "last_swept_day",
+            "lastSweptDay",
             aws_sdk_dynamodb::types::AttributeValue::S("2026-04-29".into()),
         )
         .item(
-            "swept_at",
+            "sweptAt",
             aws_sdk_dynamodb::types::AttributeValue::S("2026-04-28T19:00:00Z".into()),
         )
         .send()

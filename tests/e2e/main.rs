@@ -3,6 +3,7 @@
 mod admin;
 mod broadcasts;
 mod dormancy;
+mod outbox;
 mod purchases;
 mod sam_fixtures;
 mod scenarios;

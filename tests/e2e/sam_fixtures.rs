@@ -4,7 +4,7 @@ use http::StatusCode;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use tsunagu_local::stack::Demo;
-use tsunagu_tests::TestEnv;
+use tsunagu_tests::{NowTs, TestEnv};
 
 fn fixture(name: &str) -> anyhow::Result<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -90,7 +90,9 @@ async fn the_survey_answered_fixture_tags_the_demo_friend_once() -> anyhow::Resu
         jiff::Timestamp::now(),
     );
     let zone = jiff::tz::TimeZone::get("Asia/Tokyo")?;
-    env.store.save_friend(None, &friend, &zone).await?;
+    env.store
+        .save_friend(None, &friend, &zone, env.clock.now_ts())
+        .await?;
 
     for expected in ["applied", "duplicate"] {
         let payload: Value = serde_json::from_str(&fixture("survey-answered.json")?)?;

@@ -1,11 +1,22 @@
 //! The shared test environment: DynamoDB Local (the table from template.yaml), a fresh tenant
 //! per test, the fake LINE Platform, an in-process bus and a clock the test moves.
-use std::{net::SocketAddr, sync::Arc};
+//!
+//! Domain events travel as in AWS: outbox items in the table, read from DynamoDB Local's stream
+//! by the relay, published to the bus and routed to survey-tagging. After every request, tick
+//! and sweep the environment runs that chain until it is quiet ([`TestEnv::flush`]), as the
+//! deployed bus would within moments; [`TestEnv::bus_refuses`] makes the bus fail for a while.
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use axum::{Router, body::Body};
 use crm::{
     Config, Deps,
-    bus::InProcessBus,
+    bus::{BusError, DomainEvent, EventBus, InProcessBus},
     clock::ManualClock,
     domain::{DeliveryWindow, Tenant, TenantId},
     secret::Secret,
@@ -14,7 +25,7 @@ use crm::{
 use http::{Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt;
-use tsunagu_local::{fake_line::FakeLine, line_user, stack};
+use tsunagu_local::{fake_line::FakeLine, line_user, outbox_stream::OutboxStream, stack};
 
 pub use tsunagu_local::line_user as user;
 
@@ -29,8 +40,36 @@ pub struct TestEnv {
     pub clock: ManualClock,
     pub app: Router,
     pub tenant: TestTenant,
-    /// How many published bus events [`TestEnv::run_bus`] has already routed.
+    /// The table's stream, read by the relay.
+    outbox: Arc<tokio::sync::Mutex<OutboxStream>>,
+    /// The relay's bus: `bus`, unless told to refuse.
+    relay_bus: FlakyBus,
+    /// How many published bus events have been routed to their consumer.
     routed: Arc<std::sync::Mutex<usize>>,
+    /// What survey-tagging answered, since [`TestEnv::run_bus`] last returned them.
+    consumed: Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+/// The bus as the relay sees it: refuses the next `refuse` publishes (EventBridge down), then
+/// passes them to the in-process bus.
+#[derive(Clone)]
+struct FlakyBus {
+    inner: InProcessBus,
+    refuse: Arc<AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl EventBus for FlakyBus {
+    async fn publish(&self, events: &[DomainEvent]) -> Result<(), BusError> {
+        let refused = self
+            .refuse
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if refused {
+            return Err(BusError::PutEvents("the test made the bus refuse".into()));
+        }
+        self.inner.publish(events).await
+    }
 }
 
 /// A tenant with its plain secrets, as the test (playing LINE and the marketer) knows them.
@@ -61,6 +100,7 @@ impl TestEnv {
         let aws = stack::aws_config().await;
         let table = table_name();
         stack::ensure_table(&aws_sdk_dynamodb::Client::new(&aws), &table).await?;
+        let outbox = OutboxStream::new(&aws, &table);
 
         let fake = FakeLine::new();
         let (fake_url, _task) = fake.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
@@ -73,21 +113,22 @@ impl TestEnv {
             public_base_url: Some("https://api.example.test".parse()?),
             operator_key_sha256: Some(crm::admin_api::hash_key(OPERATOR_KEY)),
         };
-        let deps = Deps::new(
-            config,
-            &aws,
-            Arc::new(clock.clone()),
-            Some(Arc::new(bus.clone())),
-        )?;
+        let deps = Deps::new(config, &aws, Arc::new(clock.clone()))?;
         let store = deps.store.clone();
         let app = crm::webhook::router(deps.clone()).merge(crm::admin_api::router(deps.clone()));
         let mut env = Self {
             deps,
             store,
             fake,
+            relay_bus: FlakyBus {
+                inner: bus.clone(),
+                refuse: Arc::default(),
+            },
             bus,
             clock,
             app,
+            outbox: Arc::new(tokio::sync::Mutex::new(outbox)),
+            consumed: Arc::default(),
             tenant: TestTenant {
                 id: TenantId::parse("placeholder")?,
                 channel_secret: String::new(),
@@ -137,12 +178,59 @@ impl TestEnv {
 
     /// Runs one scheduled-sends tick at the test clock's now.
     pub async fn tick(&self) -> anyhow::Result<crm::scheduled_sends::TickReport> {
-        Ok(crm::scheduled_sends::tick(&self.deps, self.clock.now_ts()).await?)
+        let report = crm::scheduled_sends::tick(&self.deps, self.clock.now_ts()).await?;
+        self.flush().await?;
+        Ok(report)
     }
 
     /// Runs the daily dormancy sweep at the test clock's now (every tenant of this test's table).
     pub async fn sweep(&self) -> anyhow::Result<crm::dormancy_sweep::SweepReport> {
-        Ok(crm::dormancy_sweep::sweep(&self.deps, self.clock.now_ts()).await?)
+        let report = crm::dormancy_sweep::sweep(&self.deps, self.clock.now_ts()).await?;
+        self.flush().await?;
+        Ok(report)
+    }
+
+    /// The bus refuses the relay's next `publishes` calls (EventBridge down), then recovers.
+    pub fn bus_refuses(&self, publishes: usize) {
+        self.relay_bus.refuse.store(publishes, Ordering::SeqCst);
+    }
+
+    /// Outbox records read from the stream that the bus has not accepted yet.
+    pub async fn outbox_waiting(&self) -> usize {
+        self.outbox.lock().await.pending()
+    }
+
+    /// Runs the event chain until it is quiet: the relay reads the stream and publishes, the
+    /// bus routes to survey-tagging (as template.yaml's rule does), whose writes add outbox items.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        loop {
+            let relayed = self.outbox.lock().await.pump(&self.relay_bus).await?;
+            let routed = self.route_published().await?;
+            if relayed.published == 0 && routed == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Hands the events published since the last call to their consumer, in EventBridge's envelope.
+    async fn route_published(&self) -> anyhow::Result<usize> {
+        let published = self.bus.published();
+        let start = {
+            let mut routed = self.routed.lock().unwrap_or_else(|e| e.into_inner());
+            let start = *routed;
+            *routed = published.len();
+            start
+        };
+        for event in published.get(start..).unwrap_or_default() {
+            if crm::bus::routes_to_survey_tagging(&event.detail_type) {
+                let result = crm::survey_tagging::handle(&self.deps, envelope(event)).await?;
+                self.consumed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(result);
+            }
+        }
+        Ok(published.len().saturating_sub(start))
     }
 
     /// Moves the test clock to an instant given in the tenant's zone, e.g. "2026-04-03T10:00".
@@ -263,6 +351,7 @@ impl TestEnv {
         let res = self.app.clone().oneshot(req.map(Body::new)).await?;
         let status = res.status();
         let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+        self.flush().await?;
         let json = if bytes.is_empty() {
             Value::Null
         } else {
@@ -273,31 +362,13 @@ impl TestEnv {
 }
 
 impl TestEnv {
-    /// Routes the bus events published since the last call as template.yaml's rule does:
-    /// `SurveyAnswered` and `PurchaseRecorded` to survey-tagging, in EventBridge's envelope.
-    /// Repeats until nothing new is published (survey-tagging publishes too).
+    /// Delivers what is waiting on the outbox and returns what survey-tagging answered since
+    /// the last call (for answers and purchases: "applied", "duplicate", "ignored"…).
     pub async fn run_bus(&self) -> anyhow::Result<Vec<Value>> {
-        let mut results = Vec::new();
-        loop {
-            let published = self.bus.published();
-            let start = {
-                let mut routed = self.routed.lock().unwrap_or_else(|e| e.into_inner());
-                let start = *routed;
-                *routed = published.len();
-                start
-            };
-            if start >= published.len() {
-                return Ok(results);
-            }
-            for event in &published[start..] {
-                if matches!(
-                    event.detail_type.as_str(),
-                    "SurveyAnswered" | "PurchaseRecorded"
-                ) {
-                    results.push(crm::survey_tagging::handle(&self.deps, envelope(event)).await?);
-                }
-            }
-        }
+        self.flush().await?;
+        Ok(std::mem::take(
+            &mut *self.consumed.lock().unwrap_or_else(|e| e.into_inner()),
+        ))
     }
 
     /// The friend as the marketer sees it through the admin API.

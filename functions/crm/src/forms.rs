@@ -247,9 +247,10 @@ pub(crate) async fn submit(
             answered_at: now,
         });
     }
-    deps.store.save_answers(&tenant.id, &u, &records).await?;
-    // If publishing fails the friend sees an error and submits again: same nonce, same ids.
-    deps.bus.publish(&events).await?;
+    // The answers and their events commit together; consumers dedupe on the answer ids.
+    deps.store
+        .save_answers(&tenant.id, &u, &records, &events, now)
+        .await?;
     tracing::info!(tenant = %tenant.id, friend = %u.hashed(), survey = %def.id, answers = records.len(), "form answers recorded");
     let body = if def.thanks.is_empty() {
         "<p>ご回答ありがとうございました。LINEに戻ってください。</p>".to_owned()

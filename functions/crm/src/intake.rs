@@ -75,15 +75,8 @@ impl Intake {
                         return Ok(o);
                     }
                 }
-                self.rules(
-                    deps,
-                    tenant,
-                    &Occurrence::Postback(data),
-                    friend,
-                    now,
-                    &mut out,
-                )
-                .await?;
+                self.rules(deps, tenant, &Occurrence::Postback(data), friend, now)
+                    .await?;
             }
             EventBody::Message(MessageContent::Text { text, .. }) => {
                 if let Some(open) = friend.open_question.clone().filter(|o| o.is_fresh(now)) {
@@ -104,7 +97,7 @@ impl Intake {
                         return Ok(o);
                     }
                 }
-                self.rules(deps, tenant, &Occurrence::Text(text), friend, now, &mut out)
+                self.rules(deps, tenant, &Occurrence::Text(text), friend, now)
                     .await?;
                 if self.auto_replies.is_none() {
                     self.auto_replies = Some(deps.store.auto_replies(&tenant.id).await?);
@@ -226,7 +219,6 @@ impl Intake {
         occ: &Occurrence<'_>,
         friend: &mut Friend,
         now: Timestamp,
-        out: &mut Outcome,
     ) -> Result<(), CrmError> {
         if self.rules.is_none() {
             self.rules = Some(deps.store.tag_rules(&tenant.id).await?);
@@ -238,19 +230,8 @@ impl Intake {
         if self.half_life.is_none() {
             self.half_life = Some(deps.store.scoring(&tenant.id).await?.half_life_days);
         }
-        let outcome = apply_rules(rules, occ, friend, now, self.half_life.flatten());
-        if !outcome.added.is_empty() || !outcome.removed.is_empty() {
-            let names = |v: &[crate::domain::TagName]| -> Vec<String> {
-                v.iter().map(ToString::to_string).collect()
-            };
-            out.events.push(DomainEvent::tagged(
-                &tenant.id,
-                &friend.user_id,
-                now,
-                &names(&outcome.added),
-                &names(&outcome.removed),
-            ));
-        }
+        // The tags the rules change leave as `FriendTagged` with the friend's write.
+        apply_rules(rules, occ, friend, now, self.half_life.flatten());
         Ok(())
     }
 }

@@ -13,6 +13,7 @@ pub mod http;
 mod intake;
 pub mod line;
 pub mod links;
+pub mod outbox;
 pub mod scheduled_sends;
 pub mod secret;
 pub mod store;

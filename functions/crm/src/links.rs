@@ -24,7 +24,6 @@ use crate::{
         LineUserId, Tenant, TenantId,
         tag_rule::{Occurrence, apply_rules},
     },
-    enrollments,
     http::CrmError,
     secret::Secret,
 };
@@ -108,14 +107,12 @@ pub async fn open(
     let half_life = deps.store.scoring(&id).await?.half_life_days;
     let now = deps.clock.now();
     let occurrence = Occurrence::LinkClick(&link);
-    let (before, after) = update_friend(&deps, &tenant, &u, |f| {
+    // Tags the rules add start their scenarios through the FriendTagged event of this write.
+    update_friend(&deps, &tenant, &u, |f| {
         apply_rules(&rules, &occurrence, f, now, half_life);
         Ok(())
     })
     .await?;
-    for tag in after.tags.keys().filter(|t| !before.has_tag(t)) {
-        enrollments::trigger(&deps, &tenant, &after, enrollments::on_tag(tag), now).await?;
-    }
     tracing::info!(tenant = %id, link = %link, friend = %u.hashed(), "tracked link opened");
     Ok((StatusCode::FOUND, [(header::LOCATION, q.to)]).into_response())
 }

@@ -1,19 +1,20 @@
-//! The survey-tagging function, target of the bus rule for `SurveyAnswered` and
-//! `PurchaseRecorded`: applies an answer's tags, fields and score (and the tenant's answer tag
-//! rules) to the friend, moves the friend between scenarios, and starts or stops scenarios on a
-//! purchase.
+//! The survey-tagging function, target of the bus rule for the events in
+//! [`crate::bus::SURVEY_TAGGING_EVENTS`]: applies an answer's tags, fields and score (and the
+//! tenant's answer tag rules) to the friend, moves the friend between scenarios, starts or stops
+//! scenarios on a purchase, starts the scenarios a new tag triggers (whatever added the tag: a
+//! rule, an answer, a purchase, a click, the admin API, the dormancy sweep), and enters a new
+//! friend into the follow-triggered scenarios.
 //!
 //! EventBridge delivers at least once. The friend's change commits in one transaction with a
-//! marker keyed by the answer (or order) id, so a second delivery changes nothing; the scenario
-//! moves that follow ride on that marker until done, so a crash between the two is finished by
-//! the retry (enrolling is itself conditional, so finishing twice enrolls once).
+//! marker keyed by the answer, order, follow or event id, so a second delivery changes nothing;
+//! the scenario moves that follow ride on that marker until done, so a crash between the two is
+//! finished by the retry (enrolling is itself conditional, so finishing twice enrolls once).
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::info;
 
 use crate::{
-    bus::DomainEvent,
     deps::Deps,
     domain::{
         Friend, LineUserId, TagName, Tenant, TenantId,
@@ -22,7 +23,7 @@ use crate::{
         survey::{Answer, ChoiceId, OpenQuestion, QuestionId, QuestionKind, SurveyId},
         tag_rule::{Occurrence, apply_rules},
     },
-    enrollments::{Enrolled, enroll, on_tag, trigger},
+    enrollments::{Enrolled, enroll, on_follow, on_tag, resume, trigger, welcome_by_reply},
     http::CrmError,
     store::{Applied, StoreError},
 };
@@ -45,6 +46,10 @@ struct FollowUps {
     /// A purchase: stop `stopRules: purchase` enrollments begun before it, start purchase triggers.
     #[serde(default)]
     purchase: Option<PurchaseFollowUp>,
+    /// A follow: `Some(false)` enters the follow-triggered scenarios, `Some(true)` (a friend
+    /// who unblocked us) resumes the enrollments blocking paused.
+    #[serde(default)]
+    followed: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,7 +75,116 @@ pub async fn handle(deps: &Deps, event: Value) -> Result<Value, CrmError> {
     match str_of(&event, "detail-type") {
         Some("SurveyAnswered") => on_answer(deps, &detail, &envelope_id).await,
         Some("PurchaseRecorded") => on_purchase(deps, &detail).await,
+        Some("FriendTagged") => on_tagged(deps, &detail, &envelope_id).await,
+        Some("FriendFollowed") => {
+            let Some((tenant, u)) = tenant_and_friend(deps, &detail).await? else {
+                return Ok(ignored("unknown tenant or friend"));
+            };
+            let refollow = detail
+                .get("refollow")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let follow_id = str_of(&detail, "webhookEventId").unwrap_or(&envelope_id);
+            followed(deps, &tenant, &u, refollow, follow_id, None).await
+        }
         _ => Ok(ignored("not an event this function handles")),
+    }
+}
+
+/// A follow (or a refollow): the webhook calls this at once, so the first welcome step can go
+/// by the free `reply_token`; the `FriendFollowed` event calls it again from the outbox, which
+/// is a no-op after the webhook's call, or finishes what a crash left undone. Keyed by the
+/// follow's webhook event id.
+pub async fn followed(
+    deps: &Deps,
+    tenant: &Tenant,
+    u: &LineUserId,
+    refollow: bool,
+    follow_id: &str,
+    reply_token: Option<&str>,
+) -> Result<Value, CrmError> {
+    let follow = FollowUps {
+        followed: Some(refollow),
+        ..FollowUps::default()
+    };
+    once(
+        deps,
+        tenant,
+        u,
+        &format!("fol#{follow_id}"),
+        &follow,
+        reply_token,
+    )
+    .await
+}
+
+/// Starts the scenarios the tags of a `FriendTagged` event trigger, once per event.
+async fn on_tagged(deps: &Deps, detail: &Value, envelope_id: &str) -> Result<Value, CrmError> {
+    let Some((tenant, u)) = tenant_and_friend(deps, detail).await? else {
+        return Ok(ignored("unknown tenant or friend"));
+    };
+    let tags_added: Vec<TagName> = detail
+        .get("added")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .filter_map(|t| TagName::parse(t).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if tags_added.is_empty() {
+        return Ok(ignored("no tag added"));
+    }
+    // Tags from imported history are the past: recorded, but nobody is greeted for them now.
+    if detail
+        .get("imported")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        return Ok(ignored("imported tags start no scenario"));
+    }
+    let event_id = str_of(detail, "eventId").unwrap_or(envelope_id);
+    let follow = FollowUps {
+        tags_added,
+        ..FollowUps::default()
+    };
+    once(deps, &tenant, &u, &format!("tag#{event_id}"), &follow, None).await
+}
+
+/// Runs `follow`'s scenario moves once for the event `key`, with no change to the friend.
+async fn once(
+    deps: &Deps,
+    tenant: &Tenant,
+    u: &LineUserId,
+    key: &str,
+    follow: &FollowUps,
+    reply_token: Option<&str>,
+) -> Result<Value, CrmError> {
+    let now = deps.clock.now();
+    let pending =
+        serde_json::to_string(follow).map_err(|e| StoreError::Malformed(e.to_string()))?;
+    match deps
+        .store
+        .apply_once(
+            &tenant.id,
+            u,
+            key,
+            None,
+            &tenant.time_zone(),
+            Some(pending),
+            now,
+        )
+        .await?
+    {
+        Applied::New => {
+            let report = follow_up(deps, tenant, u, follow, reply_token, now).await?;
+            deps.store.finish_applied(&tenant.id, u, key).await?;
+            Ok(json!({ "status": "applied", "scenarios": report }))
+        }
+        Applied::Duplicate { pending } => {
+            finish_duplicate(deps, tenant, u, key, pending, now).await
+        }
     }
 }
 
@@ -167,7 +281,7 @@ async fn on_answer(deps: &Deps, detail: &Value, envelope_id: &str) -> Result<Val
         question: question.as_str(),
         choices: &choices,
     };
-    let mut follow = FollowUps {
+    let follow = FollowUps {
         stop: fx.stop.clone(),
         enroll: fx.enroll.clone(),
         answered: Some((survey.to_string(), question.to_string(), choices.clone())),
@@ -182,7 +296,8 @@ async fn on_answer(deps: &Deps, detail: &Value, envelope_id: &str) -> Result<Val
         let mut after = before.clone();
         after.apply_effects(&fx, now, half_life);
         apply_rules(&rules, &occ, &mut after, now, half_life);
-        follow.tags_added = after
+        // The new tags' scenarios start from the FriendTagged event this write puts in the outbox.
+        let tags_added: Vec<TagName> = after
             .tags
             .keys()
             .filter(|t| !before.has_tag(t))
@@ -204,13 +319,12 @@ async fn on_answer(deps: &Deps, detail: &Value, envelope_id: &str) -> Result<Val
             .await
         {
             Ok(Applied::New) => {
-                let report = follow_up(deps, &tenant, &u, &follow, now).await?;
+                let report = follow_up(deps, &tenant, &u, &follow, None, now).await?;
                 deps.store.finish_applied(&tenant.id, &u, &key).await?;
-                publish_tagged(deps, &tenant, &before, &after, now).await?;
                 info!(tenant = %tenant.id, friend = %u.hashed(), survey = %survey, question = %question,
                     "survey answer applied");
                 return Ok(
-                    json!({ "status": "applied", "tagsAdded": follow.tags_added, "scenarios": report }),
+                    json!({ "status": "applied", "tagsAdded": tags_added, "scenarios": report }),
                 );
             }
             Ok(Applied::Duplicate { pending }) => {
@@ -276,7 +390,7 @@ async fn on_purchase(deps: &Deps, detail: &Value) -> Result<Value, CrmError> {
         .await?
     {
         Applied::New => {
-            let report = follow_up(deps, &tenant, &u, &follow, now).await?;
+            let report = follow_up(deps, &tenant, &u, &follow, None, now).await?;
             deps.store.finish_applied(&tenant.id, &u, &key).await?;
             Ok(json!({ "status": "applied", "scenarios": report }))
         }
@@ -298,43 +412,11 @@ async fn finish_duplicate(
     if let Some(p) = pending {
         let follow: FollowUps =
             serde_json::from_str(&p).map_err(|e| StoreError::Malformed(e.to_string()))?;
-        follow_up(deps, tenant, u, &follow, now).await?;
+        // Too late for a reply token by now: welcome steps go out by push.
+        follow_up(deps, tenant, u, &follow, None, now).await?;
         deps.store.finish_applied(&tenant.id, u, key).await?;
     }
     Ok(json!({ "status": "duplicate" }))
-}
-
-async fn publish_tagged(
-    deps: &Deps,
-    tenant: &Tenant,
-    before: &Friend,
-    after: &Friend,
-    now: Timestamp,
-) -> Result<(), CrmError> {
-    let added: Vec<String> = after
-        .tags
-        .keys()
-        .filter(|t| !before.has_tag(t))
-        .map(ToString::to_string)
-        .collect();
-    let removed: Vec<String> = before
-        .tags
-        .keys()
-        .filter(|t| !after.has_tag(t))
-        .map(ToString::to_string)
-        .collect();
-    if !added.is_empty() || !removed.is_empty() {
-        deps.bus
-            .publish(&[DomainEvent::tagged(
-                &tenant.id,
-                &after.user_id,
-                now,
-                &added,
-                &removed,
-            )])
-            .await?;
-    }
-    Ok(())
 }
 
 /// What the scenario moves did, for the function's result.
@@ -350,12 +432,31 @@ async fn follow_up(
     tenant: &Tenant,
     u: &LineUserId,
     follow: &FollowUps,
+    reply_token: Option<&str>,
     now: Timestamp,
 ) -> Result<MoveReport, CrmError> {
     let mut report = MoveReport::default();
     let Some(friend) = deps.store.get_friend(&tenant.id, u).await? else {
         return Ok(report);
     };
+    match follow.followed {
+        Some(true) => {
+            resume(deps, tenant, &friend, now).await?;
+        }
+        Some(false) => {
+            let entered = trigger(deps, tenant, &friend, on_follow, now).await?;
+            // The free reply token carries the first welcome step due now; the rest go by push.
+            if let Some(token) = reply_token {
+                for scenario in &entered {
+                    if welcome_by_reply(deps, tenant, &friend, scenario, token, now).await? {
+                        break;
+                    }
+                }
+            }
+            report.enrolled.extend(entered);
+        }
+        None => {}
+    }
     for scenario in &follow.stop {
         if let Some(mut e) = deps.store.enrollment(&tenant.id, u, scenario).await?
             && e.is_open()
@@ -427,39 +528,6 @@ async fn follow_up(
     Ok(report)
 }
 
-/// Enrolls into the scenarios triggered by the tags a `FriendTagged` event added.
-pub async fn enroll_on_tags(
-    deps: &Deps,
-    tenant: &Tenant,
-    event: &DomainEvent,
-) -> Result<(), CrmError> {
-    let Some(u) = str_of(&event.detail, "friend").and_then(|u| LineUserId::parse(u).ok()) else {
-        return Ok(());
-    };
-    let added: Vec<TagName> = event
-        .detail
-        .get("added")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .filter_map(|t| TagName::parse(t).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    if added.is_empty() {
-        return Ok(());
-    }
-    let Some(friend) = deps.store.get_friend(&tenant.id, &u).await? else {
-        return Ok(());
-    };
-    let now = deps.clock.now();
-    for tag in &added {
-        trigger(deps, tenant, &friend, on_tag(tag), now).await?;
-    }
-    Ok(())
-}
-
 /// The first question of `survey` as LINE messages, with what to record as the friend's open
 /// question once it is sent. None when the survey does not exist (the step's messages still go).
 pub(crate) async fn first_question(
@@ -499,7 +567,11 @@ pub(crate) async fn open_question(
         };
         let mut after = before.clone();
         after.open_question = Some(open.clone());
-        match deps.store.save_friend(Some(&before), &after, &zone).await {
+        match deps
+            .store
+            .save_friend(Some(&before), &after, &zone, deps.clock.now())
+            .await
+        {
             Ok(()) => return Ok(()),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),

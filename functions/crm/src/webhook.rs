@@ -1,5 +1,6 @@
 //! `POST /webhook/{tenant}`: LINE's deliveries. Verify the signature over the raw bytes, then
-//! record each event exactly once per friend, update the friend, and publish domain events.
+//! record each event exactly once per friend, update the friend, and put its domain events in
+//! the outbox, all in one transaction; the outbox relay publishes them from the table's stream.
 use axum::{
     Json, Router,
     body::{Body, to_bytes},
@@ -124,13 +125,7 @@ fn event_time(e: &WebhookEvent) -> Timestamp {
 /// Records one event exactly once. Returns `Duplicate` for an event already recorded.
 async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Recorded, CrmError> {
     let event_id = event.common.webhook_event_id.as_str();
-    if let Some(marker) = deps.store.webhook_seen(&tenant.id, event_id).await? {
-        // Recorded before; if its domain events never reached the bus, they go now.
-        if let Some(pending) = marker.pending_events {
-            publish_pending(deps, tenant, event_id, &pending).await?;
-        }
-        return Ok(Recorded::Duplicate);
-    }
+    // No read of the dedupe marker first: the transaction's condition on it decides.
     let at = event_time(event);
     let friend_id = event.friend_id().and_then(|u| LineUserId::parse(u).ok());
     let subject = match (&friend_id, &event.common.source) {
@@ -186,10 +181,6 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
         };
         let mut domain_events = domain_events(&tenant.id, friend_id.as_ref(), event, change, at);
         domain_events.extend(taken.events);
-        let pending = (!domain_events.is_empty())
-            .then(|| serde_json::to_string(&domain_events))
-            .transpose()
-            .map_err(|e| StoreError::Malformed(e.to_string()))?;
         let friend = after.as_ref().map(|a| (before.as_ref(), a));
         match deps
             .store
@@ -198,7 +189,7 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
                 &record,
                 friend,
                 &zone,
-                pending,
+                &domain_events,
                 taken.answer.as_ref(),
                 now,
             )
@@ -211,10 +202,8 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
                     crate::dormancy_sweep::friend_returned(deps, tenant, before.as_ref(), a, at)
                         .await;
                 }
-                if !domain_events.is_empty() {
-                    react(deps, tenant, &domain_events, reply_token(event)).await?;
-                    deps.bus.publish(&domain_events).await?;
-                    deps.store.mark_published(&tenant.id, event_id).await?;
+                if let (Some(u), FriendChange::Followed { refollow }) = (&friend_id, change) {
+                    welcome(deps, tenant, u, refollow, event_id, reply_token(event)).await;
                 }
                 return Ok(Recorded::New);
             }
@@ -279,7 +268,7 @@ fn domain_events(
     let mut out = Vec::new();
     match change {
         FriendChange::Followed { refollow } => {
-            out.push(DomainEvent::friend_followed(t, u, at, refollow))
+            out.push(DomainEvent::friend_followed(t, u, at, refollow, id))
         }
         FriendChange::Unfollowed => out.push(DomainEvent::friend_unfollowed(t, u, at)),
         _ => {}
@@ -294,25 +283,24 @@ fn domain_events(
     out
 }
 
-/// Finishes an event recorded earlier whose reactions or publishing did not complete (both are
-/// idempotent: an enrollment is written only if absent, the bus consumers dedupe).
-async fn publish_pending(
+/// A follow enters the follow-triggered scenarios at once, so the first welcome step can use the
+/// free reply token. Failing here loses nothing: the `FriendFollowed` event in the outbox does
+/// the same (once) through survey-tagging.
+async fn welcome(
     deps: &Deps,
     tenant: &Tenant,
+    u: &LineUserId,
+    refollow: bool,
     event_id: &str,
-    pending: &str,
-) -> Result<(), CrmError> {
-    let events: Vec<DomainEvent> =
-        serde_json::from_str(pending).map_err(|e| StoreError::Malformed(e.to_string()))?;
-    // Too late for the reply token by now: welcome steps go out by push.
-    react(deps, tenant, &events, None).await?;
-    deps.bus.publish(&events).await?;
-    deps.store.mark_published(&tenant.id, event_id).await?;
-    Ok(())
+    reply_token: Option<&str>,
+) {
+    if let Err(e) =
+        crate::survey_tagging::followed(deps, tenant, u, refollow, event_id, reply_token).await
+    {
+        warn!(tenant = %tenant.id, friend = %u.hashed(), error = %e, "follow reaction deferred to the outbox event");
+    }
 }
 
-/// What must happen at once on a follow: a new friend enters the follow-triggered scenarios; a
-/// friend who comes back resumes the enrollments paused when they blocked us.
 /// The event's reply token, when we may answer at all: never in standby mode, where another
 /// channel owns the chat.
 fn reply_token(event: &WebhookEvent) -> Option<&str> {
@@ -321,56 +309,4 @@ fn reply_token(event: &WebhookEvent) -> Option<&str> {
         Mode::Active => event.common.reply_token.as_deref(),
         _ => None,
     }
-}
-
-async fn react(
-    deps: &Deps,
-    tenant: &Tenant,
-    events: &[DomainEvent],
-    reply_token: Option<&str>,
-) -> Result<(), CrmError> {
-    // Tags a rule added enter the friend into the scenarios those tags trigger.
-    for event in events.iter().filter(|e| e.detail_type == "FriendTagged") {
-        crate::survey_tagging::enroll_on_tags(deps, tenant, event).await?;
-    }
-    for event in events.iter().filter(|e| e.detail_type == "FriendFollowed") {
-        let friend_id = event.detail.get("friend").and_then(|f| f.as_str());
-        let Some(u) = friend_id.and_then(|f| LineUserId::parse(f).ok()) else {
-            continue;
-        };
-        let Some(friend) = deps.store.get_friend(&tenant.id, &u).await? else {
-            continue;
-        };
-        let now = deps.clock.now();
-        if event
-            .detail
-            .get("refollow")
-            .and_then(|r| r.as_bool())
-            .unwrap_or(false)
-        {
-            crate::enrollments::resume(deps, tenant, &friend, now).await?;
-        } else {
-            let entered = crate::enrollments::trigger(
-                deps,
-                tenant,
-                &friend,
-                crate::enrollments::on_follow,
-                now,
-            )
-            .await?;
-            // The free reply token carries the first welcome step due now; the rest go by push.
-            if let Some(token) = reply_token {
-                for scenario in &entered {
-                    if crate::enrollments::welcome_by_reply(
-                        deps, tenant, &friend, scenario, token, now,
-                    )
-                    .await?
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
 }

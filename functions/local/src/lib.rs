@@ -2,4 +2,5 @@
 //! ticks and the fake LINE Platform. Tests use the same pieces, so they run what Lambda runs.
 pub mod fake_line;
 pub mod line_user;
+pub mod outbox_stream;
 pub mod stack;

@@ -204,17 +204,26 @@ async fn serve(
         public_base_url: Some(public.parse()?),
         operator_key_sha256: Some(crm::admin_api::hash_key(&demo.operator_key)),
     };
-    // Bus routing as template.yaml's rule does it: SurveyAnswered / PurchaseRecorded → survey-tagging.
+    let deps = Deps::new(config, &aws, Arc::new(SystemClock))?;
+    // The outbox relay on DynamoDB Local's stream, as the outbox-relay function runs on the
+    // table's stream in AWS; it publishes to the in-process bus, which routes as template.yaml's
+    // rule does (crm::bus::SURVEY_TAGGING_EVENTS → survey-tagging).
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let bus = Arc::new(InProcessBus::routed_to(tx));
-    let deps = Deps::new(config, &aws, Arc::new(SystemClock), Some(bus))?;
+    let bus = InProcessBus::routed_to(tx);
+    let mut outbox = tsunagu_local::outbox_stream::OutboxStream::new(&aws, table_name());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            every.tick().await;
+            if let Err(e) = outbox.pump(&bus).await {
+                tracing::error!(error = %e, "outbox relay failed; retrying");
+            }
+        }
+    });
     let bus_deps = deps.clone();
     tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
-            if matches!(
-                event.detail_type.as_str(),
-                "SurveyAnswered" | "PurchaseRecorded"
-            ) {
+            if crm::bus::routes_to_survey_tagging(&event.detail_type) {
                 let envelope = json!({
                     "version": "0", "id": uuid::Uuid::new_v4(), "detail-type": event.detail_type,
                     "source": crm::bus::SOURCE, "time": jiff::Timestamp::now(), "detail": event.detail,

@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let config = crm::Config::from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let deps = crm::Deps::new(config, &aws, Arc::new(crm::clock::SystemClock), None)?;
+    let deps = crm::Deps::new(config, &aws, Arc::new(crm::clock::SystemClock))?;
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let report = crm::scheduled_sends::handle(deps, event.payload).await?;

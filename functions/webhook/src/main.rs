@@ -9,6 +9,6 @@ async fn main() -> Result<(), Error> {
     // A bad deploy fails here, once, naming the variable.
     let config = crm::Config::from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let deps = crm::Deps::new(config, &aws, Arc::new(crm::clock::SystemClock), None)?;
+    let deps = crm::Deps::new(config, &aws, Arc::new(crm::clock::SystemClock))?;
     run(crm::webhook::router(deps)).await
 }

@@ -27,7 +27,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::{
-    bus::DomainEvent,
     deps::Deps,
     domain::{
         DeliveryWindow, Friend, LineUserId, TagDefinition, TagName, Tenant, TenantId, tenant,
@@ -545,6 +544,7 @@ pub(crate) async fn update_friend(
     change: impl Fn(&mut Friend) -> Result<(), CrmError>,
 ) -> Result<(Friend, Friend), CrmError> {
     let zone = t.time_zone();
+    let now = deps.clock.now();
     for _ in 0..WRITE_ATTEMPTS {
         let before = deps
             .store
@@ -553,7 +553,11 @@ pub(crate) async fn update_friend(
             .ok_or(CrmError::NotFound("friend"))?;
         let mut after = before.clone();
         change(&mut after)?;
-        match deps.store.save_friend(Some(&before), &after, &zone).await {
+        match deps
+            .store
+            .save_friend(Some(&before), &after, &zone, now)
+            .await
+        {
             Ok(()) => {
                 after.version = before.version + 1;
                 return Ok((before, after));
@@ -594,7 +598,8 @@ async fn add_tags(
         return Err(CrmError::invalid("tags", "give at least one tag"));
     }
     let now = deps.clock.now();
-    let (before, after) = update_friend(&deps, &t, &u, |f| {
+    // The new tags' FriendTagged event commits with them (the store's friend writes).
+    let (_, after) = update_friend(&deps, &t, &u, |f| {
         for tag in &tags {
             f.add_tag(tag.clone(), now);
         }
@@ -610,16 +615,6 @@ async fn add_tags(
         };
         deps.store.ensure_tag_definition(&t.id, &def).await?;
     }
-    let added: Vec<String> = tags
-        .iter()
-        .filter(|t| !before.has_tag(t))
-        .map(|t| t.to_string())
-        .collect();
-    if !added.is_empty() {
-        deps.bus
-            .publish(&[DomainEvent::tagged(&t.id, &u, now, &added, &[])])
-            .await?;
-    }
     Ok(Json(after))
 }
 
@@ -631,15 +626,11 @@ async fn remove_tag(
     let t = tenant_caller(&deps, &headers).await?;
     let u = parse_user(&user_id)?;
     let tag = TagName::parse(&tag).map_err(|e| CrmError::invalid("tag", e.to_string()))?;
-    let (before, after) = update_friend(&deps, &t, &u, |f| {
+    let (_, after) = update_friend(&deps, &t, &u, |f| {
         f.remove_tag(&tag);
         Ok(())
     })
     .await?;
-    if before.has_tag(&tag) {
-        let event = DomainEvent::tagged(&t.id, &u, deps.clock.now(), &[], &[tag.to_string()]);
-        deps.bus.publish(&[event]).await?;
-    }
     Ok(Json(after))
 }
 

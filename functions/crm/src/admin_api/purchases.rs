@@ -65,25 +65,12 @@ pub(crate) async fn record(
             .ok_or(CrmError::NotFound("friend"))?;
         let mut after = before.clone();
         after.record_purchase(p.amount, p.purchased_at);
-        let outcome = apply_rules(rules, &Occurrence::Purchase(p), &mut after, now, half_life);
-        let mut events = vec![DomainEvent::purchase_recorded(&tenant.id, p)];
-        if !outcome.added.is_empty() || !outcome.removed.is_empty() {
-            let names = |v: &[crate::domain::TagName]| -> Vec<String> {
-                v.iter().map(ToString::to_string).collect()
-            };
-            events.push(DomainEvent::tagged(
-                &tenant.id,
-                &p.friend,
-                now,
-                &names(&outcome.added),
-                &names(&outcome.removed),
-            ));
-        }
-        let pending =
-            serde_json::to_string(&events).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        // The tags the rules derive leave as `FriendTagged` with the friend's write.
+        apply_rules(rules, &Occurrence::Purchase(p), &mut after, now, half_life);
+        let events = [DomainEvent::purchase_recorded(&tenant.id, p)];
         match deps
             .store
-            .record_purchase(&tenant.id, p, &before, &after, &zone, Some(pending), now)
+            .record_purchase(&tenant.id, p, &before, &after, &zone, &events, now)
             .await
         {
             Ok(OrderRecorded::New) => {
@@ -96,19 +83,10 @@ pub(crate) async fn record(
                     p.purchased_at,
                 )
                 .await;
-                publish(deps, tenant, p, &events).await?;
                 return Ok(Outcome::Recorded);
             }
-            Ok(OrderRecorded::Duplicate { pending_events }) => {
-                // Posted again (a retry of the shop's system): counted once; events that never
-                // reached the bus go now.
-                if let Some(pending) = pending_events {
-                    let events: Vec<DomainEvent> = serde_json::from_str(&pending)
-                        .map_err(|e| StoreError::Malformed(e.to_string()))?;
-                    publish(deps, tenant, p, &events).await?;
-                }
-                return Ok(Outcome::Duplicate);
-            }
+            // Posted again (a retry of the shop's system): counted once.
+            Ok(OrderRecorded::Duplicate) => return Ok(Outcome::Duplicate),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -116,22 +94,6 @@ pub(crate) async fn record(
     Err(CrmError::Conflict(
         "the friend is being changed concurrently; try again".into(),
     ))
-}
-
-async fn publish(
-    deps: &Deps,
-    tenant: &Tenant,
-    p: &Purchase,
-    events: &[DomainEvent],
-) -> Result<(), CrmError> {
-    deps.bus.publish(events).await?;
-    for e in events.iter().filter(|e| e.detail_type == "FriendTagged") {
-        crate::survey_tagging::enroll_on_tags(deps, tenant, e).await?;
-    }
-    deps.store
-        .mark_order_published(&tenant.id, &p.order_id)
-        .await?;
-    Ok(())
 }
 
 async fn rules_of(deps: &Deps, tenant: &Tenant) -> Result<(Vec<TagRule>, Option<u32>), CrmError> {

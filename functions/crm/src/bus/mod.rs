@@ -1,5 +1,7 @@
-//! Domain events and the bus port. In AWS the bus is EventBridge (a custom bus whose rules route
-//! `SurveyAnswered` and `PurchaseRecorded` to survey-tagging); the local stack routes in-process.
+//! Domain events and the bus port. Handlers never publish: they write events into the outbox
+//! with the change that caused them (`store::outbox`), and the relay (`crate::outbox`) puts them
+//! on the bus. In AWS the bus is EventBridge (a custom bus whose rule routes
+//! [`SURVEY_TAGGING_EVENTS`] to survey-tagging); the local stack and the tests route in-process.
 mod eventbridge;
 mod in_process;
 
@@ -14,6 +16,20 @@ use crate::domain::{LineUserId, TenantId};
 
 /// The `source` of every event Tsunagu puts on its bus (template.yaml's rules match on it).
 pub const SOURCE: &str = "tsunagu.crm";
+
+/// The bus routing, in one place: the detail types survey-tagging consumes. template.yaml's
+/// rule lists the same (a test compares them); the local stack and the tests route by it.
+pub const SURVEY_TAGGING_EVENTS: &[&str] = &[
+    "SurveyAnswered",
+    "PurchaseRecorded",
+    "FriendTagged",
+    "FriendFollowed",
+];
+
+/// Whether survey-tagging consumes events of this detail type.
+pub fn routes_to_survey_tagging(detail_type: &str) -> bool {
+    SURVEY_TAGGING_EVENTS.contains(&detail_type)
+}
 
 /// One domain event as it travels on the bus: EventBridge's `detail-type` and `detail`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,8 +51,21 @@ impl DomainEvent {
         }
     }
 
-    pub fn friend_followed(t: &TenantId, u: &LineUserId, at: Timestamp, refollow: bool) -> Self {
-        Self::about_friend("FriendFollowed", t, u, at, json!({ "refollow": refollow }))
+    /// `webhookEventId` keys the follow's reaction, so the webhook's and the consumer's run once.
+    pub fn friend_followed(
+        t: &TenantId,
+        u: &LineUserId,
+        at: Timestamp,
+        refollow: bool,
+        event_id: &str,
+    ) -> Self {
+        Self::about_friend(
+            "FriendFollowed",
+            t,
+            u,
+            at,
+            json!({ "refollow": refollow, "webhookEventId": event_id }),
+        )
     }
 
     pub fn friend_unfollowed(t: &TenantId, u: &LineUserId, at: Timestamp) -> Self {
@@ -130,6 +159,10 @@ impl DomainEvent {
 
     pub fn tenant(&self) -> Option<&str> {
         self.detail.get("tenant").and_then(Value::as_str)
+    }
+
+    pub fn friend(&self) -> Option<&str> {
+        self.detail.get("friend").and_then(Value::as_str)
     }
 }
 

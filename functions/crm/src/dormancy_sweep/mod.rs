@@ -21,7 +21,6 @@ use tracing::{info, warn};
 pub use returns::friend_returned;
 
 use crate::{
-    bus::DomainEvent,
     deps::Deps,
     domain::{
         Friend, LineUserId, Tenant,
@@ -324,19 +323,13 @@ async fn enter(
                         tag: tier.tag.clone(),
                     });
                 }
-                let removed: Vec<String> = before
-                    .tags
-                    .keys()
-                    .filter(|t| !after.has_tag(t))
-                    .map(|t| t.to_string())
-                    .collect();
-                follow_up(deps, tenant, &after, &entry, &removed, now, found).await?;
+                follow_up(deps, tenant, &after, &entry, now, found).await?;
                 return Ok(());
             }
             Ok(Once::Done { pending }) => {
                 found.report.already_done += 1;
                 if pending {
-                    follow_up(deps, tenant, &after, &entry, &[], now, found).await?;
+                    follow_up(deps, tenant, &after, &entry, now, found).await?;
                 }
                 return Ok(());
             }
@@ -348,13 +341,13 @@ async fn enter(
     Err(StoreError::Conflict.into())
 }
 
-/// What follows a transition once it is written: the reactivation scenario and the bus event.
+/// What follows a transition once it is written: the reactivation scenario. (The tier's tag
+/// left through the outbox with the write, as `FriendTagged`.)
 async fn follow_up(
     deps: &Deps,
     tenant: &Tenant,
     friend: &Friend,
     entry: &TierEntry,
-    removed: &[String],
     now: Timestamp,
     found: &mut Found,
 ) -> Result<(), CrmError> {
@@ -367,14 +360,6 @@ async fn follow_up(
             }
         }
     }
-    let tagged = DomainEvent::tagged(
-        &tenant.id,
-        &friend.user_id,
-        now,
-        &[entry.tag.to_string()],
-        removed,
-    );
-    deps.bus.publish(&[tagged]).await?;
     deps.store.tier_entry_done(entry).await?;
     Ok(())
 }

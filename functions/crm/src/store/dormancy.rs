@@ -14,6 +14,7 @@ use crate::domain::{
 };
 
 #[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct SettingsItem {
     pk: String,
     sk: String,
@@ -24,6 +25,7 @@ struct SettingsItem {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct SweepStateItem {
     pk: String,
     sk: String,
@@ -211,7 +213,7 @@ impl Store {
             .table_name(&self.table)
             .set_item(Some(item))
             // ISO dates order as text.
-            .condition_expression("attribute_not_exists(pk) OR last_swept_day < :day")
+            .condition_expression("attribute_not_exists(pk) OR lastSweptDay < :day")
             .expression_attribute_values(":day", s(day.to_string()))
             .send()
             .await;
@@ -274,7 +276,7 @@ impl Store {
         };
         let mut writes = vec![self.put(to_item(&item)?, Some("attribute_not_exists(pk)"))?];
         writes.push(self.counter_update(entry, &[("entered", 1)], true)?);
-        writes.extend(self.friend_writes(Some(before), after, zone)?);
+        writes.extend(self.friend_writes(Some(before), after, zone, entry.entered_at)?);
         match self.transact(writes).await? {
             Ok(()) => Ok(Once::New),
             Err(0) => {
@@ -455,7 +457,7 @@ impl Store {
         };
         let mut writes = vec![self.put(to_item(&item)?, Some("attribute_not_exists(pk)"))?];
         if let Some((before, after, zone)) = friend {
-            writes.extend(self.friend_writes(Some(before), after, zone)?);
+            writes.extend(self.friend_writes(Some(before), after, zone, now)?);
         }
         match self.transact(writes).await? {
             Ok(()) => Ok(Once::New),

@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::FriendBucket;
 use super::{Item, Store, StoreError, from_item, keys, s, to_item};
-use crate::domain::{Friend, LineUserId, TagName, TenantId, dormancy};
+use crate::{
+    bus::DomainEvent,
+    domain::{Friend, LineUserId, TagName, TenantId, dormancy},
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct FriendItem {
@@ -85,6 +88,7 @@ struct BucketMarkerItem {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct TagMemberItem {
     pk: String,
     sk: String,
@@ -141,12 +145,29 @@ impl Store {
     }
 
     /// The writes that move a friend from `before` to `after`: the profile (guarded by the
-    /// version read) and a membership item per tag added or removed, for one transaction.
+    /// version read), a membership item per tag added or removed and, when tags changed, the
+    /// `FriendTagged` event in the outbox, for one transaction. Every source of a tag (rules,
+    /// answers, purchases, clicks, the admin API, the sweep) writes through here, so every new
+    /// tag reaches the one consumer that decides what it triggers.
     pub(super) fn friend_writes(
         &self,
         before: Option<&Friend>,
         after: &Friend,
         zone: &TimeZone,
+        now: Timestamp,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        self.friend_writes_from(before, after, zone, now, false)
+    }
+
+    /// [`Store::friend_writes`] for a change replayed from the past (a purchase CSV import):
+    /// its `FriendTagged` says `imported`, so the tags are recorded but start no scenario.
+    pub(super) fn friend_writes_from(
+        &self,
+        before: Option<&Friend>,
+        after: &Friend,
+        zone: &TimeZone,
+        now: Timestamp,
+        imported: bool,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut next = after.clone();
         next.version = before.map_or(1, |b| b.version + 1);
@@ -189,6 +210,26 @@ impl Store {
                 writes.push(self.delete(keys::friend_tag(&after.tenant, &after.user_id, tag))?);
             }
         }
+        let added: Vec<String> = after
+            .tags
+            .keys()
+            .filter(|t| !old_tags.is_some_and(|o| o.contains_key(*t)))
+            .map(ToString::to_string)
+            .collect();
+        let removed: Vec<String> = old_tags
+            .into_iter()
+            .flat_map(|o| o.keys())
+            .filter(|t| !after.tags.contains_key(*t))
+            .map(ToString::to_string)
+            .collect();
+        if !added.is_empty() || !removed.is_empty() {
+            let mut tagged =
+                DomainEvent::tagged(&after.tenant, &after.user_id, now, &added, &removed);
+            if imported && let Some(d) = tagged.detail.as_object_mut() {
+                d.insert("imported".into(), true.into());
+            }
+            writes.extend(self.outbox_writes(&after.tenant, &[tagged], now)?);
+        }
         let old_buckets = before.map(|b| FriendItem::buckets(b, zone));
         for (i, (kind, value)) in FriendItem::buckets(after, zone).into_iter().enumerate() {
             let was = old_buckets.as_ref().and_then(|o| o[i].1.as_deref());
@@ -223,8 +264,9 @@ impl Store {
         before: Option<&Friend>,
         after: &Friend,
         zone: &TimeZone,
+        now: Timestamp,
     ) -> Result<(), StoreError> {
-        let writes = self.friend_writes(before, after, zone)?;
+        let writes = self.friend_writes(before, after, zone, now)?;
         match self.transact(writes).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(StoreError::Conflict),

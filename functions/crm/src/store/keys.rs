@@ -20,6 +20,7 @@ pub const GSI2SK: &str = "gsi2sk";
 pub const GSI3: &str = "gsi3";
 pub const GSI3PK: &str = "gsi3pk";
 pub const GSI3SK: &str = "gsi3sk";
+/// The table's TTL attribute (template.yaml `TimeToLiveSpecification`); see `store::Expiry`.
 pub const TTL: &str = "expires_at";
 
 /// `2026-04-01T09:30:00.000Z`: fixed width, so DynamoDB's text order is time order.
@@ -47,6 +48,15 @@ pub fn api_key(sha256_hex: &str) -> Key {
 
 pub fn friend_pk(t: &TenantId, u: &LineUserId) -> String {
     format!("T#{t}#F#{u}")
+}
+
+/// A domain event waiting for the relay, in the partition of what it is about (the friend's, or
+/// the tenant's): the stream keeps one partition's records in order, so a friend's events reach
+/// the bus in the order they happened.
+pub const OUTBOX_PREFIX: &str = "OUT#";
+
+pub fn outbox(pk: String, at: Timestamp, id: &str) -> Key {
+    (pk, format!("{OUTBOX_PREFIX}{}#{id}", sortable(at)))
 }
 
 pub fn friend(t: &TenantId, u: &LineUserId) -> Key {

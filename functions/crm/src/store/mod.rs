@@ -1,9 +1,15 @@
 //! The single-table store: the only code that speaks DynamoDB. Takes and returns domain types.
+//!
+//! Stored names follow one rule: the table's own attributes keep the names template.yaml gives
+//! them (`pk`, `sk`, `gsi1pk`…, the TTL `expires_at` through [`Expiry`]); every other attribute
+//! is camelCase (`rename_all = "camelCase"` on every item struct). A test reads raw items of
+//! every entity and holds them to it.
 mod broadcasts;
 mod dormancy;
 mod enrollments;
 mod friends;
 pub mod keys;
+pub mod outbox;
 mod purchases;
 mod rules;
 mod scenarios;
@@ -30,9 +36,31 @@ pub use rules::ScoringSettings;
 pub use scenarios::StoredScenario;
 pub use surveys::{Applied, StoredSurvey};
 pub use tenants::{ApiKeyRecord, Role};
-pub use webhook::{EventRecord, EventSubject, Recorded, SeenMarker};
+pub use webhook::{EventRecord, EventSubject, Recorded};
 
 pub type Item = HashMap<String, AttributeValue>;
+
+/// When an item expires, under the table's TTL attribute. Items are flattened from camelCase
+/// structs; this field keeps the name template.yaml gives (`expires_at`) whatever the parent's
+/// naming, so no item can store its expiry where DynamoDB does not look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Expiry {
+    #[serde(rename = "expires_at")]
+    pub epoch_seconds: i64,
+}
+
+impl Expiry {
+    pub fn at(at: jiff::Timestamp) -> Self {
+        Self {
+            epoch_seconds: at.as_second(),
+        }
+    }
+
+    /// `ttl` after `from` (or `from` itself at the end of time).
+    pub fn after(from: jiff::Timestamp, ttl: jiff::SignedDuration) -> Self {
+        Self::at(from.saturating_add(ttl).unwrap_or(from))
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

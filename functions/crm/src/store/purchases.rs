@@ -3,20 +3,17 @@
 use jiff::{Timestamp, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, from_item, keys, s, to_item};
-use crate::domain::{
-    Friend, LineUserId, TenantId,
-    purchase::{OrderId, Purchase},
+use super::{Store, StoreError, from_item, keys, to_item};
+use crate::{
+    bus::DomainEvent,
+    domain::{Friend, LineUserId, TenantId, purchase::Purchase},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderRecorded {
     New,
-    /// This order id was recorded before; `pending_events` are its domain events if they
-    /// never reached the bus.
-    Duplicate {
-        pending_events: Option<String>,
-    },
+    /// This order id was recorded before (its events went with it).
+    Duplicate,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -27,8 +24,6 @@ struct OrderItem {
     entity: String,
     friend: LineUserId,
     recorded_at: Timestamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pending_events: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -42,7 +37,7 @@ struct PurchaseItemRow {
 
 impl Store {
     /// Records the order unless its id was seen; `before`/`after` are the friend as read and
-    /// with the purchase counted (and its tags derived).
+    /// with the purchase counted (and its tags derived); `events` go to the outbox with it.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_purchase(
         &self,
@@ -51,7 +46,7 @@ impl Store {
         before: &Friend,
         after: &Friend,
         zone: &TimeZone,
-        pending_events: Option<String>,
+        events: &[DomainEvent],
         now: Timestamp,
     ) -> Result<OrderRecorded, StoreError> {
         let (pk, sk) = keys::order(t, &p.order_id);
@@ -61,7 +56,6 @@ impl Store {
             entity: "order".into(),
             friend: p.friend.clone(),
             recorded_at: now,
-            pending_events,
         };
         let (pk, sk) = keys::friend_purchase(t, &p.friend, p.purchased_at, &p.order_id);
         let row = PurchaseItemRow {
@@ -75,38 +69,13 @@ impl Store {
             self.put(to_item(&marker)?, Some("attribute_not_exists(pk)"))?,
             self.put(to_item(&row)?, None)?,
         ];
-        writes.extend(self.friend_writes(Some(before), after, zone)?);
+        writes.extend(self.friend_writes_from(Some(before), after, zone, now, p.imported)?);
+        writes.extend(self.outbox_writes(t, events, now)?);
         match self.transact(writes).await? {
             Ok(()) => Ok(OrderRecorded::New),
-            Err(0) => {
-                let pending_events = match self.get(keys::order(t, &p.order_id)).await? {
-                    Some(item) => from_item::<OrderItem>(item)?.pending_events,
-                    None => None,
-                };
-                Ok(OrderRecorded::Duplicate { pending_events })
-            }
+            Err(0) => Ok(OrderRecorded::Duplicate),
             Err(_) => Err(StoreError::Conflict),
         }
-    }
-
-    /// The order's domain events reached the bus.
-    pub async fn mark_order_published(
-        &self,
-        t: &TenantId,
-        order: &OrderId,
-    ) -> Result<(), StoreError> {
-        let (pk, sk) = keys::order(t, order);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression("REMOVE pendingEvents")
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
     }
 
     pub async fn friend_purchases(

@@ -1,7 +1,8 @@
 //! Creates the table from template.yaml's own `Table` resource, so the schema is written once.
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use serde::Deserialize;
 
@@ -16,6 +17,25 @@ pub struct TableSpec {
     pub global_secondary_indexes: Vec<IndexSpec>,
     #[serde(default)]
     pub time_to_live_specification: Option<TtlSpec>,
+    /// The stream the outbox relay reads (`NEW_IMAGE`).
+    #[serde(default)]
+    pub stream_specification: Option<StreamSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSpec {
+    pub stream_view_type: String,
+}
+
+impl StreamSpec {
+    fn sdk(&self) -> Result<StreamSpecification, StoreError> {
+        StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::from(self.stream_view_type.as_str()))
+            .build()
+            .map_err(|e| StoreError::Malformed(e.to_string()))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,19 +107,33 @@ pub async fn ensure_table(
     table_name: &str,
     spec: &TableSpec,
 ) -> Result<bool, StoreError> {
-    if client
-        .describe_table()
-        .table_name(table_name)
-        .send()
-        .await
-        .is_ok()
-    {
+    if let Ok(existing) = client.describe_table().table_name(table_name).send().await {
+        // A table made before the outbox existed (same DynamoDB Local run) gets its stream now.
+        let has_stream = existing
+            .table()
+            .and_then(|t| t.stream_specification())
+            .is_some_and(|s| s.stream_enabled());
+        if let (false, Some(stream)) = (has_stream, &spec.stream_specification) {
+            client
+                .update_table()
+                .table_name(table_name)
+                .stream_specification(stream.sdk()?)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("UpdateTable", e))?;
+        }
         return Ok(false);
     }
     let mut create = client
         .create_table()
         .table_name(table_name)
         .billing_mode(BillingMode::PayPerRequest)
+        .set_stream_specification(
+            spec.stream_specification
+                .as_ref()
+                .map(StreamSpec::sdk)
+                .transpose()?,
+        )
         .set_key_schema(Some(key_schema(&spec.key_schema)?));
     for a in &spec.attribute_definitions {
         create = create.attribute_definitions(

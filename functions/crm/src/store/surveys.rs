@@ -3,7 +3,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, from_item, keys, s, to_item, webhook::epoch_seconds};
+use super::{Expiry, Store, StoreError, from_item, keys, s, to_item};
+use crate::bus::DomainEvent;
 use crate::domain::{
     Friend, LineUserId, TenantId,
     survey::{AnswerRecord, QuestionId, SurveyDefinition, SurveyId},
@@ -62,7 +63,8 @@ struct AppliedItem {
     sk: String,
     entity: String,
     at: Timestamp,
-    expires_at: i64,
+    #[serde(flatten)]
+    expiry: Expiry,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending: Option<String>,
 }
@@ -156,20 +158,24 @@ impl Store {
     }
 
     /// Saves answers given outside the chat (the web form), each replacing the latest.
+    /// Saves a form's answers with their `SurveyAnswered` events (one outbox item).
     pub async fn save_answers(
         &self,
         t: &TenantId,
         u: &LineUserId,
         answers: &[AnswerRecord],
+        events: &[DomainEvent],
+        now: Timestamp,
     ) -> Result<(), StoreError> {
         // A transaction holds at most 100 writes; surveys have at most 50 questions.
-        let writes = answers
+        let mut writes = answers
             .iter()
             .map(|a| self.answer_write(t, u, a))
             .collect::<Result<Vec<_>, _>>()?;
         if writes.is_empty() {
             return Ok(());
         }
+        writes.extend(self.outbox_writes(t, events, now)?);
         match self.transact(writes).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(StoreError::Conflict),
@@ -221,12 +227,12 @@ impl Store {
             sk,
             entity: "applied".into(),
             at: now,
-            expires_at: epoch_seconds(now.saturating_add(APPLIED_TTL).unwrap_or(now)),
+            expiry: Expiry::after(now, APPLIED_TTL),
             pending,
         };
         let mut writes = vec![self.put(to_item(&marker)?, Some("attribute_not_exists(pk)"))?];
         if let Some((before, after)) = friend {
-            writes.extend(self.friend_writes(Some(before), after, zone)?);
+            writes.extend(self.friend_writes(Some(before), after, zone, now)?);
         }
         match self.transact(writes).await? {
             Ok(()) => Ok(Applied::New),

@@ -1,11 +1,13 @@
 //! Recording webhook events exactly once: the dedupe marker, the history entry and the friend's
 //! new state are one transaction, so a redelivery or a crash can neither double nor half-apply.
-use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{Store, StoreError, keys, s, to_item};
-use crate::domain::{Friend, LineUserId, TenantId, survey::AnswerRecord};
+use super::{Expiry, Store, StoreError, keys, to_item};
+use crate::{
+    bus::DomainEvent,
+    domain::{Friend, LineUserId, TenantId, survey::AnswerRecord},
+};
 
 /// LINE redelivers for a limited time; a week of markers covers every redelivery with margin.
 const SEEN_MARKER_TTL: SignedDuration = SignedDuration::from_hours(7 * 24);
@@ -37,25 +39,16 @@ pub enum Recorded {
     Duplicate,
 }
 
-/// The dedupe marker as read back: domain events not yet confirmed published ride on it, so a
-/// redelivery after a failed publish publishes them instead of losing them.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SeenMarker {
-    #[serde(default)]
-    pub pending_events: Option<String>,
-}
-
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct MarkerItem<'a> {
     pk: String,
     sk: String,
     entity: &'static str,
     kind: &'a str,
     received_at: Timestamp,
-    expires_at: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pending_events: Option<String>,
+    #[serde(flatten)]
+    expiry: Expiry,
 }
 
 #[derive(Serialize)]
@@ -69,23 +62,31 @@ struct HistoryItem<'a> {
     event_id: &'a str,
     mode: &'a str,
     raw: String,
-    expires_at: i64,
+    #[serde(flatten)]
+    expiry: Expiry,
 }
 
 impl Store {
+    /// When the event was first recorded, if it was (LINE redelivers; tests look).
     pub async fn webhook_seen(
         &self,
         t: &TenantId,
         event_id: &str,
-    ) -> Result<Option<SeenMarker>, StoreError> {
+    ) -> Result<Option<Timestamp>, StoreError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Seen {
+            received_at: Timestamp,
+        }
         match self.get(keys::webhook_seen(t, event_id)).await? {
-            Some(item) => Ok(Some(super::from_item(item)?)),
+            Some(item) => Ok(Some(super::from_item::<Seen>(item)?.received_at)),
             None => Ok(None),
         }
     }
 
     /// Records one event. `friend` is (state read, new state) when the event concerns a friend;
-    /// `answer` is the survey answer the event gave, written in the same transaction.
+    /// `answer` is the survey answer the event gave and `events` the domain events it caused
+    /// (outbox items), all written in the same transaction.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_webhook_event(
         &self,
@@ -93,7 +94,7 @@ impl Store {
         ev: &EventRecord,
         friend: Option<(Option<&Friend>, &Friend)>,
         zone: &TimeZone,
-        pending_events: Option<String>,
+        events: &[DomainEvent],
         answer: Option<&AnswerRecord>,
         now: Timestamp,
     ) -> Result<Recorded, StoreError> {
@@ -104,8 +105,7 @@ impl Store {
             entity: "webhook_event",
             kind: &ev.kind,
             received_at: now,
-            expires_at: epoch_seconds(now.saturating_add(SEEN_MARKER_TTL).unwrap_or(now)),
-            pending_events,
+            expiry: Expiry::after(now, SEEN_MARKER_TTL),
         };
         let (pk, sk) = match &ev.subject {
             EventSubject::Friend(u) => keys::friend_event(t, u, ev.at, &ev.event_id),
@@ -120,7 +120,7 @@ impl Store {
             event_id: &ev.event_id,
             mode: &ev.mode,
             raw: ev.raw.to_string(),
-            expires_at: epoch_seconds(ev.at.saturating_add(HISTORY_TTL).unwrap_or(ev.at)),
+            expiry: Expiry::after(ev.at, HISTORY_TTL),
         };
         // The marker goes first: its condition failing (index 0) is what "duplicate" means.
         let mut writes = vec![
@@ -131,32 +131,13 @@ impl Store {
             if let Some(a) = answer {
                 writes.push(self.answer_write(t, &after.user_id, a)?);
             }
-            writes.extend(self.friend_writes(before, after, zone)?);
+            writes.extend(self.friend_writes(before, after, zone, now)?);
         }
+        writes.extend(self.outbox_writes(t, events, now)?);
         match self.transact(writes).await? {
             Ok(()) => Ok(Recorded::New),
             Err(0) => Ok(Recorded::Duplicate),
             Err(_) => Err(StoreError::Conflict),
         }
     }
-
-    /// The event's domain events reached the bus; the marker stops carrying them.
-    pub async fn mark_published(&self, t: &TenantId, event_id: &str) -> Result<(), StoreError> {
-        let (pk, sk) = keys::webhook_seen(t, event_id);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, AttributeValue::S(pk))
-            .key(keys::SK, s(sk))
-            .update_expression("REMOVE pending_events")
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
-    }
-}
-
-pub(crate) fn epoch_seconds(at: Timestamp) -> i64 {
-    at.as_second()
 }

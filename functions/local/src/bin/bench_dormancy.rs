@@ -13,7 +13,6 @@ use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use clap::Parser;
 use crm::{
     Config, Deps,
-    bus::InProcessBus,
     clock::ManualClock,
     domain::{DeliveryWindow, LineUserId, Tenant, TenantId, dormancy},
     secret::Secret,
@@ -84,7 +83,6 @@ async fn run(
         },
         aws,
         Arc::new(ManualClock::at(now)),
-        Some(Arc::new(InProcessBus::new())),
     )?;
     let tenant = Tenant {
         id: t.clone(),

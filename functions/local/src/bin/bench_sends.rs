@@ -42,7 +42,6 @@ use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use clap::Parser;
 use crm::{
     Config, Deps,
-    bus::InProcessBus,
     clock::ManualClock,
     deps::line_http_client,
     domain::{
@@ -167,7 +166,6 @@ async fn run(args: &Args, aws: &aws_config::SdkConfig, table: &str) -> anyhow::R
     let deps = Deps {
         store: store.clone(),
         line: LineClient::new(line_http_client()?, fake_url.clone()),
-        bus: Arc::new(InProcessBus::new()),
         clock: Arc::new(clock),
         config: Arc::new(Config {
             table_name: table.to_owned(),
@@ -210,7 +208,7 @@ async fn run(args: &Args, aws: &aws_config::SdkConfig, table: &str) -> anyhow::R
     stream::iter(0..args.friends)
         .map(|i| {
             let (store, zone, f) = (&store, &zone, friend(i));
-            async move { store.save_friend(None, &f, zone).await }
+            async move { store.save_friend(None, &f, zone, now).await }
         })
         .buffer_unordered(args.seed_concurrency)
         .try_collect::<()>()
@@ -303,7 +301,7 @@ async fn run(args: &Args, aws: &aws_config::SdkConfig, table: &str) -> anyhow::R
         stream::iter(args.friends..population)
             .map(|i| {
                 let (store, zone, f) = (&store, &zone, friend(i));
-                async move { store.save_friend(None, &f, zone).await }
+                async move { store.save_friend(None, &f, zone, now).await }
             })
             .buffer_unordered(args.seed_concurrency)
             .try_collect::<()>()

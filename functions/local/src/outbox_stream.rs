@@ -1,0 +1,197 @@
+//! The table's stream on DynamoDB Local, read the way Lambda's event source mapping reads it in
+//! AWS for the outbox-relay function: every new record, in order per shard, handed to
+//! `crm::outbox::relay`; records the bus refused are offered again, first, on the next pump.
+//! The local stack pumps a few times a second; the tests pump after every step they take.
+use std::collections::{BTreeMap, VecDeque};
+
+use anyhow::Context;
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use crm::{
+    bus::EventBus,
+    outbox::{RelayReport, StreamRecord, relay},
+};
+
+#[derive(Default)]
+struct Shard {
+    iterator: Option<String>,
+    /// The last record read, to re-open an expired iterator right after it.
+    last_sequence: Option<String>,
+    /// Read but not yet accepted by the bus, in stream order.
+    pending: VecDeque<StreamRecord>,
+    /// The shard was split or closed and everything in it has been read.
+    exhausted: bool,
+}
+
+pub struct OutboxStream {
+    streams: aws_sdk_dynamodbstreams::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+    arn: Option<String>,
+    shards: BTreeMap<String, Shard>,
+}
+
+impl OutboxStream {
+    pub fn new(aws: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self {
+            streams: aws_sdk_dynamodbstreams::Client::new(aws),
+            dynamodb: aws_sdk_dynamodb::Client::new(aws),
+            table: table.into(),
+            arn: None,
+            shards: BTreeMap::new(),
+        }
+    }
+
+    /// Reads what is new on the stream and relays it, after what the bus refused before.
+    pub async fn pump(&mut self, bus: &dyn EventBus) -> anyhow::Result<RelayReport> {
+        self.read().await?;
+        let mut total = RelayReport::default();
+        for shard in self.shards.values_mut() {
+            if shard.pending.is_empty() {
+                continue;
+            }
+            let batch: Vec<StreamRecord> = shard.pending.iter().cloned().collect();
+            let report = relay(bus, &batch).await;
+            let done = batch.len() - report.failed.len();
+            shard.pending.drain(..done);
+            total.published += report.published;
+            total.failed.extend(report.failed);
+        }
+        Ok(total)
+    }
+
+    /// Records read but not yet accepted by the bus.
+    pub fn pending(&self) -> usize {
+        self.shards.values().map(|s| s.pending.len()).sum()
+    }
+
+    async fn stream_arn(&mut self) -> anyhow::Result<String> {
+        if let Some(arn) = &self.arn {
+            return Ok(arn.clone());
+        }
+        let table = self
+            .dynamodb
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .with_context(|| format!("cannot describe table {}", self.table))?;
+        let arn = table
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .with_context(|| {
+                format!(
+                    "table {} has no stream (template.yaml's StreamSpecification)",
+                    self.table
+                )
+            })?
+            .to_owned();
+        self.arn = Some(arn.clone());
+        Ok(arn)
+    }
+
+    async fn read(&mut self) -> anyhow::Result<()> {
+        let arn = self.stream_arn().await?;
+        let mut start: Option<String> = None;
+        loop {
+            let page = self
+                .streams
+                .describe_stream()
+                .stream_arn(&arn)
+                .set_exclusive_start_shard_id(start.clone())
+                .send()
+                .await
+                .context("DescribeStream")?;
+            let Some(description) = page.stream_description() else {
+                break;
+            };
+            for shard in description.shards() {
+                if let Some(id) = shard.shard_id() {
+                    self.shards.entry(id.to_owned()).or_default();
+                }
+            }
+            start = description.last_evaluated_shard_id().map(str::to_owned);
+            if start.is_none() {
+                break;
+            }
+        }
+        let ids: Vec<String> = self.shards.keys().cloned().collect();
+        for id in ids {
+            self.read_shard(&arn, &id).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_shard(&mut self, arn: &str, id: &str) -> anyhow::Result<()> {
+        let Some(shard) = self.shards.get_mut(id) else {
+            return Ok(());
+        };
+        if shard.exhausted {
+            return Ok(());
+        }
+        loop {
+            let iterator = match &shard.iterator {
+                Some(i) => i.clone(),
+                None => {
+                    let mut get = self
+                        .streams
+                        .get_shard_iterator()
+                        .stream_arn(arn)
+                        .shard_id(id);
+                    get = match &shard.last_sequence {
+                        Some(seq) => get
+                            .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                            .sequence_number(seq),
+                        None => get.shard_iterator_type(ShardIteratorType::TrimHorizon),
+                    };
+                    let out = get.send().await.context("GetShardIterator")?;
+                    match out.shard_iterator() {
+                        Some(i) => i.to_owned(),
+                        None => {
+                            shard.exhausted = true;
+                            return Ok(());
+                        }
+                    }
+                }
+            };
+            let out = match self
+                .streams
+                .get_records()
+                .shard_iterator(&iterator)
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                // Iterators expire after a while; open a new one after the last record read.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_expired_iterator_exception()) =>
+                {
+                    shard.iterator = None;
+                    continue;
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("GetRecords")),
+            };
+            let records = out.records();
+            for r in records {
+                let Some(change) = r.dynamodb() else { continue };
+                let sequence = change.sequence_number().unwrap_or_default().to_owned();
+                shard.last_sequence = Some(sequence.clone());
+                let Some(image) = change.new_image() else {
+                    continue;
+                };
+                shard.pending.push_back(StreamRecord {
+                    sequence_number: sequence,
+                    new_image: serde_dynamo::Item::from(image.clone()),
+                });
+            }
+            shard.iterator = out.next_shard_iterator().map(str::to_owned);
+            if shard.iterator.is_none() {
+                shard.exhausted = true;
+                return Ok(());
+            }
+            if records.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+}
