@@ -111,3 +111,20 @@ async fn the_survey_answered_fixture_tags_the_demo_friend_once() -> anyhow::Resu
     assert_eq!(f.score, 5, "the answer's points, once");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_outbox_stream_fixture_puts_its_event_on_the_bus() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let event: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_str(&fixture("outbox-stream.json")?)?;
+    let event = LambdaEvent::new(event, Context::default());
+
+    let response = crm::outbox::handle(&env.bus, event.payload).await;
+
+    assert!(response.batch_item_failures.is_empty());
+    let published = env.bus.published();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].detail_type, "FriendTagged");
+    assert_eq!(published[0].detail["added"][0], "VIP");
+    Ok(())
+}
