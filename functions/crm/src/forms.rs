@@ -18,7 +18,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::{
-    bus::DomainEvent,
+    bus::Event,
     deps::Deps,
     domain::{
         LineUserId, Tenant, TenantId,
@@ -215,7 +215,7 @@ pub(crate) async fn submit(
             Answer::Done => (Vec::new(), None),
         };
         let mut record_id = id.clone();
-        events.push(DomainEvent::survey_answered(
+        events.push(Event::survey_answered(
             &tenant.id,
             &u,
             now,
@@ -228,7 +228,7 @@ pub(crate) async fn submit(
         // "done" for the question's own effects and its field.
         if question.kind == QuestionKind::MultipleChoice {
             record_id = format!("{id}-done");
-            events.push(DomainEvent::survey_answered(
+            events.push(Event::survey_answered(
                 &tenant.id,
                 &u,
                 now,

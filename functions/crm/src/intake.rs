@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::{
-    bus::DomainEvent,
+    bus::Event,
     deps::Deps,
     domain::{
         Friend, Tenant,
@@ -28,7 +28,7 @@ use crate::{
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
     pub answer: Option<AnswerRecord>,
-    pub events: Vec<DomainEvent>,
+    pub events: Vec<Event>,
     /// Messages for the reply token (the next question, thanks, an auto-reply).
     pub replies: Vec<Value>,
 }
@@ -196,7 +196,7 @@ impl Intake {
             text,
             answered_at: at,
         };
-        let event = DomainEvent::survey_answered(
+        let event = Event::survey_answered(
             &tenant.id,
             &friend.user_id,
             at,

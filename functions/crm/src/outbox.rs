@@ -142,7 +142,7 @@ mod tests {
         let t = TenantId::parse("cafe").unwrap();
         let u = LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap();
         let now = "2026-04-01T00:00:00Z".parse().unwrap();
-        let events = vec![DomainEvent::friend_unfollowed(&t, &u, now); n];
+        let events = vec![crate::bus::Event::friend_unfollowed(&t, &u, now); n];
         let item = OutboxItem::new(&t, &events, now).unwrap().unwrap();
         StreamRecord {
             sequence_number: seq.into(),

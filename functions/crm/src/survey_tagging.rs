@@ -15,9 +15,10 @@ use serde_json::{Value, json};
 use tracing::info;
 
 use crate::{
+    bus::{Answered, DomainEvent, Event, Purchased, Tagged},
     deps::Deps,
     domain::{
-        Friend, LineUserId, TagName, Tenant, TenantId,
+        Friend, LineUserId, TagName, Tenant,
         enrollment::EnrollmentState,
         scenario::{ScenarioId, Trigger},
         survey::{Answer, ChoiceId, OpenQuestion, QuestionId, QuestionKind, SurveyId},
@@ -59,35 +60,49 @@ struct PurchaseFollowUp {
     products: Vec<String>,
 }
 
-fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
 fn ignored(reason: &str) -> Value {
     info!(reason, "bus event ignored");
     json!({ "status": "ignored", "reason": reason })
 }
 
-/// The Lambda entry: one EventBridge event (`detail-type`, `detail`, `id`).
-pub async fn handle(deps: &Deps, event: Value) -> Result<Value, CrmError> {
-    let detail = event.get("detail").cloned().unwrap_or(Value::Null);
-    let envelope_id = str_of(&event, "id").unwrap_or_default().to_owned();
-    match str_of(&event, "detail-type") {
-        Some("SurveyAnswered") => on_answer(deps, &detail, &envelope_id).await,
-        Some("PurchaseRecorded") => on_purchase(deps, &detail).await,
-        Some("FriendTagged") => on_tagged(deps, &detail, &envelope_id).await,
-        Some("FriendFollowed") => {
-            let Some((tenant, u)) = tenant_and_friend(deps, &detail).await? else {
-                return Ok(ignored("unknown tenant or friend"));
-            };
-            let refollow = detail
-                .get("refollow")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let follow_id = str_of(&detail, "webhookEventId").unwrap_or(&envelope_id);
-            followed(deps, &tenant, &u, refollow, follow_id, None).await
+/// The Lambda entry: one EventBridge event (`detail-type`, `detail`), typed once here.
+pub async fn handle(deps: &Deps, envelope: Value) -> Result<Value, CrmError> {
+    let wire = DomainEvent {
+        detail_type: envelope
+            .get("detail-type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        detail: envelope.get("detail").cloned().unwrap_or(Value::Null),
+    };
+    let event = match Event::from_wire(&wire) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(detail_type = %e.detail_type, reason = %e.reason, "bus event not understood");
+            return Ok(ignored("not an event this function understands"));
         }
-        _ => Ok(ignored("not an event this function handles")),
+    };
+    let Some(tenant) = deps.store.get_tenant(&event.about().tenant).await? else {
+        return Ok(ignored("unknown tenant"));
+    };
+    match event {
+        Event::SurveyAnswered(e) => on_answer(deps, &tenant, &e).await,
+        Event::PurchaseRecorded(e) => on_purchase(deps, &tenant, &e).await,
+        Event::FriendTagged(e) => on_tagged(deps, &tenant, &e).await,
+        Event::FriendFollowed(e) => {
+            followed(
+                deps,
+                &tenant,
+                &e.about.friend,
+                e.refollow,
+                &e.webhook_event_id,
+                None,
+            )
+            .await
+        }
+        Event::FriendUnfollowed(_) | Event::MessageReceived(_) | Event::PostbackReceived(_) => {
+            Ok(ignored("not an event this function handles"))
+        }
     }
 }
 
@@ -119,37 +134,28 @@ pub async fn followed(
 }
 
 /// Starts the scenarios the tags of a `FriendTagged` event trigger, once per event.
-async fn on_tagged(deps: &Deps, detail: &Value, envelope_id: &str) -> Result<Value, CrmError> {
-    let Some((tenant, u)) = tenant_and_friend(deps, detail).await? else {
-        return Ok(ignored("unknown tenant or friend"));
-    };
-    let tags_added: Vec<TagName> = detail
-        .get("added")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .filter_map(|t| TagName::parse(t).ok())
-                .collect()
-        })
-        .unwrap_or_default();
+async fn on_tagged(deps: &Deps, tenant: &Tenant, e: &Tagged) -> Result<Value, CrmError> {
+    let tags_added: Vec<TagName> = e
+        .added
+        .iter()
+        .filter_map(|t| TagName::parse(t).ok())
+        .collect();
     if tags_added.is_empty() {
         return Ok(ignored("no tag added"));
     }
     // Tags from imported history are the past: recorded, but nobody is greeted for them now.
-    if detail
-        .get("imported")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-    {
+    if e.imported {
         return Ok(ignored("imported tags start no scenario"));
     }
-    let event_id = str_of(detail, "eventId").unwrap_or(envelope_id);
+    let Some(event_id) = &e.about.event_id else {
+        return Ok(ignored("no event id"));
+    };
     let follow = FollowUps {
         tags_added,
         ..FollowUps::default()
     };
-    once(deps, &tenant, &u, &format!("tag#{event_id}"), &follow, None).await
+    let key = format!("tag#{event_id}");
+    once(deps, tenant, &e.about.friend, &key, &follow, None).await
 }
 
 /// Runs `follow`'s scenario moves once for the event `key`, with no change to the friend.
@@ -188,30 +194,14 @@ async fn once(
     }
 }
 
-async fn tenant_and_friend(
-    deps: &Deps,
-    detail: &Value,
-) -> Result<Option<(Tenant, LineUserId)>, CrmError> {
-    let Some(t) = str_of(detail, "tenant").and_then(|t| TenantId::parse(t).ok()) else {
-        return Ok(None);
-    };
-    let Some(u) = str_of(detail, "friend").and_then(|u| LineUserId::parse(u).ok()) else {
-        return Ok(None);
-    };
-    Ok(deps.store.get_tenant(&t).await?.map(|tenant| (tenant, u)))
-}
-
-async fn on_answer(deps: &Deps, detail: &Value, envelope_id: &str) -> Result<Value, CrmError> {
-    let Some((tenant, u)) = tenant_and_friend(deps, detail).await? else {
-        return Ok(ignored("unknown tenant or friend"));
-    };
-    let survey = str_of(detail, "survey").and_then(|s| SurveyId::parse(s).ok());
-    let question = str_of(detail, "question").and_then(|q| QuestionId::parse(q).ok());
-    let (Some(survey), Some(question)) = (survey, question) else {
+async fn on_answer(deps: &Deps, tenant: &Tenant, e: &Answered) -> Result<Value, CrmError> {
+    let u = e.about.friend.clone();
+    let (Ok(survey), Ok(question)) = (SurveyId::parse(&e.survey), QuestionId::parse(&e.question))
+    else {
         return Ok(ignored("malformed survey or question"));
     };
-    let raw = str_of(detail, "answer").unwrap_or_default();
-    let answer_id = str_of(detail, "answerId").unwrap_or(envelope_id).to_owned();
+    let raw = e.answer.as_str();
+    let answer_id = e.answer_id.clone();
     let Some(stored) = deps.store.survey(&tenant.id, &survey).await? else {
         return Ok(ignored("unknown survey"));
     };
@@ -225,7 +215,7 @@ async fn on_answer(deps: &Deps, detail: &Value, envelope_id: &str) -> Result<Val
         .store
         .answer(&tenant.id, &u, &survey, &question)
         .await?
-        .filter(|a| a.answer_id == answer_id || str_of(detail, "answerId").is_none());
+        .filter(|a| a.answer_id == answer_id);
     let answer = match (q.kind, raw) {
         (QuestionKind::FreeText | QuestionKind::Date, _) => {
             let Some(text) = record.as_ref().and_then(|r| r.text.clone()) else {
@@ -319,7 +309,7 @@ async fn on_answer(deps: &Deps, detail: &Value, envelope_id: &str) -> Result<Val
             .await
         {
             Ok(Applied::New) => {
-                let report = follow_up(deps, &tenant, &u, &follow, None, now).await?;
+                let report = follow_up(deps, tenant, &u, &follow, None, now).await?;
                 deps.store.finish_applied(&tenant.id, &u, &key).await?;
                 info!(tenant = %tenant.id, friend = %u.hashed(), survey = %survey, question = %question,
                     "survey answer applied");
@@ -328,7 +318,7 @@ async fn on_answer(deps: &Deps, detail: &Value, envelope_id: &str) -> Result<Val
                 );
             }
             Ok(Applied::Duplicate { pending }) => {
-                return finish_duplicate(deps, &tenant, &u, &key, pending, now).await;
+                return finish_duplicate(deps, tenant, &u, &key, pending, now).await;
             }
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
@@ -337,42 +327,20 @@ async fn on_answer(deps: &Deps, detail: &Value, envelope_id: &str) -> Result<Val
     Err(StoreError::Conflict.into())
 }
 
-async fn on_purchase(deps: &Deps, detail: &Value) -> Result<Value, CrmError> {
-    let Some((tenant, u)) = tenant_and_friend(deps, detail).await? else {
-        return Ok(ignored("unknown tenant or friend"));
-    };
+async fn on_purchase(deps: &Deps, tenant: &Tenant, e: &Purchased) -> Result<Value, CrmError> {
+    let u = e.about.friend.clone();
     // Imported history was counted and tagged; it must not thank anyone for a year-old order.
-    if detail
-        .get("imported")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-    {
+    if e.imported {
         return Ok(ignored("imported purchase starts no scenario"));
     }
-    let Some(order) = str_of(detail, "orderId") else {
-        return Ok(ignored("no order id"));
-    };
-    let Some(purchased_at) = str_of(detail, "purchasedAt").and_then(|t| t.parse().ok()) else {
-        return Ok(ignored("no purchase time"));
-    };
-    let products = detail
-        .get("products")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
     let follow = FollowUps {
         purchase: Some(PurchaseFollowUp {
-            purchased_at,
-            products,
+            purchased_at: e.purchased_at,
+            products: e.products.clone(),
         }),
         ..FollowUps::default()
     };
-    let key = format!("ord#{order}");
+    let key = format!("ord#{}", e.order_id);
     let now = deps.clock.now();
     let pending =
         serde_json::to_string(&follow).map_err(|e| StoreError::Malformed(e.to_string()))?;
@@ -390,12 +358,12 @@ async fn on_purchase(deps: &Deps, detail: &Value) -> Result<Value, CrmError> {
         .await?
     {
         Applied::New => {
-            let report = follow_up(deps, &tenant, &u, &follow, None, now).await?;
+            let report = follow_up(deps, tenant, &u, &follow, None, now).await?;
             deps.store.finish_applied(&tenant.id, &u, &key).await?;
             Ok(json!({ "status": "applied", "scenarios": report }))
         }
         Applied::Duplicate { pending } => {
-            finish_duplicate(deps, &tenant, &u, &key, pending, now).await
+            finish_duplicate(deps, tenant, &u, &key, pending, now).await
         }
     }
 }

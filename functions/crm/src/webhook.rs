@@ -14,7 +14,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::{
-    bus::DomainEvent,
+    bus::Event,
     deps::Deps,
     domain::{Friend, FriendChange, LineUserId, Tenant, TenantId, friend::Activity},
     http::CrmError,
@@ -262,22 +262,20 @@ fn domain_events(
     event: &WebhookEvent,
     change: FriendChange,
     at: Timestamp,
-) -> Vec<DomainEvent> {
+) -> Vec<Event> {
     let Some(u) = friend else { return Vec::new() };
     let id = event.common.webhook_event_id.as_str();
     let mut out = Vec::new();
     match change {
         FriendChange::Followed { refollow } => {
-            out.push(DomainEvent::friend_followed(t, u, at, refollow, id))
+            out.push(Event::friend_followed(t, u, at, refollow, id))
         }
-        FriendChange::Unfollowed => out.push(DomainEvent::friend_unfollowed(t, u, at)),
+        FriendChange::Unfollowed => out.push(Event::friend_unfollowed(t, u, at)),
         _ => {}
     }
     match &event.body {
-        EventBody::Message(m) => out.push(DomainEvent::message_received(t, u, at, m.kind(), id)),
-        EventBody::Postback { data, .. } => {
-            out.push(DomainEvent::postback_received(t, u, at, data, id))
-        }
+        EventBody::Message(m) => out.push(Event::message_received(t, u, at, m.kind(), id)),
+        EventBody::Postback { data, .. } => out.push(Event::postback_received(t, u, at, data, id)),
         _ => {}
     }
     out

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::{parse_user, tenant_caller};
 use crate::{
-    bus::DomainEvent,
+    bus::Event,
     deps::Deps,
     domain::{
         Tenant,
@@ -67,7 +67,7 @@ pub(crate) async fn record(
         after.record_purchase(p.amount, p.purchased_at);
         // The tags the rules derive leave as `FriendTagged` with the friend's write.
         apply_rules(rules, &Occurrence::Purchase(p), &mut after, now, half_life);
-        let events = [DomainEvent::purchase_recorded(&tenant.id, p)];
+        let events = [Event::purchase_recorded(&tenant.id, p)];
         match deps
             .store
             .record_purchase(&tenant.id, p, &before, &after, &zone, &events, now)

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::keys::FriendBucket;
 use super::{Item, Store, StoreError, from_item, keys, s, to_item};
 use crate::{
-    bus::DomainEvent,
+    bus::Event,
     domain::{Friend, LineUserId, TagName, TenantId, dormancy},
 };
 
@@ -223,11 +223,8 @@ impl Store {
             .map(ToString::to_string)
             .collect();
         if !added.is_empty() || !removed.is_empty() {
-            let mut tagged =
-                DomainEvent::tagged(&after.tenant, &after.user_id, now, &added, &removed);
-            if imported && let Some(d) = tagged.detail.as_object_mut() {
-                d.insert("imported".into(), true.into());
-            }
+            let tagged =
+                Event::tagged(&after.tenant, &after.user_id, now, added, removed, imported);
             writes.extend(self.outbox_writes(&after.tenant, &[tagged], now)?);
         }
         let old_buckets = before.map(|b| FriendItem::buckets(b, zone));

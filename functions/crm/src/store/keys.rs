@@ -50,9 +50,9 @@ pub fn friend_pk(t: &TenantId, u: &LineUserId) -> String {
     format!("T#{t}#F#{u}")
 }
 
-/// A domain event waiting for the relay, in the partition of what it is about (the friend's, or
-/// the tenant's): the stream keeps one partition's records in order, so a friend's events reach
-/// the bus in the order they happened.
+/// A domain event waiting for the relay, in the partition of the friend it is about: the stream
+/// keeps one partition's records in order, so a friend's events reach the bus in the order they
+/// happened.
 pub const OUTBOX_PREFIX: &str = "OUT#";
 
 pub fn outbox(pk: String, at: Timestamp, id: &str) -> Key {

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Expiry, Store, StoreError, keys, to_item};
 use crate::{
-    bus::DomainEvent,
-    domain::{LineUserId, TenantId},
+    bus::{DomainEvent, Event},
+    domain::TenantId,
 };
 
 /// The `entity` of outbox items: what the stream filter (template.yaml) matches on.
@@ -39,32 +39,18 @@ pub struct OutboxItem {
 impl OutboxItem {
     /// None when there is nothing to send. Every event's detail gets a unique `eventId`
     /// (`{outbox id}.{n}`), which consumers may deduplicate on.
-    pub fn new(
-        t: &TenantId,
-        events: &[DomainEvent],
-        now: Timestamp,
-    ) -> Result<Option<Self>, StoreError> {
+    pub fn new(t: &TenantId, events: &[Event], now: Timestamp) -> Result<Option<Self>, StoreError> {
         let Some(first) = events.first() else {
             return Ok(None);
         };
         let outbox_id = uuid::Uuid::new_v4().simple().to_string();
-        let events: Vec<DomainEvent> = events
+        let events: Vec<Event> = events
             .iter()
             .enumerate()
-            .map(|(n, e)| {
-                let mut e = e.clone();
-                if let Some(d) = e.detail.as_object_mut() {
-                    d.insert("eventId".into(), format!("{outbox_id}.{n}").into());
-                }
-                e
-            })
+            .map(|(n, e)| e.clone().with_event_id(format!("{outbox_id}.{n}")))
             .collect();
-        // The friend's partition when the events are about a friend: per-friend order on the stream.
-        let pk = first
-            .friend()
-            .and_then(|u| LineUserId::parse(u).ok())
-            .map(|u| keys::friend_pk(t, &u))
-            .unwrap_or_else(|| keys::tenant(t).0);
+        // The friend's partition: the stream keeps one friend's events in order.
+        let pk = keys::friend_pk(t, &first.about().friend);
         let (pk, sk) = keys::outbox(pk, now, &outbox_id);
         Ok(Some(Self {
             pk,
@@ -78,7 +64,8 @@ impl OutboxItem {
         }))
     }
 
-    /// The events as they go on the bus, in the order they were written.
+    /// The events as they go on the bus (the wire form: the relay passes on what it cannot
+    /// type, too), in the order they were written.
     pub fn events(&self) -> Result<Vec<DomainEvent>, StoreError> {
         serde_json::from_str(&self.events).map_err(|e| StoreError::Malformed(e.to_string()))
     }
@@ -90,7 +77,7 @@ impl Store {
     pub(crate) fn outbox_writes(
         &self,
         t: &TenantId,
-        events: &[DomainEvent],
+        events: &[Event],
         now: Timestamp,
     ) -> Result<Option<TransactWriteItem>, StoreError> {
         OutboxItem::new(t, events, now)?
@@ -102,13 +89,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::LineUserId;
 
     #[test]
     fn an_outbox_item_lives_in_its_friends_partition_and_expires() {
         let t = TenantId::parse("cafe").unwrap();
         let u = LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap();
         let now: Timestamp = "2026-04-01T00:00:00Z".parse().unwrap();
-        let e = DomainEvent::friend_unfollowed(&t, &u, now);
+        let e = Event::friend_unfollowed(&t, &u, now);
         assert!(OutboxItem::new(&t, &[], now).unwrap().is_none());
         let item = OutboxItem::new(&t, &[e.clone(), e], now).unwrap().unwrap();
         let item = to_item(&item).unwrap();

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, from_item, keys, to_item};
 use crate::{
-    bus::DomainEvent,
+    bus::Event,
     domain::{Friend, LineUserId, TenantId, purchase::Purchase},
 };
 
@@ -46,7 +46,7 @@ impl Store {
         before: &Friend,
         after: &Friend,
         zone: &TimeZone,
-        events: &[DomainEvent],
+        events: &[Event],
         now: Timestamp,
     ) -> Result<OrderRecorded, StoreError> {
         let (pk, sk) = keys::order(t, &p.order_id);

@@ -4,7 +4,7 @@ use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
 use super::{Expiry, Store, StoreError, from_item, keys, s, to_item};
-use crate::bus::DomainEvent;
+use crate::bus::Event;
 use crate::domain::{
     Friend, LineUserId, TenantId,
     survey::{AnswerRecord, QuestionId, SurveyDefinition, SurveyId},
@@ -164,7 +164,7 @@ impl Store {
         t: &TenantId,
         u: &LineUserId,
         answers: &[AnswerRecord],
-        events: &[DomainEvent],
+        events: &[Event],
         now: Timestamp,
     ) -> Result<(), StoreError> {
         // A transaction holds at most 100 writes; surveys have at most 50 questions.

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{Expiry, Store, StoreError, keys, to_item};
 use crate::{
-    bus::DomainEvent,
+    bus::Event,
     domain::{Friend, LineUserId, TenantId, survey::AnswerRecord},
 };
 
@@ -94,7 +94,7 @@ impl Store {
         ev: &EventRecord,
         friend: Option<(Option<&Friend>, &Friend)>,
         zone: &TimeZone,
-        events: &[DomainEvent],
+        events: &[Event],
         answer: Option<&AnswerRecord>,
         now: Timestamp,
     ) -> Result<Recorded, StoreError> {
