@@ -11,6 +11,7 @@ pub mod enrollments;
 pub mod forms;
 pub mod http;
 mod intake;
+pub mod job;
 pub mod line;
 pub mod links;
 pub mod outbox;

@@ -43,7 +43,7 @@ async fn receive(
 ) -> Response {
     let body = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return CrmError::TooLarge { limit: MAX_BODY }.into_response(),
+        Err(_) => return rejected(&tenant, CrmError::TooLarge { limit: MAX_BODY }),
     };
     // HeaderMap lookups are case-insensitive, as LINE's header name must be treated.
     let sig = headers
@@ -52,8 +52,22 @@ async fn receive(
     match handle(&deps, &tenant, sig, &body).await {
         Ok(summary) => Json(json!({ "received": summary.received, "recorded": summary.recorded }))
             .into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => rejected(&tenant, e),
     }
+}
+
+/// A delivery refused with a 4xx is logged (the reason, never the body or the signature):
+/// a wrong channel secret or a misconfigured webhook URL shows up in the logs, not only at LINE.
+/// Server errors are logged with their error id by `CrmError::into_response`.
+fn rejected(tenant: &str, e: CrmError) -> Response {
+    if e.status().is_client_error() {
+        // The path segment is caller-chosen: logged only when it is a well-formed tenant id.
+        let tenant = TenantId::parse(tenant)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        warn!(tenant = %tenant, status = e.status().as_u16(), reason = %e, "webhook delivery rejected");
+    }
+    e.into_response()
 }
 
 /// What one delivery did, for logs and tests.

@@ -1,7 +1,7 @@
 //! The scheduled-sends Lambda: wiring only; the tick lives in `crm::scheduled_sends`.
 use std::sync::Arc;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, run, service_fn, tracing};
 use serde_json::Value;
 
 #[tokio::main]
@@ -12,8 +12,13 @@ async fn main() -> Result<(), Error> {
     let deps = crm::Deps::new(config, &aws, Arc::new(crm::clock::SystemClock))?;
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let report = crm::scheduled_sends::handle(deps, event.payload).await?;
-        Ok::<_, Error>(serde_json::to_value(report)?)
+        let report = crm::scheduled_sends::handle(deps, event.payload)
+            .await
+            .map_err(crm::job::diagnostic)?;
+        serde_json::to_value(report).map_err(|e| Diagnostic {
+            error_type: "Permanent".into(),
+            error_message: e.to_string(),
+        })
     }))
     .await
 }

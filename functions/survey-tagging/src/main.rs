@@ -13,7 +13,9 @@ async fn main() -> Result<(), Error> {
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         // An error makes Lambda retry the event; applying it again changes nothing.
-        Ok::<Value, Error>(crm::survey_tagging::handle(deps, event.payload).await?)
+        crm::survey_tagging::handle(deps, event.payload)
+            .await
+            .map_err(crm::job::diagnostic)
     }))
     .await
 }
