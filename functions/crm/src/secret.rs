@@ -5,7 +5,9 @@
 //! in the table and read back from it; only printing is masked.
 use std::fmt;
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -20,6 +22,30 @@ impl Secret {
     /// The value itself, for the one place that needs it (an HMAC key, a bearer header).
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// HMAC-SHA256 of `message` keyed with this secret: LINE's webhook signature, and the tags
+    /// of our own signed form and tracked links (each with its own domain prefix).
+    pub fn hmac(&self, message: &[u8]) -> Vec<u8> {
+        let mut mac = self.keyed();
+        mac.update(message);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Whether `tag` is this secret's HMAC of `message`, compared in constant time.
+    pub fn verify_hmac(&self, message: &[u8], tag: &[u8]) -> bool {
+        let mut mac = self.keyed();
+        mac.update(message);
+        mac.verify_slice(tag).is_ok()
+    }
+
+    fn keyed(&self) -> Hmac<Sha256> {
+        match Hmac::<Sha256>::new_from_slice(self.0.as_bytes()) {
+            Ok(mac) => mac,
+            // HMAC (RFC 2104) takes a key of any length: hmac's HmacCore hashes long keys and
+            // pads short ones, and its `new_from_slice` has no failing path.
+            Err(_) => unreachable!("HMAC-SHA256 accepts keys of any length"),
+        }
     }
 }
 
