@@ -26,7 +26,7 @@ use crate::{
     },
     enrollments::{Enrolled, enroll, on_follow, on_tag, resume, trigger, welcome_by_reply},
     http::CrmError,
-    store::{Applied, StoreError},
+    store::{Applied, StoreError, keys::AppliedEvent},
 };
 
 const WRITE_ATTEMPTS: usize = 5;
@@ -126,7 +126,7 @@ pub async fn followed(
         deps,
         tenant,
         u,
-        &format!("fol#{follow_id}"),
+        &AppliedEvent::Follow(follow_id).key(),
         &follow,
         reply_token,
     )
@@ -154,7 +154,7 @@ async fn on_tagged(deps: &Deps, tenant: &Tenant, e: &Tagged) -> Result<Value, Cr
         tags_added,
         ..FollowUps::default()
     };
-    let key = format!("tag#{event_id}");
+    let key = AppliedEvent::Tagged(event_id).key();
     once(deps, tenant, &e.about.friend, &key, &follow, None).await
 }
 
@@ -277,7 +277,7 @@ async fn on_answer(deps: &Deps, tenant: &Tenant, e: &Answered) -> Result<Value, 
         answered: Some((survey.to_string(), question.to_string(), choices.clone())),
         ..FollowUps::default()
     };
-    let key = format!("ans#{answer_id}");
+    let key = AppliedEvent::Answer(&answer_id).key();
     let zone = tenant.time_zone();
     for _ in 0..WRITE_ATTEMPTS {
         let Some(before) = deps.store.get_friend(&tenant.id, &u).await? else {
@@ -340,7 +340,7 @@ async fn on_purchase(deps: &Deps, tenant: &Tenant, e: &Purchased) -> Result<Valu
         }),
         ..FollowUps::default()
     };
-    let key = format!("ord#{}", e.order_id);
+    let key = AppliedEvent::Order(&e.order_id).key();
     let now = deps.clock.now();
     let pending =
         serde_json::to_string(&follow).map_err(|e| StoreError::Malformed(e.to_string()))?;

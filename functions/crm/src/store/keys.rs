@@ -349,9 +349,34 @@ pub fn scoring(t: &TenantId) -> Key {
     (format!("T#{t}"), "SETTINGS#SCORING".into())
 }
 
-/// Survey-tagging's idempotency marker: one per bus event (answer id or order id) and friend.
+/// Survey-tagging's idempotency marker: one per bus event and friend (`event_key` from
+/// [`AppliedEvent::key`]).
 pub fn applied(t: &TenantId, u: &LineUserId, event_key: &str) -> Key {
     (friend_pk(t, u), format!("APPLIED#{event_key}"))
+}
+
+/// The event an apply-once marker stands for.
+#[derive(Debug, Clone, Copy)]
+pub enum AppliedEvent<'a> {
+    /// A survey answer, by answer id (webhook event or form submission).
+    Answer(&'a str),
+    /// A purchase, by order id.
+    Order(&'a str),
+    /// A follow's reaction, by the follow's webhook event id.
+    Follow(&'a str),
+    /// A `FriendTagged` event, by its outbox event id.
+    Tagged(&'a str),
+}
+
+impl AppliedEvent<'_> {
+    pub fn key(self) -> String {
+        match self {
+            Self::Answer(id) => format!("ans#{id}"),
+            Self::Order(id) => format!("ord#{id}"),
+            Self::Follow(id) => format!("fol#{id}"),
+            Self::Tagged(id) => format!("tag#{id}"),
+        }
+    }
 }
 
 #[cfg(test)]
