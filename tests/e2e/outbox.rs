@@ -60,6 +60,33 @@ fn arrived(env: &TestEnv) -> BTreeMap<String, Vec<String>> {
     by_type
 }
 
+/// Follows, writes, is tagged `tag` by the marketer, buys, and answers satisfaction 5: a webhook
+/// event of each kind, an admin change, a purchase and an answer.
+async fn a_friend_does_everything(env: &TestEnv, u: &str, tag: &str) -> anyhow::Result<()> {
+    follow(env, u).await?;
+    env.say(u, "こんにちは").await?;
+    ok(env
+        .marketer(
+            "POST",
+            &format!("/admin/friends/{u}/tags"),
+            Some(json!({ "tags": [tag] })),
+        )
+        .await)
+    .await?;
+    ok(env
+        .marketer(
+            "POST",
+            "/admin/purchases",
+            Some(
+                json!({ "orderId": format!("order-{u}"), "userId": u, "amount": 3000,
+                         "items": [{ "product": "コーヒー豆" }] }),
+            ),
+        )
+        .await)
+    .await?;
+    env.tap(u, "svy=satisfaction&q=score&a=5").await
+}
+
 #[tokio::test]
 async fn a_bus_that_fails_then_recovers_loses_no_event_and_delivers_none_twice()
 -> anyhow::Result<()> {
@@ -72,26 +99,7 @@ async fn a_bus_that_fails_then_recovers_loses_no_event_and_delivers_none_twice()
     env.bus_refuses(usize::MAX);
 
     // Webhook events, an admin change, a purchase and a survey answer while EventBridge is down.
-    follow(&env, &u).await?;
-    env.say(&u, "こんにちは").await?;
-    ok(env
-        .marketer(
-            "POST",
-            &format!("/admin/friends/{u}/tags"),
-            Some(json!({ "tags": ["来店予定"] })),
-        )
-        .await)
-    .await?;
-    ok(env
-        .marketer(
-            "POST",
-            "/admin/purchases",
-            Some(json!({ "orderId": "A-1", "userId": u, "amount": 3000,
-                         "items": [{ "product": "コーヒー豆" }] })),
-        )
-        .await)
-    .await?;
-    env.tap(&u, "svy=satisfaction&q=score&a=5").await?;
+    a_friend_does_everything(&env, &u, "来店予定").await?;
 
     assert!(env.bus.published().is_empty(), "nothing got through");
     assert!(
@@ -304,26 +312,7 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
     .await?;
     on_tag_scenario(&env, "vip-care", "VIP").await?;
     let u = new_user();
-    follow(&env, &u).await?;
-    env.say(&u, "こんにちは").await?;
-    env.tap(&u, "svy=satisfaction&q=score&a=5").await?;
-    ok(env
-        .marketer(
-            "POST",
-            &format!("/admin/friends/{u}/tags"),
-            Some(json!({ "tags": ["VIP"] })),
-        )
-        .await)
-    .await?;
-    ok(env
-        .marketer(
-            "POST",
-            "/admin/purchases",
-            Some(json!({ "orderId": "C-1", "userId": u, "amount": 500,
-                         "items": [{ "product": "クッキー" }] })),
-        )
-        .await)
-    .await?;
+    a_friend_does_everything(&env, &u, "VIP").await?;
     env.tick().await?;
 
     let table = env.deps.config.table_name.clone();

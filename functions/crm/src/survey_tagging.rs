@@ -340,32 +340,15 @@ async fn on_purchase(deps: &Deps, tenant: &Tenant, e: &Purchased) -> Result<Valu
         }),
         ..FollowUps::default()
     };
-    let key = AppliedEvent::Order(&e.order_id).key();
-    let now = deps.clock.now();
-    let pending =
-        serde_json::to_string(&follow).map_err(|e| StoreError::Malformed(e.to_string()))?;
-    match deps
-        .store
-        .apply_once(
-            &tenant.id,
-            &u,
-            &key,
-            None,
-            &tenant.time_zone(),
-            Some(pending),
-            now,
-        )
-        .await?
-    {
-        Applied::New => {
-            let report = follow_up(deps, tenant, &u, &follow, None, now).await?;
-            deps.store.finish_applied(&tenant.id, &u, &key).await?;
-            Ok(json!({ "status": "applied", "scenarios": report }))
-        }
-        Applied::Duplicate { pending } => {
-            finish_duplicate(deps, tenant, &u, &key, pending, now).await
-        }
-    }
+    once(
+        deps,
+        tenant,
+        &u,
+        &AppliedEvent::Order(&e.order_id).key(),
+        &follow,
+        None,
+    )
+    .await
 }
 
 async fn finish_duplicate(
