@@ -3,7 +3,7 @@
 //! offset clock sits on the test's manual clock.
 use std::sync::Arc;
 
-use crm::{Deps, clock::Clock};
+use crm::Deps;
 use http::StatusCode;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
