@@ -33,7 +33,6 @@ fail() {
 
 stop() {
     if [ -n "$pgid" ]; then
-        # make, cargo and the stack share the process group setsid gave them.
         kill -TERM -- "-$pgid" 2>/dev/null || true
         for _ in $(seq 1 50); do
             kill -0 -- "-$pgid" 2>/dev/null || break
@@ -52,8 +51,12 @@ for p in "$PORT" "$FAKE_LINE_PORT"; do
 done
 
 echo "smoke: make dev (PORT=$PORT FAKE_LINE_PORT=$FAKE_LINE_PORT TABLE_NAME=$TABLE_NAME)"
-setsid make dev </dev/null >"$log" 2>&1 &
+# Job control puts `make dev` in a process group of its own (its id is the job's pid), so one
+# kill stops make, cargo and the stack, and nothing else.
+set -m
+make dev </dev/null >"$log" 2>&1 &
 pgid=$!
+set +m
 
 waited=0
 until curl -s -o /dev/null --max-time 2 "$TSUNAGU_URL/__local/clock"; do

@@ -66,10 +66,14 @@ impl OffsetClock {
         Ok(())
     }
 
-    /// Moves now to `to`, or leaves it where it is when that is later already; returns now.
+    /// Moves now to `to`, or leaves it where it is when that is later already; returns the
+    /// instant the schedules run at: exactly `to` (a step due at 10:00 runs at 10:00:00.000,
+    /// not a few microseconds of wall clock later), or now.
     fn move_at_least(&self, to: Timestamp) -> Timestamp {
-        let _ = self.move_to(to);
-        self.now()
+        match self.move_to(to) {
+            Ok(()) => to,
+            Err(Backwards { now, .. }) => now,
+        }
     }
 }
 
