@@ -3,10 +3,12 @@
 //! offset clock sits on the test's manual clock.
 use std::sync::Arc;
 
+use axum::body::Body;
 use crm::Deps;
-use http::StatusCode;
+use http::{Request, StatusCode};
 use jiff::{SignedDuration, Timestamp};
-use serde_json::json;
+use serde_json::{Value, json};
+use tower::ServiceExt;
 use tsunagu_local::time_travel::{OffsetClock, Run, TimeMachine, Travel};
 use tsunagu_tests::{TestEnv, new_user, user};
 
@@ -133,5 +135,86 @@ async fn a_friend_silent_35_days_enters_the_30_day_tier_and_gets_the_comeback_st
         comeback.contains("COMEBACK500") && comeback.contains("2026-05-15"),
         "{texts:?}"
     );
+    Ok(())
+}
+
+/// One request to the stack's `/__local/` endpoints, as `tsunagu-local clock` sends it.
+async fn control(
+    machine: &Arc<TimeMachine>,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<(StatusCode, Value)> {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))?;
+    let res = tsunagu_local::control::router(Arc::clone(machine))
+        .oneshot(req)
+        .await?;
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+    Ok((status, serde_json::from_slice(&bytes)?))
+}
+
+#[tokio::test]
+async fn the_clock_endpoints_move_forward_and_refuse_the_past_in_the_api_error_shape()
+-> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let machine = machine(&env);
+    let (status, now) = control(&machine, "GET", "/__local/clock", None).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(now["now"], "2026-04-01T00:00:00Z");
+
+    let (status, moved) = control(
+        &machine,
+        "POST",
+        "/__local/clock",
+        Some(json!({ "advance": "1d12h" })),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(moved["now"], "2026-04-02T12:00:00Z");
+    assert_eq!(
+        moved["sweeps"], 1,
+        "04:00 Tokyo on the 2nd (19:00 UTC on the 1st); the 3rd's comes after 21:00 Tokyo on the 2nd"
+    );
+    assert_eq!(moved["ticks"], 1);
+
+    let (status, refused) = control(
+        &machine,
+        "POST",
+        "/__local/clock",
+        Some(json!({ "to": "2026-04-02T09:00:00+09:00" })),
+    )
+    .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused["error"]["code"], "invalid");
+    assert_eq!(refused["error"]["field"], "to");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("only moves forward")),
+        "{refused}"
+    );
+    let (status, bad) = control(
+        &machine,
+        "POST",
+        "/__local/clock",
+        Some(json!({ "advance": "2w" })),
+    )
+    .await?;
+    assert_eq!(
+        (status, &bad["error"]["field"]),
+        (StatusCode::BAD_REQUEST, &json!("advance"))
+    );
+
+    let (status, tick) = control(&machine, "POST", "/__local/tick", None).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tick["claimed"], 0);
+    let (status, sweep) = control(&machine, "POST", "/__local/sweep", None).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(sweep["tenants"], 1);
     Ok(())
 }
