@@ -97,7 +97,7 @@ local_cli apply docs/examples || fail "apply docs/examples"
 local_cli clock --to "$(TZ=Asia/Tokyo date -d 'tomorrow 12:00' -Iseconds)" >/dev/null ||
     fail "clock --to tomorrow 12:00"
 local_cli send follow --user $U --name 花子 || fail "send follow"
-local_cli send message --user $U --text "営業時間を教えてください" || fail "send message"
+local_cli send message --user $U --text "クーポンありますか" || fail "send message"
 
 friend="$(curl -sf -H "Authorization: Bearer $KEY" "$TSUNAGU_URL/admin/friends/$U")" ||
     fail "GET /admin/friends/$U"
@@ -110,7 +110,7 @@ check "the profile was fetched from the fake LINE" \
 check "the welcome greeting went back by reply" \
     'any(r["path"] == "/v2/bot/message/reply" and r["status"] == 200 and "花子さん、友だち追加ありがとうございます" in json.dumps(r["body"], ensure_ascii=False) for r in j)' "$requests"
 check "the auto-reply answered the message" \
-    'any(r["path"] == "/v2/bot/message/reply" and r["status"] == 200 and "営業時間は" in json.dumps(r["body"], ensure_ascii=False) for r in j)' "$requests"
+    'any(r["path"] == "/v2/bot/message/reply" and r["status"] == 200 and "クーポンはメッセージで" in json.dumps(r["body"], ensure_ascii=False) for r in j)' "$requests"
 
 moved="$(local_cli clock --advance 3d)" || fail "clock --advance 3d"
 check "moving the clock 3 days sent the day-3 step" 'j["sent"] >= 1' "$moved"
