@@ -1,9 +1,14 @@
 # Entry points for developers and CI (.ci/run uses the same targets).
-.PHONY: dev test lint fmt-check clippy check-template bench build dynamodb-start dynamodb-stop
+.PHONY: dev smoke test lint fmt-check clippy check-template bench build dynamodb-start dynamodb-stop
 
 # The local stack: every function in one process against DynamoDB Local and the fake LINE Platform.
 dev:
 	bash infra/dev.sh
+
+# The README's local stack as a new user runs it: `make dev` in the background, the README's
+# commands against it, then everything stopped (PORT / FAKE_LINE_PORT default to 3100 / 3101).
+smoke:
+	bash infra/smoke.sh
 
 # Unit and end-to-end tests; starts DynamoDB Local if nothing answers on DYNAMODB_PORT (default 8000).
 test:

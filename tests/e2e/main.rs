@@ -8,4 +8,5 @@ mod purchases;
 mod sam_fixtures;
 mod scenarios;
 mod surveys;
+mod time_travel;
 mod webhook;

@@ -7,11 +7,12 @@
 //! would have seen. Shapes come from LINE's OpenAPI spec (`messaging-api.yml`) and
 //! `LINE-PLATFORM.md`.
 //!
-//! Deliberate simplifications, each because the tests move time on their own clock, which this
-//! server cannot see:
-//! - reply tokens never expire (LINE: about one minute); use [`FakeLine::expire_reply_tokens`];
-//! - accepted retry keys are remembered until the process ends (LINE: 24 hours);
-//! - the monthly quota never rolls over.
+//! Time is the fake's [`Clock`] (the wall clock unless given one, [`FakeLine::with_clock`]): the
+//! local stack hands it the clock it moves, so a reply token issued before "three days later"
+//! has expired, as on LINE (about one minute), and the monthly quota's usage starts again at
+//! 00:00 on the 1st, Asia/Tokyo, as LINE counts months. [`FakeLine::expire_reply_tokens`]
+//! expires tokens without moving any clock. One deliberate simplification: accepted retry keys
+//! are remembered until the process ends (LINE: 24 hours).
 //!
 //! Rate limits, on the other hand, run on real (tokio) time: they are the physical limit a
 //! benchmark against this server measures.
@@ -33,6 +34,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
+use crm::clock::{Clock, SystemClock};
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -43,6 +46,10 @@ use uuid::Uuid;
 
 /// LINE refuses request bodies over 2 MB with 413.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// LINE: "The reply token is valid for about one minute" after the event; later it is refused
+/// like a made-up one.
+pub const REPLY_TOKEN_LIFETIME: SignedDuration = SignedDuration::from_mins(1);
 
 const REQUEST_ID: &str = "x-line-request-id";
 const ACCEPTED_REQUEST_ID: &str = "x-line-accepted-request-id";
@@ -118,7 +125,7 @@ pub struct RecordedRequest {
     pub seq: u64,
     /// The `X-Line-Request-Id` the fake answered with.
     pub request_id: String,
-    /// Wall-clock arrival time (RFC 3339, UTC).
+    /// Arrival time on the fake's clock (RFC 3339, UTC): the local stack's moved time.
     pub at: jiff::Timestamp,
     pub method: String,
     pub path: String,
@@ -152,10 +159,17 @@ pub struct Delivered {
     pub notification_disabled: bool,
 }
 
-/// The fake LINE Platform. Clones share one state.
-#[derive(Clone, Default)]
+/// The fake LINE Platform. Clones share one state and one clock.
+#[derive(Clone)]
 pub struct FakeLine {
     state: Arc<Mutex<FakeState>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for FakeLine {
+    fn default() -> Self {
+        Self::with_clock(Arc::new(SystemClock))
+    }
 }
 
 #[derive(Default)]
@@ -175,14 +189,21 @@ struct FakeState {
 
 struct Channel {
     id: String,
-    /// Unused reply tokens and the user each one answers, if known.
-    reply_tokens: HashMap<String, Option<String>>,
+    /// Unused reply tokens: the user each one answers, if known, and when it was issued.
+    reply_tokens: HashMap<String, IssuedToken>,
     profiles: HashMap<String, Profile>,
     blocked: HashSet<String>,
     accepted_keys: HashMap<Uuid, Accepted>,
     monthly_quota: Option<u64>,
+    /// Messages counted in `usage_month` (its first day, Asia/Tokyo).
     usage: u64,
+    usage_month: Option<jiff::civil::Date>,
     buckets: HashMap<Endpoint, Bucket>,
+}
+
+struct IssuedToken {
+    user: Option<String>,
+    issued_at: Timestamp,
 }
 
 #[derive(Clone)]
@@ -237,19 +258,32 @@ impl Channel {
             accepted_keys: HashMap::new(),
             monthly_quota: None,
             usage: 0,
+            usage_month: None,
             buckets: HashMap::new(),
         }
     }
 
+    /// The usage of the month `at` falls in: LINE counts calendar months in Japan time, so the
+    /// count starts again at 00:00 JST on the 1st.
+    fn usage_at(&mut self, at: Timestamp) -> u64 {
+        let month = at.to_zoned(crm::clock::tokyo()).date().first_of_month();
+        if self.usage_month != Some(month) {
+            self.usage_month = Some(month);
+            self.usage = 0;
+        }
+        self.usage
+    }
+
     /// LINE counts one message per recipient (not per message object), and not for friends who
     /// blocked the account; a send that does not fit in what is left is refused whole.
-    fn charge(&mut self, recipients: &[&str]) -> Result<(), Outcome> {
+    fn charge(&mut self, recipients: &[&str], at: Timestamp) -> Result<(), Outcome> {
+        let used = self.usage_at(at);
         let count = recipients
             .iter()
             .filter(|user| !self.blocked.contains(**user))
             .count() as u64;
         if let Some(quota) = self.monthly_quota
-            && self.usage.saturating_add(count) > quota
+            && used.saturating_add(count) > quota
         {
             return Err(Outcome::error(StatusCode::TOO_MANY_REQUESTS, MONTHLY_LIMIT));
         }
@@ -261,6 +295,14 @@ impl Channel {
 impl FakeLine {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A fake whose reply-token lifetime, quota months and recordings follow `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            state: Arc::default(),
+            clock,
+        }
     }
 
     /// The non-secret name under which a channel appears in recordings: `ch_` and the first
@@ -324,12 +366,14 @@ impl FakeLine {
         self.lock().channel(access_token).monthly_quota = quota;
     }
 
-    /// Messages counted against the channel's quota this "month" (0 for an unknown channel).
+    /// Messages counted against the channel's quota this month on the fake's clock (0 for an
+    /// unknown channel).
     pub fn quota_usage(&self, access_token: &str) -> u64 {
+        let now = self.clock.now();
         self.lock()
             .channels
-            .get(access_token)
-            .map_or(0, |channel| channel.usage)
+            .get_mut(access_token)
+            .map_or(0, |channel| channel.usage_at(now))
     }
 
     /// A single-use reply token for the channel, as a webhook event would carry. Registers the
@@ -346,10 +390,14 @@ impl FakeLine {
 
     fn issue(&self, access_token: &str, user: Option<String>) -> String {
         let reply_token = Uuid::new_v4().simple().to_string();
+        let issued = IssuedToken {
+            user,
+            issued_at: self.clock.now(),
+        };
         self.lock()
             .channel(access_token)
             .reply_tokens
-            .insert(reply_token.clone(), user);
+            .insert(reply_token.clone(), issued);
         reply_token
     }
 
@@ -452,6 +500,7 @@ impl FakeLine {
         let request_id = Uuid::new_v4().to_string();
         let token = bearer_token(headers);
         let now = Instant::now();
+        let at = self.clock.now();
         let mut state = self.lock();
         state.next_seq += 1;
         let seq = state.next_seq;
@@ -466,6 +515,7 @@ impl FakeLine {
             payload,
             request_id: &request_id,
             now,
+            at,
         };
         let outcome = state.process(&incoming);
         if let Some(delivery) = &outcome.delivery {
@@ -488,7 +538,7 @@ impl FakeLine {
         state.requests.push(RecordedRequest {
             seq,
             request_id: request_id.clone(),
-            at: jiff::Timestamp::now(),
+            at,
             method: method.to_string(),
             path: path.to_owned(),
             headers: recorded_headers(headers),
@@ -519,7 +569,10 @@ struct Incoming<'a> {
     token: Option<&'a str>,
     payload: &'a Payload,
     request_id: &'a str,
+    /// Real time, for the rate limits.
     now: Instant,
+    /// The fake's clock, for reply-token lifetimes and quota months.
+    at: Timestamp,
 }
 
 /// One Messaging API call, routed.
@@ -731,15 +784,17 @@ impl FakeState {
             };
         }
         let outcome = match call {
-            Call::Reply => reply(channel, body, message_ids),
-            Call::Push => push(channel, body, message_ids),
-            Call::Multicast => multicast(channel, body),
+            Call::Reply => reply(channel, body, message_ids, req.at),
+            Call::Push => push(channel, body, message_ids, req.at),
+            Call::Multicast => multicast(channel, body, req.at),
             Call::Profile(user) => profile(channel, shared_profiles, user),
             Call::Quota => Outcome::ok(match channel.monthly_quota {
                 None => json!({ "type": "none" }),
                 Some(value) => json!({ "type": "limited", "value": value }),
             }),
-            Call::QuotaConsumption => Outcome::ok(json!({ "totalUsage": channel.usage })),
+            Call::QuotaConsumption => {
+                Outcome::ok(json!({ "totalUsage": channel.usage_at(req.at) }))
+            }
         };
         if outcome.status.is_success()
             && let Some(key) = retry_key
@@ -780,7 +835,12 @@ fn retry_key(headers: &HeaderMap, endpoint: Endpoint) -> Result<Option<Uuid>, Ou
     }
 }
 
-fn reply(channel: &mut Channel, body: Option<&Value>, message_ids: &mut u64) -> Outcome {
+fn reply(
+    channel: &mut Channel,
+    body: Option<&Value>,
+    message_ids: &mut u64,
+    at: Timestamp,
+) -> Outcome {
     let Some(body) = body.filter(|b| b.is_object()) else {
         return Outcome::malformed();
     };
@@ -794,10 +854,15 @@ fn reply(channel: &mut Channel, body: Option<&Value>, message_ids: &mut u64) -> 
     let (Some(reply_token), Some(messages)) = (reply_token, messages) else {
         return Outcome::malformed();
     };
-    // A reply token is single-use: a used one fails exactly like a made-up one.
-    let Some(user) = channel.reply_tokens.remove(reply_token) else {
+    // A reply token is single-use and short-lived: a used or expired one fails exactly like a
+    // made-up one.
+    let Some(issued) = channel.reply_tokens.remove(reply_token) else {
         return Outcome::error(StatusCode::BAD_REQUEST, "Invalid reply token");
     };
+    if at.duration_since(issued.issued_at) > REPLY_TOKEN_LIFETIME {
+        return Outcome::error(StatusCode::BAD_REQUEST, "Invalid reply token");
+    }
+    let user = issued.user;
     // Replies are free: nothing is charged against the monthly quota.
     let sent = sent_messages(messages, message_ids);
     Outcome::ok(json!({ "sentMessages": sent })).delivering(Delivery {
@@ -809,7 +874,12 @@ fn reply(channel: &mut Channel, body: Option<&Value>, message_ids: &mut u64) -> 
     })
 }
 
-fn push(channel: &mut Channel, body: Option<&Value>, message_ids: &mut u64) -> Outcome {
+fn push(
+    channel: &mut Channel,
+    body: Option<&Value>,
+    message_ids: &mut u64,
+    at: Timestamp,
+) -> Outcome {
     let Some(body) = body.filter(|b| b.is_object()) else {
         return Outcome::malformed();
     };
@@ -829,7 +899,7 @@ fn push(channel: &mut Channel, body: Option<&Value>, message_ids: &mut u64) -> O
     if !is_chat_id(to) {
         return Outcome::error(StatusCode::BAD_REQUEST, PUSH_TO_INVALID);
     }
-    if let Err(refusal) = channel.charge(&[to]) {
+    if let Err(refusal) = channel.charge(&[to], at) {
         return refusal;
     }
     let sent = sent_messages(messages, message_ids);
@@ -842,7 +912,7 @@ fn push(channel: &mut Channel, body: Option<&Value>, message_ids: &mut u64) -> O
     })
 }
 
-fn multicast(channel: &mut Channel, body: Option<&Value>) -> Outcome {
+fn multicast(channel: &mut Channel, body: Option<&Value>, at: Timestamp) -> Outcome {
     let Some(body) = body.filter(|b| b.is_object()) else {
         return Outcome::malformed();
     };
@@ -870,7 +940,7 @@ fn multicast(channel: &mut Channel, body: Option<&Value>) -> Outcome {
     let Some(messages) = messages else {
         return Outcome::malformed();
     };
-    if let Err(refusal) = channel.charge(&recipients) {
+    if let Err(refusal) = channel.charge(&recipients, at) {
         return refusal;
     }
     Outcome::ok(json!({})).delivering(Delivery {
@@ -2007,6 +2077,59 @@ mod tests {
                 .status,
             400
         );
+    }
+
+    /// A fake on a clock the test moves, at `start`.
+    fn fake_at(start: &str) -> (FakeLine, crm::clock::ManualClock) {
+        let clock = crm::clock::ManualClock::at(start.parse().unwrap());
+        let fake = FakeLine::with_clock(Arc::new(clock.clone()));
+        fake.add_channel(TOKEN);
+        (fake, clock)
+    }
+
+    #[tokio::test]
+    async fn a_reply_token_older_than_a_minute_is_refused_as_invalid() {
+        let (fake, clock) = fake_at("2026-04-01T00:00:00Z");
+        let fresh = fake.issue_reply_token_to(TOKEN, ALICE);
+        let stale = fake.issue_reply_token_to(TOKEN, ALICE);
+        clock.advance(SignedDuration::from_secs(59));
+        let body = json!({ "replyToken": fresh, "messages": hello() });
+        assert_eq!(
+            post(&fake, "/v2/bot/message/reply", None, body)
+                .await
+                .status,
+            200
+        );
+        clock.advance(SignedDuration::from_secs(2));
+        let body = json!({ "replyToken": stale, "messages": hello() });
+        let late = post(&fake, "/v2/bot/message/reply", None, body).await;
+        assert_eq!((late.status, late.message()), (400, "Invalid reply token"));
+        assert_eq!(fake.sent_messages().len(), 1);
+        // Recordings carry the fake's time, not the wall clock's.
+        assert_eq!(
+            fake.requests()[1].at,
+            "2026-04-01T00:01:01Z".parse::<Timestamp>().unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_monthly_quota_starts_again_on_the_first_in_japan_time() {
+        // 2026-04-30 23:59 JST.
+        let (fake, clock) = fake_at("2026-04-30T14:59:00Z");
+        fake.set_monthly_quota(TOKEN, Some(1));
+        assert_eq!(push(&fake, None).await.status, 200);
+        let refused = push(&fake, None).await;
+        assert_eq!((refused.status, refused.message()), (429, MONTHLY_LIMIT));
+        assert_eq!(fake.quota_usage(TOKEN), 1);
+
+        // 2026-05-01 00:00 JST, still April in UTC: a new month for LINE.
+        clock.advance(SignedDuration::from_mins(1));
+        assert_eq!(fake.quota_usage(TOKEN), 0);
+        let used = get_with_token(&fake, "/v2/bot/message/quota/consumption").await;
+        assert_eq!(used.body, json!({ "totalUsage": 0 }));
+        assert_eq!(push(&fake, None).await.status, 200);
+        assert_eq!(push(&fake, None).await.status, 429);
+        assert_eq!(fake.quota_usage(TOKEN), 1);
     }
 
     #[tokio::test]

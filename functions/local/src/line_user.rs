@@ -78,6 +78,35 @@ pub fn postback(user_id: &str, at_ms: i64, data: &str) -> Value {
     )
 }
 
+/// What a datetime picker action chose, as LINE puts it in `postback.params`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Picked {
+    /// `mode: date`: `2026-04-10`.
+    Date(String),
+    /// `mode: time`: `10:00`.
+    Time(String),
+    /// `mode: datetime`: `2026-04-10T10:00`.
+    Datetime(String),
+}
+
+/// A postback from a datetime picker: the action's `data` and the chosen value in `params`.
+pub fn picked(user_id: &str, at_ms: i64, data: &str, picked: &Picked) -> Value {
+    let params = match picked {
+        Picked::Date(d) => json!({ "date": d }),
+        Picked::Time(t) => json!({ "time": t }),
+        Picked::Datetime(dt) => json!({ "datetime": dt }),
+    };
+    event(
+        "postback",
+        user_id,
+        at_ms,
+        json!({
+            "replyToken": reply_token(),
+            "postback": { "data": data, "params": params },
+        }),
+    )
+}
+
 /// The body LINE posts: the bot's user id and the events.
 pub fn batch(events: Vec<Value>) -> Vec<u8> {
     json!({ "destination": "Uf0000000000000000000000000000000", "events": events })
@@ -92,4 +121,36 @@ pub fn signature(channel_secret: &str, body: &[u8]) -> String {
         .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(body);
     STANDARD.encode(mac.finalize().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const U: &str = "U0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_refollow_says_it_was_unblocked() {
+        let e = follow(U, 1, true);
+        assert_eq!(e["follow"], json!({ "isUnblocked": true }));
+    }
+
+    #[test]
+    fn a_date_picker_postback_carries_the_chosen_value_in_params() {
+        let e = picked(U, 1, "q=birthday", &Picked::Date("1990-04-10".into()));
+        assert_eq!(
+            e["postback"],
+            json!({ "data": "q=birthday", "params": { "date": "1990-04-10" } })
+        );
+        let e = picked(
+            U,
+            1,
+            "a=visit",
+            &Picked::Datetime("2026-12-04T10:00".into()),
+        );
+        assert_eq!(
+            e["postback"]["params"],
+            json!({ "datetime": "2026-12-04T10:00" })
+        );
+    }
 }

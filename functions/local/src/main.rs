@@ -3,13 +3,21 @@
 //! `serve` (the default) starts the fake LINE Platform, creates the table on DynamoDB Local from
 //! template.yaml, seeds the demo tenant and serves the webhook and admin API on 127.0.0.1:3000.
 //! `send` posts a correctly signed webhook event, as LINE would for a user's follow or message.
+//! `clock`, `tick` and `sweep` move the running stack's time and run its schedules.
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
-use crm::{Config, Deps, bus::InProcessBus, clock::SystemClock};
-use serde_json::json;
-use tsunagu_local::{fake_line::FakeLine, line_user, stack};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use crm::{Config, Deps, clock::SystemClock};
+use serde_json::{Value, json};
+use tsunagu_local::{
+    apply, control,
+    fake_line::FakeLine,
+    line_user,
+    outbox_stream::EventChain,
+    stack,
+    time_travel::{OffsetClock, TimeMachine},
+};
 
 #[derive(Parser)]
 #[command(about = "Tsunagu's local stack and LINE-user simulator")]
@@ -39,14 +47,15 @@ enum Command {
     },
     /// Create the table on DynamoDB Local from template.yaml and seed the demo tenant, then exit.
     Bootstrap,
-    /// Apply definitions kept in version control (YAML) through the admin API: each file is
-    /// PUT to /admin/{kind}s/{id}, creating a new version when it changed.
+    /// Apply definitions kept in version control through the admin API: scenarios, surveys,
+    /// tag rules, auto-replies and dormancy settings, from files (several YAML documents each)
+    /// or whole folders; the kind comes from each document. `apply scenario FILE` insists on
+    /// one kind.
     Apply {
-        #[arg(value_enum)]
-        kind: DefinitionKind,
-        /// YAML files, e.g. docs/examples/welcome.yaml
+        /// Files or folders, e.g. docs/examples; optionally a kind first (scenario, survey,
+        /// rule, auto-reply, dormancy).
         #[arg(required = true)]
-        files: Vec<std::path::PathBuf>,
+        targets: Vec<String>,
         #[arg(long, env = "TSUNAGU_URL", default_value = "http://127.0.0.1:3000")]
         url: String,
         #[arg(
@@ -56,52 +65,86 @@ enum Command {
         )]
         key: String,
     },
-    /// Act as a LINE user: send a signed webhook event to the local stack.
-    Send {
-        #[arg(value_enum)]
-        kind: EventKind,
-        /// The user's LINE id (U + 32 hex).
-        #[arg(long, default_value = "U0123456789abcdef0123456789abcdef")]
-        user: String,
-        /// Text of a `message` event.
-        #[arg(long, default_value = "こんにちは")]
-        text: String,
-        /// Data of a `postback` event.
-        #[arg(long, default_value = "action=hello")]
-        data: String,
-        /// Display name the fake LINE profile API returns for this user (on `follow`).
+    /// Act as a LINE user: send a signed webhook event to the local stack, stamped with the
+    /// stack's clock.
+    Send(SendArgs),
+    /// Show the local stack's clock, or move it forward (running the schedules on the way).
+    Clock {
+        /// How far: s, m, h, d, combined (3d, 90m, 1d12h).
+        #[arg(long, conflicts_with = "to")]
+        advance: Option<String>,
+        /// Where to: RFC 3339 with an offset (2026-12-04T10:00:00+09:00).
         #[arg(long)]
-        name: Option<String>,
+        to: Option<String>,
         #[arg(long, env = "TSUNAGU_URL", default_value = "http://127.0.0.1:3000")]
         url: String,
-        #[arg(long, env = "FAKE_LINE_URL", default_value = "http://127.0.0.1:3001")]
-        fake_line_url: String,
-        #[arg(long, default_value = "demo")]
-        tenant: String,
-        #[arg(
-            long,
-            env = "DEMO_CHANNEL_SECRET",
-            default_value = "demo-channel-secret-change-me"
-        )]
-        secret: String,
-        /// The channel's access token, to get a reply token the fake LINE accepts.
-        #[arg(
-            long,
-            env = "DEMO_ACCESS_TOKEN",
-            default_value = "demo-access-token-change-me"
-        )]
-        access_token: String,
+    },
+    /// Run one scheduled-sends tick on the local stack, at its clock's now.
+    Tick {
+        #[arg(long, env = "TSUNAGU_URL", default_value = "http://127.0.0.1:3000")]
+        url: String,
+    },
+    /// Run the dormancy sweep on the local stack, at its clock's now.
+    Sweep {
+        #[arg(long, env = "TSUNAGU_URL", default_value = "http://127.0.0.1:3000")]
+        url: String,
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum DefinitionKind {
-    Scenario,
+#[derive(Args)]
+struct SendArgs {
+    #[arg(value_enum)]
+    kind: EventKind,
+    /// The user's LINE id (U + 32 hex).
+    #[arg(long, default_value = "U0123456789abcdef0123456789abcdef")]
+    user: String,
+    /// Text of a `message` event.
+    #[arg(long, default_value = "こんにちは")]
+    text: String,
+    /// Data of a `postback` event.
+    #[arg(long, default_value = "action=hello")]
+    data: String,
+    /// `follow` after a block (`follow.isUnblocked: true`), the same as `refollow`.
+    #[arg(long)]
+    unblocked: bool,
+    /// A date picker's choice in the postback's `params.date` (2026-04-10).
+    #[arg(long, group = "picked")]
+    date: Option<String>,
+    /// A time picker's choice in the postback's `params.time` (10:00).
+    #[arg(long, group = "picked")]
+    time: Option<String>,
+    /// A datetime picker's choice in the postback's `params.datetime` (2026-04-10T10:00).
+    #[arg(long, group = "picked")]
+    datetime: Option<String>,
+    /// Display name the fake LINE profile API returns for this user (on `follow`).
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, env = "TSUNAGU_URL", default_value = "http://127.0.0.1:3000")]
+    url: String,
+    #[arg(long, env = "FAKE_LINE_URL", default_value = "http://127.0.0.1:3001")]
+    fake_line_url: String,
+    #[arg(long, default_value = "demo")]
+    tenant: String,
+    #[arg(
+        long,
+        env = "DEMO_CHANNEL_SECRET",
+        default_value = "demo-channel-secret-change-me"
+    )]
+    secret: String,
+    /// The channel's access token, to get a reply token the fake LINE accepts.
+    #[arg(
+        long,
+        env = "DEMO_ACCESS_TOKEN",
+        default_value = "demo-access-token-change-me"
+    )]
+    access_token: String,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum EventKind {
     Follow,
+    /// A follow after a block: `follow.isUnblocked: true`.
+    Refollow,
     Unfollow,
     Message,
     Postback,
@@ -129,39 +172,54 @@ async fn main() -> anyhow::Result<()> {
             sweep_seconds,
         } => serve(port, fake_line_port, tick_seconds, sweep_seconds).await,
         Command::Bootstrap => bootstrap().await.map(|_| ()),
-        Command::Apply {
-            kind,
-            files,
-            url,
-            key,
-        } => apply(kind, &files, &url, &key).await,
-        Command::Send {
-            kind,
-            user,
-            text,
-            data,
-            name,
-            url,
-            fake_line_url,
-            tenant,
-            secret,
-            access_token,
-        } => {
-            send(
-                kind,
-                &user,
-                &text,
-                &data,
-                name,
-                &url,
-                &fake_line_url,
-                &tenant,
-                &secret,
-                &access_token,
-            )
-            .await
+        Command::Apply { targets, url, key } => {
+            // `apply scenario FILE` (a kind first) is the older form; a path wins over a word.
+            let (expected, paths) = match targets.split_first() {
+                Some((first, rest))
+                    if !std::path::Path::new(first).exists()
+                        && apply::Kind::from_word(first).is_some() =>
+                {
+                    (apply::Kind::from_word(first), rest)
+                }
+                _ => (None, targets.as_slice()),
+            };
+            anyhow::ensure!(!paths.is_empty(), "name the files or folders to apply");
+            let paths: Vec<std::path::PathBuf> = paths.iter().map(Into::into).collect();
+            let docs = apply::collect(&paths, expected)?;
+            apply::apply(&docs, &url, &key).await
         }
+        Command::Send(args) => send(args).await,
+        Command::Clock { advance, to, url } => {
+            let body = match (advance, to) {
+                (Some(advance), _) => Some(json!({ "advance": advance })),
+                (None, Some(to)) => Some(json!({ "to": to })),
+                (None, None) => None,
+            };
+            control_call(&url, "/__local/clock", body).await
+        }
+        Command::Tick { url } => control_call(&url, "/__local/tick", Some(json!({}))).await,
+        Command::Sweep { url } => control_call(&url, "/__local/sweep", Some(json!({}))).await,
     }
+}
+
+/// GET (no body) or POST one of the stack's `/__local/` endpoints and print its JSON answer;
+/// a refusal prints the error and fails the command.
+async fn control_call(url: &str, path: &str, body: Option<Value>) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let target = format!("{}{path}", url.trim_end_matches('/'));
+    let req = match body {
+        Some(body) => http.post(target).json(&body),
+        None => http.get(target),
+    };
+    let res = req
+        .send()
+        .await
+        .context("cannot reach the local stack; start it with `make dev`")?;
+    let status = res.status();
+    let answer: Value = res.json().await.unwrap_or_default();
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    anyhow::ensure!(status.is_success(), "the local stack answered {status}");
+    Ok(())
 }
 
 fn table_name() -> String {
@@ -187,7 +245,9 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let (aws, demo) = bootstrap().await?;
 
-    let fake = FakeLine::new();
+    // One clock for the handlers, the schedules and the fake LINE: moving it moves them all.
+    let clock = OffsetClock::new(Arc::new(SystemClock));
+    let fake = FakeLine::with_clock(Arc::new(clock.clone()));
     fake.add_channel(&demo.access_token);
     let (fake_url, _fake_task) = fake
         .spawn(SocketAddr::from(([127, 0, 0, 1], fake_line_port)))
@@ -204,67 +264,22 @@ async fn serve(
         public_base_url: Some(public.parse()?),
         operator_key_sha256: Some(crm::admin_api::hash_key(&demo.operator_key)),
     };
-    let deps = Deps::new(config, &aws, Arc::new(SystemClock))?;
+    let deps = Deps::new(config, &aws, Arc::new(clock.clone()))?;
     // The outbox relay on DynamoDB Local's stream, as the outbox-relay function runs on the
-    // table's stream in AWS; it publishes to the in-process bus, which routes as template.yaml's
-    // rule does (crm::bus::SURVEY_TAGGING_EVENTS → survey-tagging).
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let bus = InProcessBus::routed_to(tx);
-    let mut outbox = tsunagu_local::outbox_stream::OutboxStream::new(&aws, table_name());
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_millis(200));
-        loop {
-            every.tick().await;
-            if let Err(e) = outbox.pump(&bus).await {
-                tracing::error!(error = %e, "outbox relay failed; retrying");
-            }
-        }
-    });
-    let bus_deps = deps.clone();
-    tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            if crm::bus::routes_to_survey_tagging(&event.detail_type) {
-                let envelope = json!({
-                    "version": "0", "id": uuid::Uuid::new_v4(), "detail-type": event.detail_type,
-                    "source": crm::bus::SOURCE, "time": jiff::Timestamp::now(), "detail": event.detail,
-                });
-                if let Err(e) = crm::survey_tagging::handle(&bus_deps, envelope).await {
-                    tracing::error!(error = %e, "survey-tagging failed");
-                }
-            }
-        }
-    });
-    // The Scheduler's every-minute tick, as the scheduled-sends function receives it.
-    let tick_deps = deps.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(tick_seconds.max(1)));
-        every.tick().await;
-        loop {
-            every.tick().await;
-            let tick = json!({ "version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler",
-                "time": jiff::Timestamp::now(), "detail": {} });
-            if let Err(e) = crm::scheduled_sends::handle(&tick_deps, tick).await {
-                tracing::error!(error = %e, "scheduled-sends tick failed");
-            }
-        }
-    });
+    // table's stream in AWS, publishing to an in-process bus routed as template.yaml's rule
+    // routes (crm::bus::SURVEY_TAGGING_EVENTS → survey-tagging).
+    let events = EventChain::new(&aws, deps.clone());
+    let _relay = events.spawn(Duration::from_millis(200));
+    // The Scheduler's every-minute tick and daily sweep, on the clock `clock --advance` moves.
+    let machine = TimeMachine::new(deps.clone(), clock, Some(events));
+    let _schedules = machine.spawn_schedules(
+        Duration::from_secs(tick_seconds),
+        Duration::from_secs(sweep_seconds),
+    );
 
-    // The Scheduler's daily dormancy sweep, with the event it receives.
-    let sweep_deps = deps.clone();
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_secs(sweep_seconds.max(1)));
-        every.tick().await;
-        loop {
-            every.tick().await;
-            let run = json!({ "version": "0", "detail-type": "Scheduled Event", "source": "aws.scheduler",
-                "time": jiff::Timestamp::now(), "detail": {} });
-            if let Err(e) = crm::dormancy_sweep::handle(&sweep_deps, run).await {
-                tracing::error!(error = %e, "dormancy sweep failed");
-            }
-        }
-    });
-
-    let app = crm::webhook::router(deps.clone()).merge(crm::admin_api::router(deps));
+    let app = crm::webhook::router(deps.clone())
+        .merge(crm::admin_api::router(deps))
+        .merge(control::router(machine));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .with_context(|| {
@@ -276,6 +291,7 @@ async fn serve(
          \n  admin API        {public}/admin/…             (Authorization: Bearer {key})\
          \n  operator key     {op}   (POST {public}/admin/tenants)\
          \n  fake LINE        {fake_url}  — what was sent: GET {fake_url}__fake/requests\
+         \n  clock            GET/POST {public}/__local/clock   (cargo run -q -p tsunagu-local -- clock --advance 3d)\
          \n\n  act as a LINE user:  cargo run -q -p tsunagu-local -- send follow --user U0123456789abcdef0123456789abcdef --name Hanako\n",
         secret = demo.channel_secret,
         key = demo.api_key,
@@ -289,102 +305,49 @@ async fn serve(
     Ok(())
 }
 
-async fn apply(
-    kind: DefinitionKind,
-    files: &[std::path::PathBuf],
-    url: &str,
-    key: &str,
-) -> anyhow::Result<()> {
-    let collection = match kind {
-        DefinitionKind::Scenario => "scenarios",
-    };
+async fn send(args: SendArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    let mut failed = 0;
-    for file in files {
-        let yaml = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        // The id inside the file names the definition; the server checks it against the path.
-        let id = yaml
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("id:")
-                    .map(|v| v.trim().trim_matches(['"', '\'']).to_owned())
-            })
-            .with_context(|| format!("{}: no top-level `id:`", file.display()))?;
-        let res = http
-            .put(format!(
-                "{}/admin/{collection}/{id}",
-                url.trim_end_matches('/')
-            ))
-            .bearer_auth(key)
-            .header("content-type", "application/yaml")
-            .body(yaml)
+    let fake_line_url = args.fake_line_url.trim_end_matches('/');
+    let url = args.url.trim_end_matches('/');
+    let follows = matches!(args.kind, EventKind::Follow | EventKind::Refollow);
+    if let (true, Some(name)) = (follows, &args.name) {
+        http.post(format!("{fake_line_url}/__fake/profiles"))
+            .json(&json!({ "userId": args.user, "displayName": name }))
             .send()
             .await
-            .context("cannot reach the admin API; start the local stack with `make dev`")?;
-        let status = res.status();
-        let body: serde_json::Value = res.json().await.unwrap_or_default();
-        if status.is_success() {
-            println!(
-                "{}: {id} saved as version {}",
-                file.display(),
-                body["version"]
-            );
-        } else {
-            failed += 1;
-            println!("{}: {status} {}", file.display(), body["error"]);
-        }
+            .context("cannot reach the fake LINE Platform to set the profile")?
+            .error_for_status()?;
     }
-    anyhow::ensure!(
-        failed == 0,
-        "{failed} of {} files were refused",
-        files.len()
-    );
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn send(
-    kind: EventKind,
-    user: &str,
-    text: &str,
-    data: &str,
-    name: Option<String>,
-    url: &str,
-    fake_line_url: &str,
-    tenant: &str,
-    secret: &str,
-    access_token: &str,
-) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    if let (EventKind::Follow, Some(name)) = (kind, &name) {
-        http.post(format!(
-            "{}/__fake/profiles",
-            fake_line_url.trim_end_matches('/')
-        ))
-        .json(&json!({ "userId": user, "displayName": name }))
-        .send()
-        .await
-        .context("cannot reach the fake LINE Platform to set the profile")?
-        .error_for_status()?;
-    }
-    let now = jiff::Timestamp::now().as_millisecond();
-    let event = match kind {
-        EventKind::Follow => line_user::follow(user, now, false),
-        EventKind::Unfollow => line_user::unfollow(user, now),
-        EventKind::Message => line_user::text_message(user, now, text),
-        EventKind::Postback => line_user::postback(user, now, data),
+    // Events happen at the stack's time, which `clock --advance` may have moved: LINE stamps
+    // an event when the user acts, and last-seen and dormancy count from that stamp.
+    let now = stack_now(&http, url).await.as_millisecond();
+    let user = args.user.as_str();
+    let picked = match (&args.date, &args.time, &args.datetime) {
+        (Some(d), _, _) => Some(line_user::Picked::Date(d.clone())),
+        (_, Some(t), _) => Some(line_user::Picked::Time(t.clone())),
+        (_, _, Some(dt)) => Some(line_user::Picked::Datetime(dt.clone())),
+        _ => None,
     };
-    let mut event = event;
+    anyhow::ensure!(
+        picked.is_none() || args.kind == EventKind::Postback,
+        "--date, --time and --datetime belong to a postback"
+    );
+    let mut event = match args.kind {
+        EventKind::Follow => line_user::follow(user, now, args.unblocked),
+        EventKind::Refollow => line_user::follow(user, now, true),
+        EventKind::Unfollow => line_user::unfollow(user, now),
+        EventKind::Message => line_user::text_message(user, now, &args.text),
+        EventKind::Postback => match &picked {
+            Some(p) => line_user::picked(user, now, &args.data, p),
+            None => line_user::postback(user, now, &args.data),
+        },
+    };
     if event.get("replyToken").is_some() {
         // LINE's reply tokens are its own; ask the fake for one it will accept, so replies
         // (the next survey question, an auto-reply) show up in /__fake/requests.
-        let issued: serde_json::Value = http
-            .post(format!(
-                "{}/__fake/reply-tokens",
-                fake_line_url.trim_end_matches('/')
-            ))
-            .json(&json!({ "accessToken": access_token, "userId": user }))
+        let issued: Value = http
+            .post(format!("{fake_line_url}/__fake/reply-tokens"))
+            .json(&json!({ "accessToken": args.access_token, "userId": user }))
             .send()
             .await
             .context("cannot reach the fake LINE Platform for a reply token")?
@@ -395,13 +358,29 @@ async fn send(
     }
     let body = line_user::batch(vec![event]);
     let res = http
-        .post(format!("{}/webhook/{tenant}", url.trim_end_matches('/')))
+        .post(format!("{url}/webhook/{}", args.tenant))
         .header("content-type", "application/json")
-        .header("x-line-signature", line_user::signature(secret, &body))
+        .header(
+            "x-line-signature",
+            line_user::signature(&args.secret, &body),
+        )
         .body(body)
         .send()
         .await
         .context("cannot reach the local stack; start it with `make dev`")?;
-    println!("{} {}", res.status(), res.text().await?);
+    let status = res.status();
+    println!("{status} {}", res.text().await?);
+    anyhow::ensure!(status.is_success(), "the webhook answered {status}");
     Ok(())
+}
+
+/// The stack's clock (`GET /__local/clock`); the wall clock when the stack has none to offer,
+/// and then the webhook request itself reports an unreachable stack.
+async fn stack_now(http: &reqwest::Client, url: &str) -> jiff::Timestamp {
+    let answer = async {
+        let res = http.get(format!("{url}/__local/clock")).send().await.ok()?;
+        let body: Value = res.error_for_status().ok()?.json().await.ok()?;
+        body["now"].as_str()?.parse().ok()
+    };
+    answer.await.unwrap_or_else(jiff::Timestamp::now)
 }

@@ -4,12 +4,17 @@
 //! The local stack pumps a few times a second; the tests pump after every step they take.
 use std::collections::{BTreeMap, VecDeque};
 
+use std::{sync::Arc, time::Duration};
+
 use anyhow::Context;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use crm::{
-    bus::EventBus,
+    Deps,
+    bus::{DomainEvent, EventBus, InProcessBus},
     outbox::{RelayReport, StreamRecord, relay},
 };
+use serde_json::json;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 #[derive(Default)]
 struct Shard {
@@ -193,5 +198,82 @@ impl OutboxStream {
                 return Ok(());
             }
         }
+    }
+}
+
+/// The local stack's event chain, as AWS runs it: the stream → the outbox relay → the bus →
+/// its rule → survey-tagging. [`EventChain::flush`] runs it until nothing new comes out, so the
+/// time machine can settle the effects of a tick or a sweep before the clock moves on.
+#[derive(Clone)]
+pub struct EventChain {
+    deps: Deps,
+    inner: Arc<tokio::sync::Mutex<Chain>>,
+}
+
+struct Chain {
+    stream: OutboxStream,
+    bus: InProcessBus,
+    routed: UnboundedReceiver<DomainEvent>,
+}
+
+impl EventChain {
+    pub fn new(aws: &aws_config::SdkConfig, deps: Deps) -> Self {
+        let (tx, routed) = unbounded_channel();
+        let stream = OutboxStream::new(aws, deps.config.table_name.clone());
+        Self {
+            deps,
+            inner: Arc::new(tokio::sync::Mutex::new(Chain {
+                stream,
+                bus: InProcessBus::routed_to(tx),
+                routed,
+            })),
+        }
+    }
+
+    /// Relays and delivers until quiet; returns how many events were delivered. A consumer's
+    /// failure is logged and the event dropped, as Lambda would after its retries.
+    pub async fn flush(&self) -> anyhow::Result<usize> {
+        let mut guard = self.inner.lock().await;
+        let Chain {
+            stream,
+            bus,
+            routed,
+        } = &mut *guard;
+        let mut delivered = 0;
+        loop {
+            let relayed = stream.pump(bus).await?;
+            let mut round = 0;
+            while let Ok(event) = routed.try_recv() {
+                round += 1;
+                if !crm::bus::routes_to_survey_tagging(&event.detail_type) {
+                    continue;
+                }
+                let envelope = json!({
+                    "version": "0", "id": uuid::Uuid::new_v4(), "detail-type": event.detail_type,
+                    "source": crm::bus::SOURCE, "time": self.deps.clock.now(), "detail": event.detail,
+                });
+                if let Err(e) = crm::survey_tagging::handle(&self.deps, envelope).await {
+                    tracing::error!(error = %e, "survey-tagging failed");
+                }
+            }
+            delivered += round;
+            if relayed.published == 0 && round == 0 {
+                return Ok(delivered);
+            }
+        }
+    }
+
+    /// Flushes every `every`, as the stream's event source mapping polls in AWS.
+    pub fn spawn(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let chain = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(every);
+            loop {
+                every.tick().await;
+                if let Err(e) = chain.flush().await {
+                    tracing::error!(error = %e, "outbox relay failed; retrying");
+                }
+            }
+        })
     }
 }

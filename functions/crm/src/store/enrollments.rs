@@ -239,6 +239,39 @@ impl Store {
         Ok(due)
     }
 
+    /// When the next entry of the due-index comes due (a step, a broadcast or a claim's lease),
+    /// over every shard; None when nothing waits. Read-only: the local stack moves its clock
+    /// from one of these instants to the next and ticks there, as the Scheduler's minutes would.
+    pub async fn earliest_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let mut earliest: Option<Timestamp> = None;
+        for shard in 0..DUE_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::GSI2)
+                .key_condition_expression("gsi2pk = :shard")
+                .expression_attribute_values(":shard", s(keys::due_shard(shard)))
+                .projection_expression(keys::GSI2SK)
+                .limit(1)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            let first = out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .next()
+                .and_then(|item| item.get(keys::GSI2SK)?.as_s().ok().cloned())
+                .and_then(|sk| keys::due_at(&sk));
+            earliest = match (earliest, first) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(earliest)
+    }
+
     /// Takes one due enrollment for `lease_until`. None when another tick was faster.
     pub async fn claim(
         &self,

@@ -280,6 +280,12 @@ pub fn due_shard(shard: u8) -> String {
     format!("DUE#{shard:02}")
 }
 
+/// The instant a gsi2 sort key ([`due_index`], [`broadcast_due`]) comes due: its
+/// [`sortable`] prefix. None for a key of another shape.
+pub fn due_at(gsi2sk: &str) -> Option<Timestamp> {
+    gsi2sk.split('#').next()?.parse().ok()
+}
+
 /// gsi3 (keys only): the friends enrolled in a scenario (for migrating them to a new version, and reports).
 pub fn scenario_members(t: &TenantId, scenario: &ScenarioId, u: &LineUserId) -> Key {
     (scenario_members_pk(t, scenario), u.to_string())
@@ -536,6 +542,15 @@ mod tests {
             reactivation_counter(&t(), "activity", 90, None, "unknown").1,
             "REACT#activity#0090#-#unknown"
         );
+    }
+
+    #[test]
+    fn a_due_key_reads_back_its_time() {
+        let at: Timestamp = "2026-04-03T01:00:00Z".parse().unwrap();
+        let (_, sk) = due_index(1, at, &t(), &u(), &ScenarioId::parse("welcome").unwrap());
+        assert_eq!(due_at(&sk), Some(at));
+        assert_eq!(due_at(&broadcast_due(0, at, &t(), "b1").1), Some(at));
+        assert_eq!(due_at("not-a-time#demo"), None);
     }
 
     #[test]
