@@ -1,6 +1,7 @@
 //! End-to-end tests: real DynamoDB Local, the fake LINE Platform, the handlers Lambda runs.
 //! Start DynamoDB Local with `bash infra/dynamodb-local.sh start` (`make test` does it).
 mod admin;
+mod always_open;
 mod broadcasts;
 mod dormancy;
 mod purchases;

@@ -200,7 +200,8 @@ pub struct TenantView {
     name: String,
     channel_id: Option<String>,
     zone: String,
-    delivery_window: DeliveryWindow,
+    /// `null`: always open.
+    delivery_window: Option<DeliveryWindow>,
     daily_cap: Option<u32>,
     quota_exhausted_at: Option<Timestamp>,
     created_at: Timestamp,
@@ -213,7 +214,7 @@ fn tenant_view(deps: &Deps, t: &Tenant) -> TenantView {
         name: t.name.clone(),
         channel_id: t.channel_id.clone(),
         zone: t.zone.clone(),
-        delivery_window: t.delivery_window,
+        delivery_window: t.delivery_window.as_option(),
         daily_cap: t.daily_cap,
         quota_exhausted_at: t.quota_exhausted_at,
         created_at: t.created_at,
@@ -240,8 +241,9 @@ struct CreateTenant {
     channel_id: Option<String>,
     #[serde(default)]
     zone: Option<String>,
-    #[serde(default)]
-    delivery_window: Option<DeliveryWindow>,
+    /// Absent: 09:00–21:00; `null`: always open.
+    #[serde(default, with = "serde_with_null")]
+    delivery_window: Option<Option<DeliveryWindow>>,
     #[serde(default)]
     daily_cap: Option<u32>,
 }
@@ -272,13 +274,10 @@ async fn create_tenant(
             return Err(CrmError::invalid(field, "must not be empty"));
         }
     }
-    let window = req.delivery_window.unwrap_or_default();
-    if window.start >= window.end {
-        return Err(CrmError::invalid(
-            "deliveryWindow",
-            "start must be before end",
-        ));
-    }
+    let window = match req.delivery_window {
+        None => DeliveryWindow::default(),
+        Some(w) => checked_window(w)?,
+    };
     let now = deps.clock.now();
     let tenant = Tenant {
         id: id.clone(),
@@ -334,8 +333,9 @@ struct TenantSettings {
     name: Option<String>,
     #[serde(default)]
     zone: Option<String>,
-    #[serde(default)]
-    delivery_window: Option<DeliveryWindow>,
+    /// `null`: always open.
+    #[serde(default, with = "serde_with_null")]
+    delivery_window: Option<Option<DeliveryWindow>>,
     #[serde(default, with = "serde_with_null")]
     daily_cap: Option<Option<u32>>,
 }
@@ -343,8 +343,22 @@ struct TenantSettings {
 /// Tells "absent" (keep) from `null` (clear) for an optional setting.
 mod serde_with_null {
     use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
-        Ok(Some(Option::<u32>::deserialize(d)?))
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Ok(Some(Option::<T>::deserialize(d)?))
+    }
+}
+
+/// A window given as `{start, end}` must open before it closes; `null` is always open.
+fn checked_window(w: Option<DeliveryWindow>) -> Result<DeliveryWindow, CrmError> {
+    match w {
+        None => Ok(DeliveryWindow::ALWAYS_OPEN),
+        Some(w) if w.start >= w.end => Err(CrmError::invalid(
+            "deliveryWindow",
+            "start must be before end (or null for always open)",
+        )),
+        Some(w) => Ok(w),
     }
 }
 
@@ -371,13 +385,7 @@ async fn update_tenant(
         t.zone = zone;
     }
     if let Some(window) = req.delivery_window {
-        if window.start >= window.end {
-            return Err(CrmError::invalid(
-                "deliveryWindow",
-                "start must be before end",
-            ));
-        }
-        t.delivery_window = window;
+        t.delivery_window = checked_window(window)?;
     }
     if let Some(cap) = req.daily_cap {
         if cap == Some(0) {
