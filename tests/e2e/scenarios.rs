@@ -462,3 +462,47 @@ async fn a_retired_scenario_takes_no_one_new_but_finishes_those_enrolled() -> an
     assert!(env.texts_sent_to(&second).is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn saving_a_retired_scenario_again_revives_it_as_a_new_version() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let (status, saved) = env.put_scenario_yaml("welcome", WELCOME).await?;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    let (status, _) = env
+        .marketer("DELETE", "/admin/scenarios/welcome", None)
+        .await?;
+    assert!(status.is_success(), "{status}");
+    let (status, _) = env
+        .marketer("GET", "/admin/scenarios/welcome", None)
+        .await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The same id again: version 2, not "changed concurrently" over the kept version 1.
+    let (status, revived) = env.put_scenario_yaml("welcome", WELCOME).await?;
+    assert!(status.is_success(), "{status} {revived}");
+    assert_eq!(revived["version"], 2, "{revived}");
+    let (status, current) = env
+        .marketer("GET", "/admin/scenarios/welcome", None)
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    assert_eq!(current["version"], 2, "{current}");
+    let (_, versions) = env
+        .marketer("GET", "/admin/scenarios/welcome/versions", None)
+        .await?;
+    assert_eq!(
+        versions["versions"].as_array().map(Vec::len),
+        Some(2),
+        "{versions}"
+    );
+
+    // And it enrolls again: a follow starts it.
+    let u = new_user();
+    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.tick().await?;
+    assert_eq!(
+        env.texts_sent_to(&u),
+        ["お客様、友だち追加ありがとうございます！"]
+    );
+    Ok(())
+}
+
