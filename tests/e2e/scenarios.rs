@@ -506,3 +506,43 @@ async fn saving_a_retired_scenario_again_revives_it_as_a_new_version() -> anyhow
     Ok(())
 }
 
+#[tokio::test]
+async fn a_post_purchase_step_names_the_product_and_day_of_the_last_purchase() -> anyhow::Result<()>
+{
+    let env = TestEnv::start().await?;
+    let yaml = r#"
+id: thanks-for-buying
+name: 購入お礼
+trigger: { type: purchase }
+allowReentry: true
+steps:
+  - id: thanks
+    messages:
+      - { type: text, text: "{{lastPurchase.product|商品}}のご購入ありがとうございます（{{lastPurchase.date}}）" }
+"#;
+    let (status, body) = env.put_scenario_yaml("thanks-for-buying", yaml).await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let u = new_user();
+    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    // 00:30 in Tokyo is still April 1st in UTC: the day shown is the shop's.
+    env.set_local_time("2026-04-02T00:30")?;
+    let (status, body) = env
+        .marketer(
+            "POST",
+            "/admin/purchases",
+            Some(json!({
+                "orderId": "EC-1", "userId": u, "amount": 2800,
+                "items": [{ "product": "ハンドクリーム" }, { "product": "リップ" }],
+            })),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    env.run_bus().await?;
+    env.set_local_time("2026-04-02T09:00")?;
+    env.tick().await?;
+    assert_eq!(
+        env.texts_sent_to(&u),
+        ["ハンドクリーム、リップのご購入ありがとうございます（2026-04-02）"]
+    );
+    Ok(())
+}

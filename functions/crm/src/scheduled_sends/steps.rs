@@ -10,7 +10,7 @@ use crate::{
     domain::{
         Friend, Tenant,
         enrollment::{Delivery, DeliveryStatus, Enrollment, EnrollmentState},
-        message::{RenderContext, render},
+        message::{RenderContext, mentions_last_purchase, render},
         scenario::{ScenarioDefinition, StepDecision},
         schedule::{due_at, next_opening},
     },
@@ -150,7 +150,12 @@ async fn send_step(
             return Ok(Outcome::Capped);
         }
     }
-    let mut messages = render(&step.messages, &RenderContext::for_friend(friend));
+    let mut ctx = RenderContext::for_friend(friend);
+    if mentions_last_purchase(&step.messages) {
+        let purchases = deps.store.friend_purchases(&e.tenant, &e.friend).await?;
+        ctx = ctx.with_last_purchase(&purchases, &tenant.time_zone());
+    }
+    let mut messages = render(&step.messages, &ctx);
     // A step that asks a survey sends its first question in the same push.
     let asked = match &step.survey {
         Some(id) => crate::survey_tagging::first_question(deps, tenant, friend, id).await?,
