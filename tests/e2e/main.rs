@@ -5,6 +5,7 @@ mod always_open;
 mod broadcasts;
 mod dormancy;
 mod purchases;
+mod quota;
 mod sam_fixtures;
 mod scenarios;
 mod surveys;

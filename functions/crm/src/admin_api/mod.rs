@@ -2,6 +2,7 @@
 //! only its own tenant (the tenant comes from the key, never from the URL); the operator key
 //! creates tenants.
 mod broadcasts;
+mod deferred;
 mod dormancy;
 mod purchases;
 mod rules;
@@ -47,6 +48,8 @@ pub fn router(deps: Deps) -> Router {
     Router::new()
         .route("/admin/tenants", post(create_tenant))
         .route("/admin/tenant", get(own_tenant).patch(update_tenant))
+        .route("/admin/tenant/quota/retry", post(deferred::retry_quota))
+        .route("/admin/deferred", get(deferred::list))
         .route("/admin/friends", get(list_friends))
         .route("/admin/friends/{user_id}", get(one_friend))
         .route("/admin/friends/{user_id}/tags", post(add_tags))

@@ -1,5 +1,6 @@
 //! The single-table store: the only code that speaks DynamoDB. Takes and returns domain types.
 mod broadcasts;
+mod deferred;
 mod dormancy;
 mod enrollments;
 mod friends;
@@ -22,6 +23,7 @@ use aws_sdk_dynamodb::{
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use broadcasts::{BroadcastClaim, ChunkRecord};
+pub use deferred::DeferredNote;
 pub use dormancy::{BucketEntry, Once, ReactivationCounter, TierEntry};
 pub use enrollments::{Claim, DUE_SHARDS, Due};
 pub use friends::{FriendFilter, FriendPage, HistoryEntry};
