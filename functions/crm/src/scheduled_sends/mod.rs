@@ -71,6 +71,8 @@ pub struct TickReport {
     /// due again (LINE had room: a new month, or a bigger plan).
     pub quota_checks: usize,
     pub quota_released: usize,
+    /// Staff digest deliveries made (per recipient) now that the window is open.
+    pub digests_sent: usize,
 }
 
 pub(crate) enum Outcome {
@@ -112,6 +114,11 @@ pub async fn tick(deps: &Deps, now: Timestamp) -> Result<TickReport, CrmError> {
     while step_round(deps, now, lease_until, &mut report, &mut broadcasts).await?
         && started.elapsed() < STEP_BUDGET
     {}
+    // Staff digests composed at the 04:00 sweep wait for the window; this is when they go.
+    match crate::dormancy_sweep::send_due_digests(deps, now).await {
+        Ok((sent, _)) => report.digests_sent += sent,
+        Err(e) => warn!(error = %e, "staff digests not sent; retried next tick"),
+    }
     for claim in broadcasts {
         match broadcasts::run(deps, claim, now).await {
             Ok(chunks) => report.broadcast_chunks += chunks,

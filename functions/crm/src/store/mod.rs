@@ -24,7 +24,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 pub use broadcasts::{BroadcastClaim, ChunkRecord};
 pub use deferred::DeferredNote;
-pub use dormancy::{BucketEntry, Once, ReactivationCounter, TierEntry};
+pub use dormancy::{BucketEntry, DigestClaim, Once, ReactivationCounter, SweepState, TierEntry};
 pub use enrollments::{Claim, DUE_SHARDS, Due};
 pub use friends::{FriendFilter, FriendPage, HistoryEntry};
 pub use purchases::OrderRecorded;
