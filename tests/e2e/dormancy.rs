@@ -710,3 +710,41 @@ async fn a_purchase_tier_is_entered_after_60_days_without_buying_and_left_by_the
     assert!(tags(&env, &u).await?.is_empty(), "left with the order");
     Ok(())
 }
+
+/// A backfill larger than one invocation's budget pauses between friend-list pages and the next
+/// run resumes where it stopped: nobody is placed twice, nobody is skipped.
+#[tokio::test]
+async fn a_backfill_too_big_for_one_run_resumes_where_it_paused() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    configure(
+        &env,
+        json!({ "tiers": [{ "days": 30, "tag": "休眠30日" }] }),
+    )
+    .await?;
+    env.set_local_time("2026-04-01T12:00")?;
+    let friends: Vec<String> = (0..250).map(|_| new_user()).collect();
+    for batch in friends.chunks(50) {
+        let events = batch
+            .iter()
+            .map(|u| user::follow(u, env.now_ms(), false))
+            .collect();
+        let (status, body) = env.deliver(events).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    env.set_local_time("2026-06-01T04:00")?;
+    let now = env.clock_in_tokyo("2026-06-01T04:00")?;
+    let no_time = std::time::Duration::ZERO;
+    let first = crm::dormancy_sweep::sweep_within(&env.deps, now, no_time).await?;
+    assert_eq!(first.backfilled, 200, "one page, then paused: {first:?}");
+    let second = crm::dormancy_sweep::sweep_within(&env.deps, now, no_time).await?;
+    assert_eq!(second.backfilled, 50, "the rest, same day: {second:?}");
+    let third = crm::dormancy_sweep::sweep_within(&env.deps, now, no_time).await?;
+    assert_eq!(
+        (third.backfill_friends_read, third.backfilled),
+        (0, 0),
+        "recorded as done"
+    );
+    let tag = crm::domain::TagName::parse("休眠30日")?;
+    assert_eq!(env.store.tag_member_count(&env.tenant.id, &tag).await?, 250);
+    Ok(())
+}

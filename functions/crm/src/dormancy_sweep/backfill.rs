@@ -9,6 +9,9 @@
 //! its coupon, and its scenario entered once. Written exactly as a crossing is (the same tier
 //! entry, the same follow-up), so a later crossing or a re-run finds it done. Afterwards the
 //! sweep's cost follows change again.
+use std::time::Instant;
+
+use futures::{StreamExt, stream::FuturesUnordered};
 use jiff::{Timestamp, ToSpan, civil::Date};
 
 use super::{Found, WRITE_ATTEMPTS, follow_up};
@@ -24,6 +27,9 @@ use crate::{
 
 /// Friends read per page of the friend list (gsi1, items projected in full).
 const PAGE: usize = 200;
+/// Friends placed at once: each placement is a read and a transaction, so a page's latency is
+/// what bounds a large tenant's backfill, not DynamoDB's capacity.
+const IN_FLIGHT: usize = 16;
 
 /// Which clocks the backfill covers now, if one is due.
 pub(super) fn due(state: &SweepState) -> Option<&'static [DormancyClock]> {
@@ -37,61 +43,96 @@ pub(super) fn due(state: &SweepState) -> Option<&'static [DormancyClock]> {
 }
 
 /// What every placement of one run shares.
-struct Run<'a> {
-    deps: &'a Deps,
-    tenant: &'a Tenant,
-    settings: &'a DormancySettings,
-    today: Date,
-    now: Timestamp,
+pub(super) struct Run<'a> {
+    pub deps: &'a Deps,
+    pub tenant: &'a Tenant,
+    pub settings: &'a DormancySettings,
+    pub today: Date,
+    pub now: Timestamp,
 }
 
-/// Walks every friend who has not blocked us and places them on `clocks`.
+/// How far a run got.
+pub(super) enum Progress {
+    /// Every friend was looked at: record the backfill.
+    Done,
+    /// The invocation's time ran out: continue from this friend-list cursor next run.
+    Paused(String),
+}
+
+/// Walks the friend list (from `cursor`, where an earlier run paused) and places every friend
+/// who has not blocked us on `clocks`, until `deadline`: a tenant of a million friends takes
+/// longer than one Lambda invocation, so it pauses between pages and the next run resumes.
 pub(super) async fn run(
-    deps: &Deps,
-    tenant: &Tenant,
-    settings: &DormancySettings,
+    run: &Run<'_>,
     clocks: &[DormancyClock],
-    today: Date,
-    now: Timestamp,
+    mut cursor: Option<String>,
+    deadline: Instant,
     found: &mut Found,
-) -> Result<(), CrmError> {
-    if !clocks
-        .iter()
-        .any(|c| settings.tiers_of(*c).next().is_some())
-    {
-        return Ok(());
-    }
-    let run = Run {
+) -> Result<Progress, CrmError> {
+    let Run {
         deps,
         tenant,
         settings,
         today,
-        now,
-    };
+        ..
+    } = *run;
+    if !clocks
+        .iter()
+        .any(|c| settings.tiers_of(*c).next().is_some())
+    {
+        return Ok(Progress::Done);
+    }
     let zone = tenant.time_zone();
-    let filter = FriendFilter {
-        blocked: Some(false),
-        ..FriendFilter::default()
-    };
-    let mut cursor = None;
+    // No filter: `backfill_tier` leaves blocked friends out, and a filter expression would not
+    // save reads (DynamoDB bills what the query reads, before filtering).
+    let filter = FriendFilter::default();
     loop {
         let page = deps
             .store
             .list_friends(&tenant.id, &filter, PAGE, cursor.as_deref())
             .await?;
         found.report.backfill_friends_read += page.friends.len();
-        for friend in &page.friends {
-            for clock in clocks {
-                if let Some((tier, since)) = backfill_tier(settings, *clock, friend, today, &zone) {
-                    place(&run, tier, since, &friend.user_id, found).await?;
+        let mut work = page.friends.iter().filter_map(|f| {
+            let tiers: Vec<(&Tier, Date)> = clocks
+                .iter()
+                .filter_map(|c| backfill_tier(settings, *c, f, today, &zone))
+                .collect();
+            (!tiers.is_empty()).then_some((&f.user_id, tiers))
+        });
+        // Each friend's placements in order (two clocks write the same profile), friends at once.
+        let mut in_flight = FuturesUnordered::new();
+        loop {
+            while in_flight.len() < IN_FLIGHT {
+                match work.next() {
+                    Some((u, tiers)) => in_flight.push(place_friend(run, u, tiers)),
+                    None => break,
                 }
+            }
+            match in_flight.next().await {
+                Some(done) => found.report.add(&done?.report),
+                None => break,
             }
         }
         cursor = page.cursor;
-        if cursor.is_none() {
-            return Ok(());
+        match &cursor {
+            None => return Ok(Progress::Done),
+            Some(c) if Instant::now() >= deadline => return Ok(Progress::Paused(c.clone())),
+            Some(_) => {}
         }
     }
+}
+
+/// One friend's placements, with its own tally (merged by the caller).
+async fn place_friend(
+    run: &Run<'_>,
+    u: &LineUserId,
+    tiers: Vec<(&Tier, Date)>,
+) -> Result<Found, CrmError> {
+    let mut found = Found::default();
+    for (tier, since) in tiers {
+        place(run, tier, since, u, &mut found).await?;
+    }
+    Ok(found)
 }
 
 /// Puts one friend into `tier` for the silence counted from `since`, once.

@@ -12,7 +12,7 @@ mod backfill;
 mod digest;
 mod returns;
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Instant};
 
 use jiff::{Timestamp, ToSpan, civil::Date};
 use serde::Serialize;
@@ -38,6 +38,9 @@ use crate::{
 
 /// A schedule off for longer than this restarts from today instead of replaying a year.
 pub const MAX_CATCH_UP_DAYS: i64 = 400;
+/// Backfills stop starting new pages after this much of an invocation (the function's timeout
+/// is 15 minutes): every tenant's day still gets swept, and a paused backfill resumes next run.
+const BACKFILL_BUDGET: std::time::Duration = std::time::Duration::from_secs(8 * 60);
 const WRITE_ATTEMPTS: usize = 5;
 
 /// What one run did, summed over tenants: returned to Lambda, the local stack and the tests.
@@ -107,10 +110,20 @@ pub async fn handle(deps: &Deps, _event: Value) -> Result<SweepReport, CrmError>
 /// Sweeps every tenant. One tenant failing does not stop the others; the run then fails so the
 /// Lambda retry (idempotent) finishes what is left.
 pub async fn sweep(deps: &Deps, now: Timestamp) -> Result<SweepReport, CrmError> {
+    sweep_within(deps, now, BACKFILL_BUDGET).await
+}
+
+/// [`sweep`] with another time budget for backfills (the tests make one pause).
+pub async fn sweep_within(
+    deps: &Deps,
+    now: Timestamp,
+    backfill_budget: std::time::Duration,
+) -> Result<SweepReport, CrmError> {
     let mut report = SweepReport::default();
     let mut first_error = None;
+    let deadline = Instant::now() + backfill_budget;
     for tenant in deps.store.tenants().await? {
-        match sweep_tenant(deps, &tenant, now).await {
+        match sweep_tenant_until(deps, &tenant, now, deadline).await {
             Ok(r) => report.add(&r),
             Err(e) => {
                 warn!(tenant = %tenant.id, error = %e, "dormancy sweep failed for tenant");
@@ -140,6 +153,15 @@ pub async fn sweep_tenant(
     deps: &Deps,
     tenant: &Tenant,
     now: Timestamp,
+) -> Result<SweepReport, CrmError> {
+    sweep_tenant_until(deps, tenant, now, Instant::now() + BACKFILL_BUDGET).await
+}
+
+async fn sweep_tenant_until(
+    deps: &Deps,
+    tenant: &Tenant,
+    now: Timestamp,
+    deadline: Instant,
 ) -> Result<SweepReport, CrmError> {
     let settings = deps
         .store
@@ -184,10 +206,25 @@ pub async fn sweep_tenant(
     }
     // After the days, so today's crossings count as news and the backfill skips them.
     if let Some(clocks) = backfill {
-        backfill::run(deps, tenant, &settings, clocks, today, now, &mut found).await?;
-        deps.store
-            .record_backfill(&tenant.id, now, state.backfill_requested_at)
-            .await?;
+        let run = backfill::Run {
+            deps,
+            tenant,
+            settings: &settings,
+            today,
+            now,
+        };
+        let cursor = state.backfill_cursor.clone();
+        match backfill::run(&run, clocks, cursor, deadline, &mut found).await? {
+            backfill::Progress::Done => {
+                deps.store
+                    .record_backfill(&tenant.id, now, state.backfill_requested_at)
+                    .await?
+            }
+            backfill::Progress::Paused(c) => {
+                info!(tenant = %tenant.id, "dormancy backfill paused; resumes next run");
+                deps.store.save_backfill_cursor(&tenant.id, &c).await?
+            }
+        }
     }
     // A run that swept no day (only an import's backfill) leaves today's digest as it was.
     if settings.alerts.is_configured() && found.report.days > 0 {
@@ -214,9 +251,27 @@ pub async fn backfill_tenant(
         .unwrap_or_default();
     let mut found = Found::default();
     found.report.tenants = 1;
-    let today = local_day(now, &tenant.time_zone());
+    let run = backfill::Run {
+        deps,
+        tenant,
+        settings: &settings,
+        today: local_day(now, &tenant.time_zone()),
+        now,
+    };
     let clocks = [DormancyClock::Activity, DormancyClock::Purchase];
-    backfill::run(deps, tenant, &settings, &clocks, today, now, &mut found).await?;
+    let mut cursor = None;
+    // No budget: the caller (the benchmark) wants it whole, in as many pages as it takes.
+    while let backfill::Progress::Paused(c) = backfill::run(
+        &run,
+        &clocks,
+        cursor.take(),
+        Instant::now() + BACKFILL_BUDGET,
+        &mut found,
+    )
+    .await?
+    {
+        cursor = Some(c);
+    }
     deps.store.record_backfill(&tenant.id, now, None).await?;
     Ok(found.report)
 }

@@ -49,6 +49,9 @@ pub struct SweepState {
     /// backfills the purchase-clock tiers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfill_requested_at: Option<Timestamp>,
+    /// Where a backfill too large for one invocation paused (an opaque friend-list cursor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_cursor: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -328,7 +331,7 @@ impl Store {
             .table_name(&self.table)
             .key(keys::PK, s(pk.clone()))
             .key(keys::SK, s(sk.clone()))
-            .update_expression("SET backfilledAt = :now, entity = :e")
+            .update_expression("SET backfilledAt = :now, entity = :e REMOVE backfillCursor")
             .expression_attribute_values(":now", s(now.to_string()))
             .expression_attribute_values(":e", s("sweep_state"))
             .send()
@@ -348,6 +351,23 @@ impl Store {
                 .await;
             condition_held("UpdateItem", res)?;
         }
+        Ok(())
+    }
+
+    /// Remembers where a backfill paused, so the next run continues there.
+    pub async fn save_backfill_cursor(&self, t: &TenantId, cursor: &str) -> Result<(), StoreError> {
+        let (pk, sk) = keys::sweep_state(t);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("SET backfillCursor = :c, entity = :e")
+            .expression_attribute_values(":c", s(cursor))
+            .expression_attribute_values(":e", s("sweep_state"))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
         Ok(())
     }
 
