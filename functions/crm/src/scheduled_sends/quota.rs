@@ -69,7 +69,15 @@ pub(super) async fn recover(
     now: Timestamp,
     report: &mut TickReport,
 ) -> Result<(), CrmError> {
-    for id in deps.store.quota_exhausted_tenants().await? {
+    // A failed look-up must not stop the tick: the other tenants' sends do not wait for it.
+    let marked = match deps.store.quota_exhausted_tenants().await {
+        Ok(ids) => ids,
+        Err(e) => {
+            warn!(error = %e, "tenants out of quota not listed; looked at next tick");
+            return Ok(());
+        }
+    };
+    for id in marked {
         let Some(tenant) = deps.store.get_tenant(&id).await? else {
             continue;
         };
