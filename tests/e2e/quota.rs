@@ -115,6 +115,22 @@ async fn sends_wait_for_the_quota_and_go_once_in_the_tick_after_the_plan_is_rais
         ]
     );
 
+    // A page at a time.
+    let (status, first) = env.marketer("GET", "/admin/deferred?limit=2", None).await?;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(reasons(&first).len(), 2, "{first}");
+    let cursor = first["cursor"].as_str().unwrap_or_default().to_owned();
+    assert!(!cursor.is_empty(), "{first}");
+    let (_, rest) = env
+        .marketer(
+            "GET",
+            &format!("/admin/deferred?limit=2&cursor={cursor}"),
+            None,
+        )
+        .await?;
+    assert_eq!(reasons(&rest).len(), 1, "{rest}");
+    assert!(rest.get("cursor").is_none(), "{rest}");
+
     // A tick while LINE still has no room: one look at the quota (two GETs), nothing sent.
     let (quota_before, used_before) = (
         calls_to(&env, "/v2/bot/message/quota"),

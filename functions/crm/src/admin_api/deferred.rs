@@ -1,8 +1,13 @@
 //! What waits and why (`GET /admin/deferred`), and "try the quota now"
 //! (`POST /admin/tenant/quota/retry`) for a shop that has just raised its LINE plan.
-use axum::{Json, extract::State, http::HeaderMap};
+use axum::{
+    Json,
+    extract::{Query, State, rejection::QueryRejection},
+    http::HeaderMap,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::tenant_caller;
 use crate::{
@@ -12,6 +17,18 @@ use crate::{
     scheduled_sends::{QuotaCheck, check_and_release},
 };
 
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Page {
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct DeferredView {
@@ -20,6 +37,9 @@ pub(super) struct DeferredView {
     #[serde(skip_serializing_if = "Option::is_none")]
     quota_resumes_at: Option<Timestamp>,
     items: Vec<DeferredItem>,
+    /// More may follow: pass it back as `cursor`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -31,19 +51,40 @@ struct DeferredItem {
     due_at: Timestamp,
 }
 
-/// `GET /admin/deferred`: steps and broadcasts that wait, soonest first. A note whose due time
-/// has passed is left out (the item went, or is going now); a quota wait is shown until the
-/// quota is back.
+/// `GET /admin/deferred?limit=&cursor=`: steps and broadcasts that wait, a page at a time (in
+/// item order; each page soonest first). A note whose due time has passed is left out (the item
+/// went, or is going now), so a page may hold fewer than `limit`; a quota wait is shown until
+/// the quota is back.
 pub(super) async fn list(
     State(deps): State<Deps>,
     headers: HeaderMap,
+    query: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<DeferredView>, CrmError> {
     let t = tenant_caller(&deps, &headers).await?;
+    let Query(page) = query.map_err(|e| CrmError::BadRequest(e.body_text()))?;
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(CrmError::invalid(
+            "limit",
+            format!("must be 1..={MAX_PAGE}"),
+        ));
+    }
+    let after = page
+        .cursor
+        .map(|c| {
+            URL_SAFE_NO_PAD
+                .decode(c)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| CrmError::invalid("cursor", "not a cursor of this list"))
+        })
+        .transpose()?;
     let now = deps.clock.now();
-    let mut items: Vec<DeferredItem> = deps
+    let (notes, next) = deps
         .store
-        .deferred_notes(&t.id)
-        .await?
+        .deferred_notes_page(&t.id, limit, after.as_deref())
+        .await?;
+    let mut items: Vec<DeferredItem> = notes
         .into_iter()
         .filter(|n| n.reason == DeferReason::Quota || n.due_at > now)
         .map(|n| DeferredItem {
@@ -60,6 +101,7 @@ pub(super) async fn list(
         quota_exhausted_at: t.quota_exhausted_at,
         quota_resumes_at,
         items,
+        cursor: next.map(|sk| URL_SAFE_NO_PAD.encode(sk)),
     }))
 }
 

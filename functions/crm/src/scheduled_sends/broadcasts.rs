@@ -48,7 +48,8 @@ pub(super) async fn run(
         return Ok(0);
     }
     if quota::exhausted(&tenant, now) {
-        // LINE would answer 429 again: wait for the quota with the tenant's other sends.
+        // LINE would answer 429 again: wait for the quota with the tenant's other sends (the
+        // tenant was read just above, so a release that ran meanwhile is seen).
         let due = quota::resumes_at(&tenant, now);
         b.next_due_at = Some(due);
         quota::note_broadcast(deps, &b, DeferReason::Quota, due, now).await?;

@@ -51,6 +51,25 @@ pub(super) fn exhausted(tenant: &Tenant, now: Timestamp) -> bool {
         .is_some_and(|at| quota_still_exhausted(at, now, &tenant.time_zone()))
 }
 
+/// Whether a send of this tenant must wait for quota now. The tick's copy of the tenant may be
+/// older than a release that ran meanwhile (an overlapping tick, `POST …/quota/retry`): a send
+/// deferred on that stale mark would wait for the rollover with nobody left to release it, so a
+/// marked copy is checked against the table first (one read, only while marked).
+pub(super) async fn must_wait(
+    deps: &Deps,
+    tenant: &Tenant,
+    now: Timestamp,
+) -> Result<Option<Tenant>, CrmError> {
+    if !exhausted(tenant, now) {
+        return Ok(None);
+    }
+    Ok(deps
+        .store
+        .get_tenant(&tenant.id)
+        .await?
+        .filter(|fresh| exhausted(fresh, now)))
+}
+
 /// When a send deferred for quota goes at the latest: the rollover of the month the mark was set
 /// in (of this month, for the send that is setting it now).
 pub(super) fn resumes_at(tenant: &Tenant, now: Timestamp) -> Timestamp {

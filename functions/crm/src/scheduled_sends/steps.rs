@@ -135,10 +135,10 @@ async fn send_step(
     now: Timestamp,
 ) -> Result<Outcome, CrmError> {
     let e = &claim.enrollment;
-    if quota::exhausted(tenant, now) {
+    if let Some(marked) = quota::must_wait(deps, tenant, now).await? {
         // LINE would answer 429 again: wait with the others for the quota to come back.
         let mut next = e.clone();
-        let due = quota::resumes_at(tenant, now);
+        let due = quota::resumes_at(&marked, now);
         next.next_due_at = Some(due);
         quota::note_step(deps, e, DeferReason::Quota, due, now).await?;
         deps.store.complete_claim(claim, &next, None).await?;

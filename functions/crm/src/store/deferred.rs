@@ -72,6 +72,46 @@ impl Store {
         Ok(())
     }
 
+    /// One page of the tenant's notes in item order, after the note `after` (the sort key the
+    /// previous page ended on; only ever looked up in the caller's own partition), and the sort
+    /// key to continue after when more may follow.
+    pub async fn deferred_notes_page(
+        &self,
+        t: &TenantId,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<DeferredNote>, Option<String>), StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", s(keys::deferred_pk(t)))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX));
+        query = match after {
+            Some(sk) => query
+                .key_condition_expression("pk = :pk AND sk > :after")
+                .expression_attribute_values(":after", s(sk)),
+            None => query.key_condition_expression("pk = :pk"),
+        };
+        let out = query
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        let next = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get(keys::SK))
+            .and_then(|v| v.as_s().ok())
+            .cloned();
+        let notes = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| from_item::<NoteItem>(i).map(|n| n.note))
+            .collect::<Result<_, _>>()?;
+        Ok((notes, next))
+    }
+
     /// Every note of the tenant (one partition; expired notes DynamoDB has not yet removed included).
     pub async fn deferred_notes(&self, t: &TenantId) -> Result<Vec<DeferredNote>, StoreError> {
         self.partition(None, keys::deferred_pk(t))
