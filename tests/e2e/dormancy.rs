@@ -718,7 +718,10 @@ async fn a_backfill_too_big_for_one_run_resumes_where_it_paused() -> anyhow::Res
     let env = TestEnv::start().await?;
     configure(
         &env,
-        json!({ "tiers": [{ "days": 30, "tag": "休眠30日" }] }),
+        json!({ "tiers": [
+            { "days": 30, "tag": "休眠30日" },
+            { "days": 60, "tag": "購入休眠60日", "clock": "purchase" }
+        ] }),
     )
     .await?;
     env.set_local_time("2026-04-01T12:00")?;
@@ -736,11 +739,41 @@ async fn a_backfill_too_big_for_one_run_resumes_where_it_paused() -> anyhow::Res
     let no_time = std::time::Duration::ZERO;
     let first = crm::dormancy_sweep::sweep_within(&env.deps, now, no_time).await?;
     assert_eq!(first.backfilled, 200, "one page, then paused: {first:?}");
+
+    // An import lands while the walk is paused: the walk may already be past that friend, so
+    // the import gets a purchase-tier walk of its own afterwards.
+    let buyer = &friends[0];
+    env.set_local_time("2026-06-01T04:30")?;
+    let csv = format!(
+        "orderId,userId,amount,purchasedAt,product,category\nB-1,{buyer},3000,2026-03-01 10:00,商品B,\n"
+    );
+    let req = http::Request::post("/admin/purchases/import")
+        .header("authorization", format!("Bearer {}", env.tenant.api_key))
+        .header("content-type", "text/csv")
+        .body(axum::body::Body::from(csv))?;
+    let (status, body) = env.call(req).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let now = env.clock_in_tokyo("2026-06-01T05:00")?;
+
     let second = crm::dormancy_sweep::sweep_within(&env.deps, now, no_time).await?;
-    assert_eq!(second.backfilled, 50, "the rest, same day: {second:?}");
-    let third = crm::dormancy_sweep::sweep_within(&env.deps, now, no_time).await?;
     assert_eq!(
-        (third.backfill_friends_read, third.backfilled),
+        second.backfill_friends_read, 50,
+        "the rest, same day: {second:?}"
+    );
+    let plenty = std::time::Duration::from_secs(600);
+    let third = crm::dormancy_sweep::sweep_within(&env.deps, now, plenty).await?;
+    assert_eq!(
+        third.backfill_friends_read, 250,
+        "the import's walk: {third:?}"
+    );
+    assert!(
+        tags(&env, buyer)
+            .await?
+            .contains(&"購入休眠60日".to_owned())
+    );
+    let fourth = crm::dormancy_sweep::sweep_within(&env.deps, now, plenty).await?;
+    assert_eq!(
+        (fourth.backfill_friends_read, fourth.backfilled),
         (0, 0),
         "recorded as done"
     );

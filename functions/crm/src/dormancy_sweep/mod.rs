@@ -214,15 +214,24 @@ async fn sweep_tenant_until(
             now,
         };
         let cursor = state.backfill_cursor.clone();
+        let started = match cursor {
+            Some(_) => state.backfill_started_at.unwrap_or(now),
+            None => now,
+        };
         match backfill::run(&run, clocks, cursor, deadline, &mut found).await? {
             backfill::Progress::Done => {
+                // A walk that resumed may have passed friends before an import asked: only a
+                // request made before the walk started is answered (a later one gets its own).
+                let answered = state.backfill_requested_at.filter(|r| *r <= started);
                 deps.store
-                    .record_backfill(&tenant.id, now, state.backfill_requested_at)
+                    .record_backfill(&tenant.id, now, answered)
                     .await?
             }
             backfill::Progress::Paused(c) => {
                 info!(tenant = %tenant.id, "dormancy backfill paused; resumes next run");
-                deps.store.save_backfill_cursor(&tenant.id, &c).await?
+                deps.store
+                    .save_backfill_cursor(&tenant.id, &c, started)
+                    .await?
             }
         }
     }

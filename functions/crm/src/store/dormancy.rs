@@ -49,9 +49,12 @@ pub struct SweepState {
     /// backfills the purchase-clock tiers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfill_requested_at: Option<Timestamp>,
-    /// Where a backfill too large for one invocation paused (an opaque friend-list cursor).
+    /// Where a backfill too large for one invocation paused (an opaque friend-list cursor), and
+    /// when that walk started (an import asking after it needs a walk of its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backfill_cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_started_at: Option<Timestamp>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -331,7 +334,9 @@ impl Store {
             .table_name(&self.table)
             .key(keys::PK, s(pk.clone()))
             .key(keys::SK, s(sk.clone()))
-            .update_expression("SET backfilledAt = :now, entity = :e REMOVE backfillCursor")
+            .update_expression(
+                "SET backfilledAt = :now, entity = :e REMOVE backfillCursor, backfillStartedAt",
+            )
             .expression_attribute_values(":now", s(now.to_string()))
             .expression_attribute_values(":e", s("sweep_state"))
             .send()
@@ -355,15 +360,21 @@ impl Store {
     }
 
     /// Remembers where a backfill paused, so the next run continues there.
-    pub async fn save_backfill_cursor(&self, t: &TenantId, cursor: &str) -> Result<(), StoreError> {
+    pub async fn save_backfill_cursor(
+        &self,
+        t: &TenantId,
+        cursor: &str,
+        started: Timestamp,
+    ) -> Result<(), StoreError> {
         let (pk, sk) = keys::sweep_state(t);
         self.client
             .update_item()
             .table_name(&self.table)
             .key(keys::PK, s(pk))
             .key(keys::SK, s(sk))
-            .update_expression("SET backfillCursor = :c, entity = :e")
+            .update_expression("SET backfillCursor = :c, backfillStartedAt = :s, entity = :e")
             .expression_attribute_values(":c", s(cursor))
+            .expression_attribute_values(":s", s(started.to_string()))
             .expression_attribute_values(":e", s("sweep_state"))
             .send()
             .await
