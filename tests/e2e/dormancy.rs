@@ -781,3 +781,39 @@ async fn a_backfill_too_big_for_one_run_resumes_where_it_paused() -> anyhow::Res
     assert_eq!(env.store.tag_member_count(&env.tenant.id, &tag).await?, 250);
     Ok(())
 }
+
+/// A tick that claims the digest and dies before sending leaves it leased; when the lease ends
+/// the next tick sends it, once, with the day's retry key.
+#[tokio::test]
+async fn a_digest_claimed_by_a_tick_that_died_goes_out_once_after_the_lease() -> anyhow::Result<()>
+{
+    let env = TestEnv::start().await?;
+    let staff = new_user();
+    configure(
+        &env,
+        json!({
+            "tiers": [{ "days": 30, "tag": "休眠30日" }],
+            "alerts": { "staffUserIds": [staff] }
+        }),
+    )
+    .await?;
+    sweep_on(&env, "2026-04-01").await?;
+    follow_at(&env, &new_user(), "2026-04-01T12:00").await?;
+    sweep_on(&env, "2026-05-01").await?;
+
+    let opening = env.clock_in_tokyo("2026-05-01T09:00")?;
+    let due = env.store.due_digests(opening).await?;
+    assert_eq!(due.len(), 1);
+    let lease = opening.checked_add(jiff::SignedDuration::from_mins(5))?;
+    assert!(env.store.claim_digest(&due[0], lease).await?.is_some());
+    // … and the tick that held it died here.
+
+    env.set_local_time("2026-05-01T09:01")?;
+    assert_eq!(env.tick().await?.digests_sent, 0, "still leased");
+    env.set_local_time("2026-05-01T09:05")?;
+    assert_eq!(env.tick().await?.digests_sent, 1);
+    env.set_local_time("2026-05-01T09:20")?;
+    assert_eq!(env.tick().await?.digests_sent, 0);
+    assert_eq!(env.texts_sent_to(&staff).len(), 1);
+    Ok(())
+}
