@@ -107,7 +107,9 @@ pub async fn tick(deps: &Deps, now: Timestamp) -> Result<TickReport, CrmError> {
     let mut report = TickReport::default();
     let lease_until = now.saturating_add(LEASE).unwrap_or(now);
     // Before reading the due-index: sends released here go in this very tick.
-    quota::recover(deps, now, &mut report).await?;
+    // Boxed, like the digests below: inlined, the tick's future type grew too deep for the
+    // compiler's layout query in the Lambda binary ("queries overflow the depth limit").
+    Box::pin(quota::recover(deps, now, &mut report)).await?;
     let mut broadcasts = Vec::new();
     // A due queue longer than one batch per shard is worked off in rounds within this tick rather
     // than a batch a minute: 10,000 steps due at 10:00 otherwise went out until 10:02 (issue 4).
@@ -115,7 +117,7 @@ pub async fn tick(deps: &Deps, now: Timestamp) -> Result<TickReport, CrmError> {
         && started.elapsed() < STEP_BUDGET
     {}
     // Staff digests composed at the 04:00 sweep wait for the window; this is when they go.
-    match crate::dormancy_sweep::send_due_digests(deps, now).await {
+    match Box::pin(crate::dormancy_sweep::send_due_digests(deps, now)).await {
         Ok((sent, _)) => report.digests_sent += sent,
         Err(e) => warn!(error = %e, "staff digests not sent; retried next tick"),
     }
