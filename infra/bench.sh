@@ -31,7 +31,8 @@ fi
 # sweep against a full Scan of the same table (BENCH_DORMANCY_FRIENDS, default 200,000:
 # DynamoDB Local's Scan slows more than linearly, so the comparison stays at a size that
 # finishes in minutes), then the sweep alone over BENCH_DORMANCY_SWEEP_FRIENDS (default
-# 1,000,000; writing them takes 3–4 minutes on 2 cores). On a DynamoDB Local of its own
+# 1,000,000; writing them takes 3–4 minutes on 2 cores), then the one-time backfill over
+# BENCH_DORMANCY_BACKFILL_FRIENDS (default 20,000). On a DynamoDB Local of its own
 # (BENCH_DYNAMODB_PORT, default 8001), stopped afterwards if started here, so the millions of
 # items never load the instance tests and `make dev` use. Prints markdown rows for the
 # "Dormancy sweep" section of docs/benchmarks.md.
@@ -47,9 +48,14 @@ if want dormancy; then
     rc=0
     (
         export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
-        "$TARGET_DIR/release/bench_dormancy" --friends "${BENCH_DORMANCY_FRIENDS:-200000}"
-        "$TARGET_DIR/release/bench_dormancy" --no-scan \
+        "$TARGET_DIR/release/bench_dormancy" --no-backfill \
+            --friends "${BENCH_DORMANCY_FRIENDS:-200000}"
+        "$TARGET_DIR/release/bench_dormancy" --no-scan --no-backfill \
             --friends "${BENCH_DORMANCY_SWEEP_FRIENDS:-1000000}"
+        # The one-time backfill writes a transition for ~96 % of the friends (all silent 30 days
+        # or more), so it is measured at a smaller size (BENCH_DORMANCY_BACKFILL_FRIENDS).
+        "$TARGET_DIR/release/bench_dormancy" --no-scan \
+            --friends "${BENCH_DORMANCY_BACKFILL_FRIENDS:-20000}"
     ) || rc=$?
     if [ "$started" -eq 1 ]; then
         DYNAMODB_PORT="$port" bash infra/dynamodb-local.sh stop

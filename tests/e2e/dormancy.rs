@@ -469,8 +469,15 @@ async fn staff_get_the_daily_digest_by_line_and_webhook_with_lapsing_vips() -> a
         "a quiet day sends no digest"
     );
 
+    // Composed at the 04:00 sweep, sent when the delivery window opens at 09:00.
     let report = sweep_on(&env, "2026-05-01").await?;
-    assert_eq!(report.digests_sent, 2, "{report:?}");
+    assert_eq!(report.digests_sent, 0, "{report:?}");
+    env.set_local_time("2026-05-01T08:59")?;
+    assert_eq!(env.tick().await?.digests_sent, 0);
+    assert!(env.texts_sent_to(&staff).is_empty(), "never before 09:00");
+    assert!(seen.lock().unwrap_or_else(|e| e.into_inner()).is_empty());
+    env.set_local_time("2026-05-01T09:00")?;
+    assert_eq!(env.tick().await?.digests_sent, 2);
     let texts = env.texts_sent_to(&staff);
     assert_eq!(texts.len(), 1);
     assert_eq!(
@@ -488,10 +495,148 @@ async fn staff_get_the_daily_digest_by_line_and_webhook_with_lapsing_vips() -> a
     assert_eq!(digest["vipsLapsing"][0]["userId"], vip.as_str());
     assert_eq!(digest["tiers"][0]["friends"], 2);
 
-    // Run again the same day: nothing new, no second digest.
+    // Run again the same day, tick again: nothing new, no second digest.
     let again = env.sweep().await?;
     assert_eq!(again.digests_sent, 0);
+    assert_eq!(env.tick().await?.digests_sent, 0);
     assert_eq!(seen.lock().unwrap_or_else(|e| e.into_inner()).len(), 1);
+    assert_eq!(env.texts_sent_to(&staff).len(), 1);
+    let push = env
+        .fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/v2/bot/message/push" && r.body["to"] == staff.as_str())
+        .expect("the digest push");
+    assert_eq!(
+        push.headers.get("x-line-retry-key").map(String::as_str),
+        Some(
+            crm::domain::dormancy::digest_retry_key(&env.tenant.id, "2026-05-01".parse()?, &staff)
+                .to_string()
+                .as_str()
+        ),
+        "the same key for every attempt of the day"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_digest_composed_at_the_sweep_goes_at_once_when_the_window_is_always_open()
+-> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let staff = new_user();
+    configure(
+        &env,
+        json!({
+            "tiers": [{ "days": 30, "tag": "休眠30日" }],
+            "alerts": { "staffUserIds": [staff] }
+        }),
+    )
+    .await?;
+    let (status, body) = env
+        .marketer(
+            "PATCH",
+            "/admin/tenant",
+            Some(json!({ "deliveryWindow": null })),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    sweep_on(&env, "2026-04-01").await?;
+    follow_at(&env, &new_user(), "2026-04-01T12:00").await?;
+    let report = sweep_on(&env, "2026-05-01").await?;
+    assert_eq!(report.digests_sent, 1, "{report:?}");
+    assert_eq!(env.texts_sent_to(&staff).len(), 1);
+    assert_eq!(env.tick().await?.digests_sent, 0, "sent once");
+    Ok(())
+}
+
+/// A tenant whose friends were quiet long before its first sweep (a shop moving to Tsunagu with
+/// its LINE account): the first sweep puts each into the tier they are in now.
+#[tokio::test]
+async fn a_first_sweep_puts_friends_already_silent_into_their_current_tier_once()
+-> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    tier_scenarios(&env).await?;
+    let staff = new_user();
+    let mut settings = tiers_with_scenarios();
+    settings["alerts"] = json!({ "staffUserIds": [staff] });
+    configure(&env, settings).await?;
+    let (d45, d100, d200, d400, d10) = (new_user(), new_user(), new_user(), new_user(), new_user());
+    follow_at(&env, &d400, "2025-04-27T12:00").await?;
+    follow_at(&env, &d200, "2025-11-13T12:00").await?;
+    follow_at(&env, &d100, "2026-02-21T12:00").await?;
+    follow_at(&env, &d45, "2026-04-17T12:00").await?;
+    follow_at(&env, &d10, "2026-05-22T12:00").await?;
+
+    let report = sweep_on(&env, "2026-06-01").await?;
+    assert_eq!(report.backfilled, 4, "{report:?}");
+    assert_eq!(report.entered, 0, "nobody crosses a threshold today");
+    assert_eq!(tags(&env, &d45).await?, ["休眠30日"]);
+    assert_eq!(tags(&env, &d100).await?, ["休眠90日"]);
+    assert_eq!(tags(&env, &d200).await?, ["休眠180日"]);
+    assert_eq!(tags(&env, &d400).await?, ["休眠365日"]);
+    assert!(tags(&env, &d10).await?.is_empty());
+
+    // One message each, the current tier's (180 has none here): not one per tier passed.
+    env.set_local_time("2026-06-01T09:00")?;
+    env.tick().await?;
+    env.tick().await?;
+    assert_eq!(env.texts_sent_to(&d45), ["今だけ10%OFF"]);
+    assert_eq!(env.texts_sent_to(&d100), ["新商品のお知らせ"]);
+    assert!(env.texts_sent_to(&d200).is_empty());
+    assert_eq!(env.texts_sent_to(&d400), ["お久しぶりです"]);
+    assert!(env.texts_sent_to(&d10).is_empty());
+    // Staff hear about it, apart from the day's news.
+    let digest = env.texts_sent_to(&staff);
+    assert_eq!(digest.len(), 1);
+    assert!(
+        digest[0].contains("初回判定で休眠に分類: 4人"),
+        "{}",
+        digest[0]
+    );
+    assert!(digest[0].contains("本日休眠入り: 0人"), "{}", digest[0]);
+
+    // Recorded: the next sweep reads the crossing buckets only, and later crossings follow.
+    let next = sweep_on(&env, "2026-06-02").await?;
+    assert_eq!((next.backfill_friends_read, next.backfilled), (0, 0));
+    let report = sweep_on(&env, "2026-06-21").await?;
+    assert_eq!(report.entered, 1, "d10 reaches 30 days: {report:?}");
+    assert_eq!(tags(&env, &d10).await?, ["休眠30日"]);
+    Ok(())
+}
+
+/// Past orders imported by CSV move `lastPurchaseAt` months back; the next sweep puts those
+/// friends into the purchase tier they are in, which no crossing bucket would show.
+#[tokio::test]
+async fn a_purchase_import_is_followed_by_a_backfill_of_the_purchase_tiers() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    configure(
+        &env,
+        json!({ "tiers": [{ "days": 60, "tag": "購入休眠60日", "clock": "purchase" }] }),
+    )
+    .await?;
+    let u = new_user();
+    sweep_on(&env, "2026-04-01").await?;
+    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    sweep_on(&env, "2026-06-01").await?;
+    assert!(tags(&env, &u).await?.is_empty());
+
+    env.set_local_time("2026-06-01T12:00")?;
+    let csv = format!(
+        "orderId,userId,amount,purchasedAt,product,category\nA-1,{u},5000,2026-02-01 10:00,商品A,美容\n"
+    );
+    let req = http::Request::post("/admin/purchases/import")
+        .header("authorization", format!("Bearer {}", env.tenant.api_key))
+        .header("content-type", "text/csv")
+        .body(axum::body::Body::from(csv))?;
+    let (status, body) = env.call(req).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["imported"], 1, "{body}");
+
+    let report = sweep_on(&env, "2026-06-02").await?;
+    assert_eq!(report.backfilled, 1, "{report:?}");
+    assert_eq!(tags(&env, &u).await?, ["購入休眠60日"]);
+    let again = sweep_on(&env, "2026-06-03").await?;
+    assert_eq!(again.backfill_friends_read, 0, "once per import");
     Ok(())
 }
 
@@ -563,5 +708,112 @@ async fn a_purchase_tier_is_entered_after_60_days_without_buying_and_left_by_the
         .await?;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(tags(&env, &u).await?.is_empty(), "left with the order");
+    Ok(())
+}
+
+/// A backfill larger than one invocation's budget pauses between friend-list pages and the next
+/// run resumes where it stopped: nobody is placed twice, nobody is skipped.
+#[tokio::test]
+async fn a_backfill_too_big_for_one_run_resumes_where_it_paused() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    configure(
+        &env,
+        json!({ "tiers": [
+            { "days": 30, "tag": "休眠30日" },
+            { "days": 60, "tag": "購入休眠60日", "clock": "purchase" }
+        ] }),
+    )
+    .await?;
+    env.set_local_time("2026-04-01T12:00")?;
+    let friends: Vec<String> = (0..250).map(|_| new_user()).collect();
+    for batch in friends.chunks(50) {
+        let events = batch
+            .iter()
+            .map(|u| user::follow(u, env.now_ms(), false))
+            .collect();
+        let (status, body) = env.deliver(events).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    env.set_local_time("2026-06-01T04:00")?;
+    let now = env.clock_in_tokyo("2026-06-01T04:00")?;
+    let no_time = std::time::Duration::ZERO;
+    let first = crm::dormancy_sweep::sweep_within(&env.deps, now, no_time).await?;
+    assert_eq!(first.backfilled, 200, "one page, then paused: {first:?}");
+
+    // An import lands while the walk is paused: the walk may already be past that friend, so
+    // the import gets a purchase-tier walk of its own afterwards.
+    let buyer = &friends[0];
+    env.set_local_time("2026-06-01T04:30")?;
+    let csv = format!(
+        "orderId,userId,amount,purchasedAt,product,category\nB-1,{buyer},3000,2026-03-01 10:00,商品B,\n"
+    );
+    let req = http::Request::post("/admin/purchases/import")
+        .header("authorization", format!("Bearer {}", env.tenant.api_key))
+        .header("content-type", "text/csv")
+        .body(axum::body::Body::from(csv))?;
+    let (status, body) = env.call(req).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let now = env.clock_in_tokyo("2026-06-01T05:00")?;
+
+    let second = crm::dormancy_sweep::sweep_within(&env.deps, now, no_time).await?;
+    assert_eq!(
+        second.backfill_friends_read, 50,
+        "the rest, same day: {second:?}"
+    );
+    let plenty = std::time::Duration::from_secs(600);
+    let third = crm::dormancy_sweep::sweep_within(&env.deps, now, plenty).await?;
+    assert_eq!(
+        third.backfill_friends_read, 250,
+        "the import's walk: {third:?}"
+    );
+    assert!(
+        tags(&env, buyer)
+            .await?
+            .contains(&"購入休眠60日".to_owned())
+    );
+    let fourth = crm::dormancy_sweep::sweep_within(&env.deps, now, plenty).await?;
+    assert_eq!(
+        (fourth.backfill_friends_read, fourth.backfilled),
+        (0, 0),
+        "recorded as done"
+    );
+    let tag = crm::domain::TagName::parse("休眠30日")?;
+    assert_eq!(env.store.tag_member_count(&env.tenant.id, &tag).await?, 250);
+    Ok(())
+}
+
+/// A tick that claims the digest and dies before sending leaves it leased; when the lease ends
+/// the next tick sends it, once, with the day's retry key.
+#[tokio::test]
+async fn a_digest_claimed_by_a_tick_that_died_goes_out_once_after_the_lease() -> anyhow::Result<()>
+{
+    let env = TestEnv::start().await?;
+    let staff = new_user();
+    configure(
+        &env,
+        json!({
+            "tiers": [{ "days": 30, "tag": "休眠30日" }],
+            "alerts": { "staffUserIds": [staff] }
+        }),
+    )
+    .await?;
+    sweep_on(&env, "2026-04-01").await?;
+    follow_at(&env, &new_user(), "2026-04-01T12:00").await?;
+    sweep_on(&env, "2026-05-01").await?;
+
+    let opening = env.clock_in_tokyo("2026-05-01T09:00")?;
+    let due = env.store.due_digests(opening).await?;
+    assert_eq!(due.len(), 1);
+    let lease = opening.checked_add(jiff::SignedDuration::from_mins(5))?;
+    assert!(env.store.claim_digest(&due[0], lease).await?.is_some());
+    // … and the tick that held it died here.
+
+    env.set_local_time("2026-05-01T09:01")?;
+    assert_eq!(env.tick().await?.digests_sent, 0, "still leased");
+    env.set_local_time("2026-05-01T09:05")?;
+    assert_eq!(env.tick().await?.digests_sent, 1);
+    env.set_local_time("2026-05-01T09:20")?;
+    assert_eq!(env.tick().await?.digests_sent, 0);
+    assert_eq!(env.texts_sent_to(&staff).len(), 1);
     Ok(())
 }

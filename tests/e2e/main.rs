@@ -1,10 +1,12 @@
 //! End-to-end tests: real DynamoDB Local, the fake LINE Platform, the handlers Lambda runs.
 //! Start DynamoDB Local with `bash infra/dynamodb-local.sh start` (`make test` does it).
 mod admin;
+mod always_open;
 mod broadcasts;
 mod dormancy;
 mod outbox;
 mod purchases;
+mod quota;
 mod sam_fixtures;
 mod scenarios;
 mod surveys;

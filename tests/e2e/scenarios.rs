@@ -261,8 +261,9 @@ async fn an_exhausted_monthly_quota_defers_the_send_and_loses_nothing() -> anyho
         EnrollmentState::Active
     );
 
+    // No blind hours of waiting: the next tick asks LINE, finds room and sends.
     env.fake.set_monthly_quota(&env.tenant.access_token, None);
-    env.clock.advance(SignedDuration::from_hours(6));
+    env.clock.advance(SignedDuration::from_mins(1));
     assert_eq!(env.tick().await?.sent, 1);
     assert_eq!(env.texts_sent_to(&u), ["こんにちは"]);
     Ok(())
@@ -460,5 +461,89 @@ async fn a_retired_scenario_takes_no_one_new_but_finishes_those_enrolled() -> an
 
     assert_eq!(env.texts_sent_to(&first).len(), 2);
     assert!(env.texts_sent_to(&second).is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn saving_a_retired_scenario_again_revives_it_as_a_new_version() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let (status, saved) = env.put_scenario_yaml("welcome", WELCOME).await?;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    let (status, _) = env
+        .marketer("DELETE", "/admin/scenarios/welcome", None)
+        .await?;
+    assert!(status.is_success(), "{status}");
+    let (status, _) = env
+        .marketer("GET", "/admin/scenarios/welcome", None)
+        .await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The same id again: version 2, not "changed concurrently" over the kept version 1.
+    let (status, revived) = env.put_scenario_yaml("welcome", WELCOME).await?;
+    assert!(status.is_success(), "{status} {revived}");
+    assert_eq!(revived["version"], 2, "{revived}");
+    let (status, current) = env
+        .marketer("GET", "/admin/scenarios/welcome", None)
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    assert_eq!(current["version"], 2, "{current}");
+    let (_, versions) = env
+        .marketer("GET", "/admin/scenarios/welcome/versions", None)
+        .await?;
+    assert_eq!(
+        versions["versions"].as_array().map(Vec::len),
+        Some(2),
+        "{versions}"
+    );
+
+    // And it enrolls again: a follow starts it.
+    let u = new_user();
+    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.tick().await?;
+    assert_eq!(
+        env.texts_sent_to(&u),
+        ["お客様、友だち追加ありがとうございます！"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_post_purchase_step_names_the_product_and_day_of_the_last_purchase() -> anyhow::Result<()>
+{
+    let env = TestEnv::start().await?;
+    let yaml = r#"
+id: thanks-for-buying
+name: 購入お礼
+trigger: { type: purchase }
+allowReentry: true
+steps:
+  - id: thanks
+    messages:
+      - { type: text, text: "{{lastPurchase.product|商品}}のご購入ありがとうございます（{{lastPurchase.date}}）" }
+"#;
+    let (status, body) = env.put_scenario_yaml("thanks-for-buying", yaml).await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let u = new_user();
+    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    // 00:30 in Tokyo is still April 1st in UTC: the day shown is the shop's.
+    env.set_local_time("2026-04-02T00:30")?;
+    let (status, body) = env
+        .marketer(
+            "POST",
+            "/admin/purchases",
+            Some(json!({
+                "orderId": "EC-1", "userId": u, "amount": 2800,
+                "items": [{ "product": "ハンドクリーム" }, { "product": "リップ" }],
+            })),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    env.run_bus().await?;
+    env.set_local_time("2026-04-02T09:00")?;
+    env.tick().await?;
+    assert_eq!(
+        env.texts_sent_to(&u),
+        ["ハンドクリーム、リップのご購入ありがとうございます（2026-04-02）"]
+    );
     Ok(())
 }

@@ -1,4 +1,7 @@
 //! The dormancy-sweep Lambda: wiring only; the sweep lives in `crm::dormancy_sweep`.
+// The sweep's future (days, the backfill's concurrent placements, the digest) is deep enough
+// that laying out this handler's future exceeds rustc's default query depth of 128.
+#![recursion_limit = "256"]
 use std::sync::Arc;
 
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, run, service_fn, tracing};

@@ -2,6 +2,7 @@
 //! only its own tenant (the tenant comes from the key, never from the URL); the operator key
 //! creates tenants.
 mod broadcasts;
+mod deferred;
 mod dormancy;
 mod purchases;
 mod rules;
@@ -46,6 +47,8 @@ pub fn router(deps: Deps) -> Router {
     Router::new()
         .route("/admin/tenants", post(create_tenant))
         .route("/admin/tenant", get(own_tenant).patch(update_tenant))
+        .route("/admin/tenant/quota/retry", post(deferred::retry_quota))
+        .route("/admin/deferred", get(deferred::list))
         .route("/admin/friends", get(list_friends))
         .route("/admin/friends/{user_id}", get(one_friend))
         .route("/admin/friends/{user_id}/tags", post(add_tags))
@@ -199,7 +202,8 @@ pub struct TenantView {
     name: String,
     channel_id: Option<String>,
     zone: String,
-    delivery_window: DeliveryWindow,
+    /// `null`: always open.
+    delivery_window: Option<DeliveryWindow>,
     daily_cap: Option<u32>,
     quota_exhausted_at: Option<Timestamp>,
     created_at: Timestamp,
@@ -212,7 +216,7 @@ fn tenant_view(deps: &Deps, t: &Tenant) -> TenantView {
         name: t.name.clone(),
         channel_id: t.channel_id.clone(),
         zone: t.zone.clone(),
-        delivery_window: t.delivery_window,
+        delivery_window: t.delivery_window.as_option(),
         daily_cap: t.daily_cap,
         quota_exhausted_at: t.quota_exhausted_at,
         created_at: t.created_at,
@@ -239,8 +243,9 @@ struct CreateTenant {
     channel_id: Option<String>,
     #[serde(default)]
     zone: Option<String>,
-    #[serde(default)]
-    delivery_window: Option<DeliveryWindow>,
+    /// Absent: 09:00–21:00; `null`: always open.
+    #[serde(default, with = "serde_with_null")]
+    delivery_window: Option<Option<DeliveryWindow>>,
     #[serde(default)]
     daily_cap: Option<u32>,
 }
@@ -271,13 +276,10 @@ async fn create_tenant(
             return Err(CrmError::invalid(field, "must not be empty"));
         }
     }
-    let window = req.delivery_window.unwrap_or_default();
-    if window.start >= window.end {
-        return Err(CrmError::invalid(
-            "deliveryWindow",
-            "start must be before end",
-        ));
-    }
+    let window = match req.delivery_window {
+        None => DeliveryWindow::default(),
+        Some(w) => checked_window(w)?,
+    };
     let now = deps.clock.now();
     let tenant = Tenant {
         id: id.clone(),
@@ -333,8 +335,9 @@ struct TenantSettings {
     name: Option<String>,
     #[serde(default)]
     zone: Option<String>,
-    #[serde(default)]
-    delivery_window: Option<DeliveryWindow>,
+    /// `null`: always open.
+    #[serde(default, with = "serde_with_null")]
+    delivery_window: Option<Option<DeliveryWindow>>,
     #[serde(default, with = "serde_with_null")]
     daily_cap: Option<Option<u32>>,
 }
@@ -342,8 +345,22 @@ struct TenantSettings {
 /// Tells "absent" (keep) from `null` (clear) for an optional setting.
 mod serde_with_null {
     use serde::{Deserialize, Deserializer};
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
-        Ok(Some(Option::<u32>::deserialize(d)?))
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Ok(Some(Option::<T>::deserialize(d)?))
+    }
+}
+
+/// A window given as `{start, end}` must open before it closes; `null` is always open.
+fn checked_window(w: Option<DeliveryWindow>) -> Result<DeliveryWindow, CrmError> {
+    match w {
+        None => Ok(DeliveryWindow::ALWAYS_OPEN),
+        Some(w) if w.start >= w.end => Err(CrmError::invalid(
+            "deliveryWindow",
+            "start must be before end (or null for always open)",
+        )),
+        Some(w) => Ok(w),
     }
 }
 
@@ -370,13 +387,7 @@ async fn update_tenant(
         t.zone = zone;
     }
     if let Some(window) = req.delivery_window {
-        if window.start >= window.end {
-            return Err(CrmError::invalid(
-                "deliveryWindow",
-                "start must be before end",
-            ));
-        }
-        t.delivery_window = window;
+        t.delivery_window = checked_window(window)?;
     }
     if let Some(cap) = req.daily_cap {
         if cap == Some(0) {

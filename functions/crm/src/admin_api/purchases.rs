@@ -165,6 +165,11 @@ pub(super) async fn import(
             Err(e) => return Err(e),
         }
     }
+    if imported > 0 {
+        deps.store
+            .request_dormancy_backfill(&t.id, deps.clock.now())
+            .await?;
+    }
     errors.sort_by_key(|e| e.line);
     tracing::info!(tenant = %t.id, imported, duplicates, failed = errors.len(), "purchases imported");
     Ok(Json(

@@ -304,6 +304,35 @@ pub fn crossing_day(today: Date, days: u32) -> Option<Date> {
     today.checked_sub(i64::from(days).days()).ok()
 }
 
+/// Where a one-time backfill puts a friend on `clock`: the deepest tier whose threshold their
+/// silence has passed by `today`, with the day the silence counts from. None when the friend is
+/// not silent long enough, never did anything on that clock (never bought: no purchase tier),
+/// blocked us, or already sits in that tier (or deeper) for this same silence.
+///
+/// Only the tier they are in now, not every tier passed on the way: a friend quiet for 200
+/// days gets 休眠180日 and that tier's scenario once, not three reactivation messages at once.
+pub fn backfill_tier<'a>(
+    settings: &'a DormancySettings,
+    clock: DormancyClock,
+    friend: &Friend,
+    today: Date,
+    zone: &TimeZone,
+) -> Option<(&'a Tier, Date)> {
+    if friend.blocked {
+        return None;
+    }
+    let since = local_day(clock.last(friend)?, zone);
+    let silent = days_between(since, today);
+    let tier = settings
+        .tiers_of(clock)
+        .filter(|t| i64::from(t.days) <= silent)
+        .max_by_key(|t| t.days)?;
+    match friend.dormant_in(clock) {
+        Some(d) if d.since_day == since && d.days >= tier.days => None,
+        _ => Some((tier, since)),
+    }
+}
+
 impl Friend {
     /// The tier of `clock` the friend is in, if any.
     pub fn dormant_in(&self, clock: DormancyClock) -> Option<&DormantTier> {
@@ -384,7 +413,7 @@ pub fn days_between(a: Date, b: Date) -> i64 {
 }
 
 /// A friend named in the digest (staff need to recognise them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LapsedFriend {
     pub user_id: LineUserId,
@@ -394,7 +423,7 @@ pub struct LapsedFriend {
 }
 
 /// One tier's line in the digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TierCount {
     pub clock: DormancyClock,
@@ -406,8 +435,9 @@ pub struct TierCount {
     pub new: u64,
 }
 
-/// The staff digest of one tenant's sweep.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The staff digest of one tenant's sweep. Composed at the sweep (04:00), kept in the table and
+/// sent when the delivery window opens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Digest {
     pub tenant: super::TenantId,
@@ -416,6 +446,14 @@ pub struct Digest {
     pub newly_dormant: u64,
     pub vips_lapsing: Vec<LapsedFriend>,
     pub birthdays: u64,
+    /// Friends put into the tier they were already in by a one-time backfill (a tenant's first
+    /// sweep, or after a purchase import): not news of today, so counted apart.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub backfilled: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Names shown in a LINE digest; the JSON digest carries them all.
@@ -429,6 +467,9 @@ impl Digest {
             out.push_str(&format!("{}: {}人（新規 {}）\n", t.tag, t.friends, t.new));
         }
         out.push_str(&format!("本日休眠入り: {}人\n", self.newly_dormant));
+        if self.backfilled > 0 {
+            out.push_str(&format!("初回判定で休眠に分類: {}人\n", self.backfilled));
+        }
         if self.birthdays > 0 {
             out.push_str(&format!("本日の誕生日: {}人\n", self.birthdays));
         }
@@ -594,6 +635,61 @@ mod tests {
     }
 
     #[test]
+    fn a_backfill_puts_a_friend_into_the_deepest_tier_passed_only() {
+        let zone = TimeZone::get("Asia/Tokyo").unwrap();
+        let settings = DormancySettings::default();
+        let today = date(2026, 6, 1);
+        let mut f = Friend::new(
+            TenantId::parse("demo").unwrap(),
+            LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap(),
+            "2026-01-01T03:00:00Z".parse().unwrap(),
+        );
+        // Last seen 2026-04-17 (Tokyo): 45 days before today, so 休眠30日 — not the 90-day tier.
+        f.last_seen_at = Some("2026-04-17T03:00:00Z".parse().unwrap());
+        let (tier, since) =
+            backfill_tier(&settings, DormancyClock::Activity, &f, today, &zone).unwrap();
+        assert_eq!((tier.days, since), (30, date(2026, 4, 17)));
+        // 29 days: no tier yet.
+        f.last_seen_at = Some("2026-05-03T03:00:00Z".parse().unwrap());
+        assert!(backfill_tier(&settings, DormancyClock::Activity, &f, today, &zone).is_none());
+        // 200 days: 180, once.
+        f.last_seen_at = Some("2025-11-13T03:00:00Z".parse().unwrap());
+        let (tier, since) =
+            backfill_tier(&settings, DormancyClock::Activity, &f, today, &zone).unwrap();
+        assert_eq!(tier.days, 180);
+        // Already there for this silence: nothing to do; in a shallower tier: moved deeper.
+        f.enter_tier(tier, since, today, "2026-06-01T00:00:00Z".parse().unwrap());
+        assert!(backfill_tier(&settings, DormancyClock::Activity, &f, today, &zone).is_none());
+        let mut shallow = f.clone();
+        shallow.dormancy[0].days = 90;
+        assert_eq!(
+            backfill_tier(&settings, DormancyClock::Activity, &shallow, today, &zone)
+                .map(|(t, _)| t.days),
+            Some(180)
+        );
+        // Never bought: no purchase tier, whatever the settings.
+        let purchase = DormancySettings {
+            tiers: vec![Tier {
+                days: 60,
+                tag: TagName::parse("購入休眠60日").unwrap(),
+                clock: DormancyClock::Purchase,
+                scenario: None,
+                coupon: None,
+            }],
+            ..DormancySettings::default()
+        };
+        assert!(backfill_tier(&purchase, DormancyClock::Purchase, &f, today, &zone).is_none());
+        f.last_purchase_at = Some("2026-03-01T03:00:00Z".parse().unwrap());
+        assert_eq!(
+            backfill_tier(&purchase, DormancyClock::Purchase, &f, today, &zone)
+                .map(|(t, d)| (t.days, d)),
+            Some((60, date(2026, 3, 1)))
+        );
+        f.blocked = true;
+        assert!(backfill_tier(&purchase, DormancyClock::Purchase, &f, today, &zone).is_none());
+    }
+
+    #[test]
     fn the_digest_reads_as_a_staff_message() {
         let d = Digest {
             tenant: TenantId::parse("demo").unwrap(),
@@ -612,6 +708,7 @@ mod tests {
                 tag: tier(30).tag,
             }],
             birthdays: 0,
+            backfilled: 0,
         };
         assert_eq!(
             d.text(),

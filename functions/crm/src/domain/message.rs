@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::Friend;
+use super::{Friend, purchase::Purchase};
 
 /// A push carries at most 5 message objects.
 pub const MAX_MESSAGES: usize = 5;
@@ -378,6 +378,23 @@ impl RenderContext {
         self
     }
 
+    /// `{{lastPurchase.product}}` (the products of the newest order, joined with 「、」) and
+    /// `{{lastPurchase.date}}` (its day in the shop's zone, `YYYY-MM-DD`). The newest by purchase
+    /// time, not by arrival: an imported CSV of old orders does not displace a recent one.
+    /// No purchase leaves both missing, so `{{lastPurchase.product|商品}}` falls back.
+    pub fn with_last_purchase<'a>(
+        self,
+        purchases: impl IntoIterator<Item = &'a Purchase>,
+        zone: &jiff::tz::TimeZone,
+    ) -> Self {
+        let Some(last) = purchases.into_iter().max_by_key(|p| p.purchased_at) else {
+            return self;
+        };
+        let day = last.purchased_at.to_zoned(zone.clone()).date().to_string();
+        self.with_var(LAST_PURCHASE_PRODUCT, last.products().join("、"))
+            .with_var(LAST_PURCHASE_DATE, day)
+    }
+
     /// An empty value counts as missing, so `{{name|お客様}}` also covers a blank display name.
     fn lookup(&self, name: &str) -> Option<&str> {
         self.vars
@@ -385,6 +402,17 @@ impl RenderContext {
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
+}
+
+pub const LAST_PURCHASE_PRODUCT: &str = "lastPurchase.product";
+pub const LAST_PURCHASE_DATE: &str = "lastPurchase.date";
+
+/// Whether any message mentions `{{lastPurchase…}}`: the sender reads the friend's purchase
+/// history only then, so the ordinary step costs no extra read.
+pub fn mentions_last_purchase(messages: &[Value]) -> bool {
+    messages
+        .iter()
+        .any(|m| m.to_string().contains("lastPurchase."))
 }
 
 /// Fills placeholders in every human-readable string of the messages.
@@ -662,6 +690,51 @@ mod tests {
         let flex =
             json!({"type": "flex", "altText": "あ".repeat(401), "contents": {"type": "bubble"}});
         assert_eq!(err(json!([flex])).field, "steps[0].messages[0].altText");
+    }
+
+    #[test]
+    fn last_purchase_placeholders_name_the_newest_order_in_the_shops_zone() {
+        use crate::domain::purchase::{OrderId, PurchaseItem};
+        let order = |id: &str, at: &str, products: &[&str]| Purchase {
+            order_id: OrderId::parse(id).unwrap(),
+            friend: crate::domain::LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap(),
+            amount: 1000,
+            items: products
+                .iter()
+                .map(|p| PurchaseItem {
+                    product: (*p).to_owned(),
+                    category: None,
+                    quantity: 1,
+                })
+                .collect(),
+            purchased_at: at.parse().unwrap(),
+            imported: false,
+        };
+        // The newer order arrives first (an import of older ones follows it).
+        let orders = [
+            order("#2", "2026-11-30T15:30:00Z", &["商品B", "商品C"]),
+            order("#1", "2026-10-01T01:00:00Z", &["商品A"]),
+        ];
+        let tokyo = jiff::tz::TimeZone::get("Asia/Tokyo").unwrap();
+        let msgs = [text(
+            "{{lastPurchase.product}}({{lastPurchase.date}}ご購入)はいかがですか",
+        )];
+        assert!(mentions_last_purchase(&msgs));
+        let out = render(
+            &msgs,
+            &RenderContext::default().with_last_purchase(&orders, &tokyo),
+        );
+        // 15:30 UTC is 00:30 the next day in Tokyo.
+        assert_eq!(
+            out[0]["text"],
+            "商品B、商品C(2026-12-01ご購入)はいかがですか"
+        );
+        let none = render(
+            &[text("{{lastPurchase.product|お買い物}}はいかが")],
+            &RenderContext::default().with_last_purchase(&[], &tokyo),
+        );
+        assert_eq!(none[0]["text"], "お買い物はいかが");
+        assert!(!mentions_last_purchase(&[text("{{name}}さん")]));
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct Tenant {
     pub access_token: Secret,
     /// IANA zone in which step times and delivery windows are evaluated.
     pub zone: String,
+    /// Stored and shown as `null` when always open (`DeliveryWindow::ALWAYS_OPEN`).
+    #[serde(default, with = "window_or_null")]
     pub delivery_window: DeliveryWindow,
     /// At most this many messages per friend per day (tenant zone) across scenarios and
     /// broadcasts; transactional sends are exempt. None: no cap.
@@ -52,6 +54,40 @@ pub struct DeliveryWindow {
     pub end: Time,
 }
 
+impl DeliveryWindow {
+    /// A shop that may message at any hour (`deliveryWindow: null`). `next_opening` already reads
+    /// `start == end` as always open, so every send path honours it without a second code path.
+    pub const ALWAYS_OPEN: Self = Self {
+        start: Time::MIN,
+        end: Time::MIN,
+    };
+
+    pub fn is_always_open(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// The API's and the table's spelling: `None` (JSON `null`) for always open.
+    pub fn as_option(self) -> Option<Self> {
+        (!self.is_always_open()).then_some(self)
+    }
+}
+
+/// Serde for the tenant's window: `null` is "always open"; an absent attribute (tenants stored
+/// before `null` was allowed always have one) takes the default 09:00–21:00.
+pub mod window_or_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::DeliveryWindow;
+
+    pub fn serialize<S: Serializer>(w: &DeliveryWindow, s: S) -> Result<S::Ok, S::Error> {
+        w.as_option().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DeliveryWindow, D::Error> {
+        Ok(Option::<DeliveryWindow>::deserialize(d)?.unwrap_or(DeliveryWindow::ALWAYS_OPEN))
+    }
+}
+
 impl Default for DeliveryWindow {
     fn default() -> Self {
         Self {
@@ -63,4 +99,42 @@ impl Default for DeliveryWindow {
 
 pub fn is_known_zone(name: &str) -> bool {
     TimeZone::get(name).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_always_open_window_is_null_and_a_missing_one_is_the_default() {
+        #[derive(Serialize, Deserialize)]
+        struct Holder {
+            #[serde(default, with = "window_or_null")]
+            w: DeliveryWindow,
+        }
+        let open = serde_json::to_value(Holder {
+            w: DeliveryWindow::ALWAYS_OPEN,
+        })
+        .unwrap();
+        assert_eq!(open, json!({ "w": null }));
+        let back: Holder = serde_json::from_value(open).unwrap();
+        assert!(back.w.is_always_open());
+        let missing: Holder = serde_json::from_value(json!({})).unwrap();
+        assert_eq!(missing.w, DeliveryWindow::default());
+        let nine: Holder =
+            serde_json::from_value(json!({ "w": { "start": "09:00:00", "end": "21:00:00" } }))
+                .unwrap();
+        assert_eq!(nine.w, DeliveryWindow::default());
+    }
+
+    #[test]
+    fn an_always_open_window_opens_at_any_hour() {
+        let zone = TimeZone::get(DEFAULT_ZONE).unwrap();
+        let three_am: Timestamp = "2026-04-01T18:00:00Z".parse().unwrap(); // 03:00 JST
+        assert_eq!(
+            crate::domain::schedule::next_opening(&DeliveryWindow::ALWAYS_OPEN, three_am, &zone),
+            three_am
+        );
+    }
 }

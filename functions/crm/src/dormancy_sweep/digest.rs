@@ -1,10 +1,14 @@
 //! The staff digest: per-tier counts, who went dormant today and which VIPs are lapsing, pushed
 //! from the shop's LINE account to staff and/or POSTed as JSON to the shop's HTTPS endpoint.
-//! Sent on days something happened (someone went dormant, a birthday); a failing channel is
-//! logged and counted, never a reason to redo the sweep.
+//! Composed by the sweep on days something happened (someone went dormant, a birthday), then
+//! kept in the table (`DIGEST#{day}`) until the shop's delivery window opens — the sweep runs at
+//! 04:00, staff read it at 09:00 — and sent by the scheduled-sends tick (or at once by the sweep
+//! when the window is open or `null`). Sending is crash-safe like the other sends: a claim with
+//! a lease, and the same `X-Line-Retry-Key` / `Idempotency-Key` for every attempt of one
+//! tenant-day-recipient, so a retried or doubled send notifies once.
 use std::sync::OnceLock;
 
-use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp, civil::Date};
 use serde_json::json;
 use tracing::warn;
 
@@ -14,9 +18,18 @@ use crate::{
     domain::{
         Tenant,
         dormancy::{Digest, DormancySettings, TierCount, digest_retry_key},
+        schedule::next_opening,
     },
     http::CrmError,
+    line::client::LineError,
+    store::{BucketEntry, DigestClaim, StoreError, keys},
 };
+
+/// Longer than one digest's sends; a claim still held after this is from a dead tick or sweep.
+const LEASE: SignedDuration = SignedDuration::from_mins(5);
+/// LINE busy or down: try again a few minutes later, a dozen times (about 6 hours), then give up
+/// (logged) rather than page staff with yesterday's news tomorrow.
+const MAX_ATTEMPTS: u32 = 12;
 
 /// One client per process for staff webhooks (TLS set up once, not per sweep).
 fn staff_http() -> Option<&'static reqwest::Client> {
@@ -29,13 +42,47 @@ fn staff_http() -> Option<&'static reqwest::Client> {
     .as_ref()
 }
 
+/// Composes today's digest, keeps it until the delivery window opens and, if it is open now
+/// (or always open), sends it at once.
 pub(super) async fn send(
     deps: &Deps,
     tenant: &Tenant,
     settings: &DormancySettings,
     today: Date,
+    now: Timestamp,
     found: &mut Found,
 ) -> Result<(), CrmError> {
+    let Some(digest) = compose(deps, tenant, settings, today, found).await? else {
+        return Ok(());
+    };
+    let due = next_opening(&tenant.delivery_window, now, &tenant.time_zone());
+    if !deps.store.save_digest(&digest, due).await? || due > now {
+        return Ok(());
+    }
+    let day = today.to_string();
+    let (pk, sk) = keys::digest(&tenant.id, &day);
+    let (_, gsi3sk) = keys::digest_due(due, &tenant.id, &day);
+    let entry = BucketEntry { pk, sk, gsi3sk };
+    let lease_until = now.saturating_add(LEASE).unwrap_or(now);
+    match send_one(deps, &entry, now, lease_until).await {
+        Ok((sent, failed)) => {
+            found.report.digests_sent += sent;
+            found.report.digest_failures += failed;
+        }
+        // A tick took it meanwhile; it sends it.
+        Err(CrmError::Store(StoreError::Conflict)) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+async fn compose(
+    deps: &Deps,
+    tenant: &Tenant,
+    settings: &DormancySettings,
+    today: Date,
+    found: &mut Found,
+) -> Result<Option<Digest>, CrmError> {
     let mut tiers = Vec::new();
     for t in &settings.tiers {
         tiers.push(TierCount {
@@ -57,51 +104,133 @@ pub(super) async fn send(
         newly_dormant: found.new_by_tier.values().sum(),
         vips_lapsing: std::mem::take(&mut found.vips),
         birthdays: u64::try_from(found.report.birthdays).unwrap_or(0),
+        backfilled: u64::try_from(found.report.backfilled).unwrap_or(0),
     };
-    if digest.newly_dormant == 0 && digest.birthdays == 0 {
-        // A quiet day is not news; the counts are still there the next time something happens.
-        return Ok(());
+    // A quiet day is not news; the counts are still there the next time something happens.
+    let news = digest.newly_dormant > 0 || digest.birthdays > 0 || digest.backfilled > 0;
+    Ok(news.then_some(digest))
+}
+
+/// Sends every digest due by `now` (the tick calls this each minute; an empty index costs one
+/// query). Returns deliveries made and failed, counted per recipient.
+pub async fn send_due(deps: &Deps, now: Timestamp) -> Result<(usize, usize), CrmError> {
+    let (mut sent, mut failed) = (0, 0);
+    let lease_until = now.saturating_add(LEASE).unwrap_or(now);
+    for due in deps.store.due_digests(now).await? {
+        match send_one(deps, &due, now, lease_until).await {
+            Ok((s, f)) => {
+                sent += s;
+                failed += f;
+            }
+            Err(CrmError::Store(StoreError::Conflict)) => {}
+            Err(e) => {
+                // Left claimed: it comes due again when the lease ends, with the same keys.
+                warn!(error = %e, "staff digest failed; retried after the lease");
+                failed += 1;
+            }
+        }
     }
+    Ok((sent, failed))
+}
+
+async fn send_one(
+    deps: &Deps,
+    due: &BucketEntry,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> Result<(usize, usize), CrmError> {
+    let Some(claim) = deps.store.claim_digest(due, lease_until).await? else {
+        return Ok((0, 0));
+    };
+    let tenant = deps.store.get_tenant(&claim.digest.tenant).await?;
+    let settings = deps
+        .store
+        .dormancy_settings(&claim.digest.tenant)
+        .await?
+        .unwrap_or_default();
+    let Some(tenant) = tenant else {
+        deps.store.finish_digest(&claim, now, None).await?;
+        return Ok((0, 0));
+    };
+    let outcome = deliver(deps, &tenant, &settings, &claim).await;
+    let retry_at = (outcome.retry && claim.attempts + 1 < MAX_ATTEMPTS).then(|| {
+        let wait = SignedDuration::from_mins(5 * i64::from(claim.attempts + 1));
+        now.saturating_add(wait).unwrap_or(now)
+    });
+    if outcome.retry && retry_at.is_none() {
+        warn!(tenant = %tenant.id, day = %claim.digest.day, "staff digest given up after retries");
+    }
+    deps.store.finish_digest(&claim, now, retry_at).await?;
+    Ok((outcome.sent, outcome.failed))
+}
+
+struct Delivered {
+    sent: usize,
+    failed: usize,
+    /// A recipient failed in a way worth retrying (LINE busy or down, the endpoint unreachable).
+    retry: bool,
+}
+
+/// Pushes the digest to every staff account and posts it to the shop's endpoint. Recipients that
+/// already got it (an earlier attempt) are covered by the deterministic keys: LINE answers 409.
+async fn deliver(
+    deps: &Deps,
+    tenant: &Tenant,
+    settings: &DormancySettings,
+    claim: &DigestClaim,
+) -> Delivered {
+    let digest = &claim.digest;
+    let mut out = Delivered {
+        sent: 0,
+        failed: 0,
+        retry: false,
+    };
     let text = json!([{ "type": "text", "text": digest.text() }]);
     let messages = text.as_array().cloned().unwrap_or_default();
     for staff in &settings.alerts.staff_user_ids {
-        let key = digest_retry_key(&tenant.id, today, staff.as_str());
+        let key = digest_retry_key(&tenant.id, digest.day, staff.as_str());
         match deps
             .line
             .push(&tenant.access_token, staff.as_str(), &messages, key)
             .await
         {
-            Ok(_) => found.report.digests_sent += 1,
+            Ok(_) => out.sent += 1,
             Err(e) => {
                 warn!(tenant = %tenant.id, staff = %staff.hashed(), error = %e, "staff digest push failed");
-                found.report.digest_failures += 1;
+                out.failed += 1;
+                out.retry |= matches!(
+                    e,
+                    LineError::RateLimited | LineError::Server { .. } | LineError::Transport(_)
+                );
             }
         }
     }
     if let Some(url) = &settings.alerts.webhook_url {
         let Some(http) = staff_http() else {
-            found.report.digest_failures += 1;
-            return Ok(());
+            out.failed += 1;
+            return out;
         };
-        // The same key for a re-run of the day lets the receiver drop the copy.
-        let key = digest_retry_key(&tenant.id, today, "webhook");
+        // The same key for every attempt of the day lets the receiver drop the copy.
+        let key = digest_retry_key(&tenant.id, digest.day, "webhook");
         let res = http
             .post(url.clone())
             .header("Idempotency-Key", key.to_string())
-            .json(&digest)
+            .json(digest)
             .send()
             .await;
         match res {
-            Ok(r) if r.status().is_success() => found.report.digests_sent += 1,
+            Ok(r) if r.status().is_success() => out.sent += 1,
             Ok(r) => {
                 warn!(tenant = %tenant.id, status = r.status().as_u16(), "staff digest webhook refused");
-                found.report.digest_failures += 1;
+                out.failed += 1;
+                out.retry |= r.status().is_server_error();
             }
             Err(e) => {
                 warn!(tenant = %tenant.id, error = %e, "staff digest webhook unreachable");
-                found.report.digest_failures += 1;
+                out.failed += 1;
+                out.retry = true;
             }
         }
     }
-    Ok(())
+    out
 }

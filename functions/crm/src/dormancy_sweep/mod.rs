@@ -8,16 +8,18 @@
 //! `REACT#{today}`), then the friends found there. Each transition is written once (a tier
 //! entry created with `attribute_not_exists` in the friend's own transaction), so a run that
 //! crashed or ran twice changes nothing twice, and days the schedule missed are caught up.
+mod backfill;
 mod digest;
 mod returns;
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Instant};
 
 use jiff::{Timestamp, ToSpan, civil::Date};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
+pub use digest::send_due as send_due_digests;
 pub use returns::friend_returned;
 
 use crate::{
@@ -35,6 +37,9 @@ use crate::{
 
 /// A schedule off for longer than this restarts from today instead of replaying a year.
 pub const MAX_CATCH_UP_DAYS: i64 = 400;
+/// Backfills stop starting new pages after this much of an invocation (the function's timeout
+/// is 15 minutes): every tenant's day still gets swept, and a paused backfill resumes next run.
+const BACKFILL_BUDGET: std::time::Duration = std::time::Duration::from_secs(8 * 60);
 const WRITE_ATTEMPTS: usize = 5;
 
 /// What one run did, summed over tenants: returned to Lambda, the local stack and the tests.
@@ -61,6 +66,10 @@ pub struct SweepReport {
     pub digests_sent: usize,
     pub digest_failures: usize,
     pub failed_tenants: usize,
+    /// The one-time backfill: friends read from the friend list, and friends put into the
+    /// tier they were already in.
+    pub backfill_friends_read: usize,
+    pub backfilled: usize,
 }
 
 impl SweepReport {
@@ -79,6 +88,8 @@ impl SweepReport {
         self.digests_sent += o.digests_sent;
         self.digest_failures += o.digest_failures;
         self.failed_tenants += o.failed_tenants;
+        self.backfill_friends_read += o.backfill_friends_read;
+        self.backfilled += o.backfilled;
     }
 }
 
@@ -98,10 +109,20 @@ pub async fn handle(deps: &Deps, _event: Value) -> Result<SweepReport, CrmError>
 /// Sweeps every tenant. One tenant failing does not stop the others; the run then fails so the
 /// Lambda retry (idempotent) finishes what is left.
 pub async fn sweep(deps: &Deps, now: Timestamp) -> Result<SweepReport, CrmError> {
+    sweep_within(deps, now, BACKFILL_BUDGET).await
+}
+
+/// [`sweep`] with another time budget for backfills (the tests make one pause).
+pub async fn sweep_within(
+    deps: &Deps,
+    now: Timestamp,
+    backfill_budget: std::time::Duration,
+) -> Result<SweepReport, CrmError> {
     let mut report = SweepReport::default();
     let mut first_error = None;
+    let deadline = Instant::now() + backfill_budget;
     for tenant in deps.store.tenants().await? {
-        match sweep_tenant(deps, &tenant, now).await {
+        match sweep_tenant_until(deps, &tenant, now, deadline).await {
             Ok(r) => report.add(&r),
             Err(e) => {
                 warn!(tenant = %tenant.id, error = %e, "dormancy sweep failed for tenant");
@@ -132,6 +153,15 @@ pub async fn sweep_tenant(
     tenant: &Tenant,
     now: Timestamp,
 ) -> Result<SweepReport, CrmError> {
+    sweep_tenant_until(deps, tenant, now, Instant::now() + BACKFILL_BUDGET).await
+}
+
+async fn sweep_tenant_until(
+    deps: &Deps,
+    tenant: &Tenant,
+    now: Timestamp,
+    deadline: Instant,
+) -> Result<SweepReport, CrmError> {
     let settings = deps
         .store
         .dormancy_settings(&tenant.id)
@@ -150,7 +180,11 @@ pub async fn sweep_tenant(
         return Ok(found.report);
     }
     let earliest = today.checked_sub(MAX_CATCH_UP_DAYS.days()).unwrap_or(today);
-    let first = match deps.store.last_swept_day(&tenant.id).await? {
+    let state = deps.store.sweep_state(&tenant.id).await?;
+    let backfill = backfill::due(&state);
+    let first = match state.last_swept_day {
+        // Swept today already; only a backfill an import asked for since is left.
+        Some(last) if last >= today && backfill.is_some() => today.tomorrow().unwrap_or(today),
         Some(last) if last >= today => return Ok(found.report),
         Some(last) => last.tomorrow().unwrap_or(today).max(earliest),
         // A tenant's first sweep starts today: earlier crossings are history, not news.
@@ -169,12 +203,84 @@ pub async fn sweep_tenant(
             Err(_) => break,
         };
     }
-    if settings.alerts.is_configured() {
-        digest::send(deps, tenant, &settings, today, &mut found).await?;
+    // After the days, so today's crossings count as news and the backfill skips them.
+    if let Some(clocks) = backfill {
+        let run = backfill::Run {
+            deps,
+            tenant,
+            settings: &settings,
+            today,
+            now,
+        };
+        let cursor = state.backfill_cursor.clone();
+        let started = match cursor {
+            Some(_) => state.backfill_started_at.unwrap_or(now),
+            None => now,
+        };
+        match backfill::run(&run, clocks, cursor, deadline, &mut found).await? {
+            backfill::Progress::Done => {
+                // A walk that resumed may have passed friends before an import asked: only a
+                // request made before the walk started is answered (a later one gets its own).
+                let answered = state.backfill_requested_at.filter(|r| *r <= started);
+                deps.store
+                    .record_backfill(&tenant.id, now, answered)
+                    .await?
+            }
+            backfill::Progress::Paused(c) => {
+                info!(tenant = %tenant.id, "dormancy backfill paused; resumes next run");
+                deps.store
+                    .save_backfill_cursor(&tenant.id, &c, started)
+                    .await?
+            }
+        }
+    }
+    // A run that swept no day (only an import's backfill) leaves today's digest as it was.
+    if settings.alerts.is_configured() && found.report.days > 0 {
+        digest::send(deps, tenant, &settings, today, now, &mut found).await?;
     }
     deps.store
         .set_last_swept_day(&tenant.id, today, now)
         .await?;
+    Ok(found.report)
+}
+
+/// Runs the one-time backfill of every clock for one tenant now and records it, without
+/// sweeping a day: what a tenant's first sweep does after its day, alone (the benchmark
+/// measures it apart from the daily sweep).
+pub async fn backfill_tenant(
+    deps: &Deps,
+    tenant: &Tenant,
+    now: Timestamp,
+) -> Result<SweepReport, CrmError> {
+    let settings = deps
+        .store
+        .dormancy_settings(&tenant.id)
+        .await?
+        .unwrap_or_default();
+    let mut found = Found::default();
+    found.report.tenants = 1;
+    let run = backfill::Run {
+        deps,
+        tenant,
+        settings: &settings,
+        today: local_day(now, &tenant.time_zone()),
+        now,
+    };
+    let clocks = [DormancyClock::Activity, DormancyClock::Purchase];
+    let mut cursor = None;
+    // No budget: the caller (the benchmark) wants it whole, in as many pages as it takes.
+    while let backfill::Progress::Paused(c) = backfill::run(
+        &run,
+        &clocks,
+        cursor.take(),
+        Instant::now() + BACKFILL_BUDGET,
+        &mut found,
+    )
+    .await?
+    {
+        cursor = Some(c);
+    }
+    deps.store.record_backfill(&tenant.id, now, None).await?;
     Ok(found.report)
 }
 

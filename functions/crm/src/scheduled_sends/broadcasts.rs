@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use tracing::warn;
 
-use super::{QUOTA_RETRY, backoff, daily_cap_day};
+use super::{backoff, daily_cap_day, quota};
 use crate::{
     deps::Deps,
     domain::{
         Friend, Tenant,
         broadcast::{Broadcast, BroadcastState, MAX_MULTICAST, PlannedChunk},
+        deferral::DeferReason,
         message::{RenderContext, render},
         schedule::next_opening,
     },
@@ -42,6 +43,16 @@ pub(super) async fn run(
     if opening > now {
         // Outside the delivery window: wait for its opening, nothing lost.
         b.next_due_at = Some(opening);
+        quota::note_broadcast(deps, &b, DeferReason::Window, opening, now).await?;
+        deps.store.save_broadcast(&claim, &b, false, None).await?;
+        return Ok(0);
+    }
+    if quota::exhausted(&tenant, now) {
+        // LINE would answer 429 again: wait for the quota with the tenant's other sends (the
+        // tenant was read just above, so a release that ran meanwhile is seen).
+        let due = quota::resumes_at(&tenant, now);
+        b.next_due_at = Some(due);
+        quota::note_broadcast(deps, &b, DeferReason::Quota, due, now).await?;
         deps.store.save_broadcast(&claim, &b, false, None).await?;
         return Ok(0);
     }
@@ -61,7 +72,10 @@ pub(super) async fn run(
                         .save_broadcast(&claim, &b, true, Some(&record))
                         .await?;
                 }
-                ChunkResult::Later => {
+                ChunkResult::Later(reason) => {
+                    if let Some(due) = b.next_due_at {
+                        quota::note_broadcast(deps, &b, reason, due, now).await?;
+                    }
                     deps.store.save_broadcast(&claim, &b, false, None).await?;
                     return Ok(accepted);
                 }
@@ -159,7 +173,7 @@ async fn take_slot<'a>(
 enum ChunkResult {
     Done(ChunkRecord),
     /// Rate limit, LINE error or quota: the same chunk goes again later with the same key.
-    Later,
+    Later(DeferReason),
 }
 
 async fn send_chunk(
@@ -218,23 +232,23 @@ async fn send_chunk(
             )))
         }
         Err(err) => {
-            if matches!(err, LineError::MonthlyQuotaExhausted)
-                && tenant.quota_exhausted_at.is_none()
-            {
+            if matches!(err, LineError::MonthlyQuotaExhausted) && !quota::exhausted(tenant, now) {
                 deps.store
                     .set_quota_exhausted(&tenant.id, Some(now))
                     .await?;
             }
             chunk.attempts += 1;
-            let wait = if matches!(err, LineError::MonthlyQuotaExhausted) {
-                QUOTA_RETRY
+            let (reason, due) = if matches!(err, LineError::MonthlyQuotaExhausted) {
+                // Until the month rolls over at the latest; the tick's quota look may end it sooner.
+                (DeferReason::Quota, quota::resumes_at(tenant, now))
             } else {
-                backoff(chunk.attempts)
+                let due = now.saturating_add(backoff(chunk.attempts)).unwrap_or(now);
+                (DeferReason::Retry, due)
             };
             warn!(tenant = %b.tenant, broadcast = %b.id, chunk = chunk.index, error = %err, "broadcast chunk deferred");
             b.pending = Some(chunk);
-            b.next_due_at = Some(now.saturating_add(wait).unwrap_or(now));
-            Ok(ChunkResult::Later)
+            b.next_due_at = Some(due);
+            Ok(ChunkResult::Later(reason))
         }
     }
 }

@@ -4,13 +4,14 @@
 use jiff::Timestamp;
 use tracing::warn;
 
-use super::{Cache, Outcome, QUOTA_RETRY, backoff, daily_cap_day, next_day_opening};
+use super::{Cache, Outcome, backoff, daily_cap_day, next_day_opening, quota};
 use crate::{
     deps::Deps,
     domain::{
         Friend, Tenant,
+        deferral::DeferReason,
         enrollment::{Delivery, DeliveryStatus, Enrollment, EnrollmentState},
-        message::{RenderContext, render},
+        message::{RenderContext, mentions_last_purchase, render},
         scenario::{ScenarioDefinition, StepDecision},
         schedule::{due_at, next_opening},
     },
@@ -118,6 +119,7 @@ pub(super) async fn process(
     let opening = next_opening(&window, now, &zone);
     if opening > now {
         next.next_due_at = Some(opening);
+        quota::note_step(deps, e, DeferReason::Window, opening, now).await?;
         deps.store.complete_claim(claim, &next, None).await?;
         return Ok(Outcome::Deferred);
     }
@@ -133,6 +135,15 @@ async fn send_step(
     now: Timestamp,
 ) -> Result<Outcome, CrmError> {
     let e = &claim.enrollment;
+    if let Some(marked) = quota::must_wait(deps, tenant, now).await? {
+        // LINE would answer 429 again: wait with the others for the quota to come back.
+        let mut next = e.clone();
+        let due = quota::resumes_at(&marked, now);
+        next.next_due_at = Some(due);
+        quota::note_step(deps, e, DeferReason::Quota, due, now).await?;
+        deps.store.complete_claim(claim, &next, None).await?;
+        return Ok(Outcome::Deferred);
+    }
     let step = &def.steps[e.step];
     let key = e.retry_key(&step.id);
     let cap_day = daily_cap_day(tenant, now);
@@ -145,12 +156,19 @@ async fn send_step(
         {
             // Over today's cap: the step waits for tomorrow's window, it is not dropped.
             let mut next = e.clone();
-            next.next_due_at = Some(next_day_opening(tenant, def, now));
+            let due = next_day_opening(tenant, def, now);
+            next.next_due_at = Some(due);
+            quota::note_step(deps, e, DeferReason::DailyCap, due, now).await?;
             deps.store.complete_claim(claim, &next, None).await?;
             return Ok(Outcome::Capped);
         }
     }
-    let mut messages = render(&step.messages, &RenderContext::for_friend(friend));
+    let mut ctx = RenderContext::for_friend(friend);
+    if mentions_last_purchase(&step.messages) {
+        let purchases = deps.store.friend_purchases(&e.tenant, &e.friend).await?;
+        ctx = ctx.with_last_purchase(&purchases, &tenant.time_zone());
+    }
+    let mut messages = render(&step.messages, &ctx);
     // A step that asks a survey sends its first question in the same push.
     let asked = match &step.survey {
         Some(id) => crate::survey_tagging::first_question(deps, tenant, friend, id).await?,
@@ -199,16 +217,22 @@ async fn send_step(
             | LineError::Unauthorized),
         ) => {
             next.attempts += 1;
-            next.next_due_at = Some(now.saturating_add(backoff(next.attempts)).unwrap_or(now));
+            let due = now.saturating_add(backoff(next.attempts)).unwrap_or(now);
+            next.next_due_at = Some(due);
             release_slot(deps, tenant, step.transactional, e, &cap_day).await?;
+            quota::note_step(deps, e, DeferReason::Retry, due, now).await?;
             warn!(tenant = %e.tenant, scenario = %e.scenario, attempts = next.attempts, error = %err, "send deferred");
             deps.store.complete_claim(claim, &next, None).await?;
             Ok(Outcome::Deferred)
         }
         Err(LineError::MonthlyQuotaExhausted) => {
-            next.next_due_at = Some(now.saturating_add(QUOTA_RETRY).unwrap_or(now));
+            // Until the month rolls over at the latest; the tick's quota look brings it back
+            // sooner if the shop raises its plan.
+            let due = quota::resumes_at(tenant, now);
+            next.next_due_at = Some(due);
             release_slot(deps, tenant, step.transactional, e, &cap_day).await?;
-            if tenant.quota_exhausted_at.is_none() {
+            quota::note_step(deps, e, DeferReason::Quota, due, now).await?;
+            if !quota::exhausted(tenant, now) {
                 deps.store
                     .set_quota_exhausted(&tenant.id, Some(now))
                     .await?;

@@ -3,13 +3,13 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Select, TransactWriteItem, Update};
-use jiff::{Timestamp, civil::Date, tz::TimeZone};
+use jiff::{SignedDuration, Timestamp, civil::Date, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, from_item, keys, s, to_item};
+use super::{Expiry, Store, StoreError, condition_held, from_item, keys, s, to_item};
 use crate::domain::{
     Friend, LineUserId, TagName, TenantId,
-    dormancy::{DormancyClock, DormancySettings},
+    dormancy::{Digest, DormancyClock, DormancySettings},
     scenario::ScenarioId,
 };
 
@@ -19,19 +19,86 @@ struct SettingsItem {
     pk: String,
     sk: String,
     entity: String,
+    /// Written `updated_at` before stored names had one rule; read either way.
+    #[serde(alias = "updated_at")]
     updated_at: Timestamp,
     #[serde(flatten)]
     settings: DormancySettings,
 }
 
-#[derive(Serialize, Deserialize)]
+/// The sweep's progress per tenant (`DORMANCY#SWEPT`): the last day swept, and the one-time
+/// backfill — done when, and requested again (by a purchase import) when.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct SweepState {
+    /// Written `last_swept_day` / `swept_at` before stored names had one rule; read either way,
+    /// and the next write replaces them.
+    #[serde(
+        default,
+        alias = "last_swept_day",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_swept_day: Option<Date>,
+    #[serde(default, alias = "swept_at", skip_serializing_if = "Option::is_none")]
+    pub swept_at: Option<Timestamp>,
+    /// When every friend was last put into the tier they were already in. None: never (a new
+    /// tenant, or one swept before the backfill existed) — the next sweep does it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfilled_at: Option<Timestamp>,
+    /// A purchase import moved `lastPurchaseAt` of many friends into the past: the next sweep
+    /// backfills the purchase-clock tiers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_requested_at: Option<Timestamp>,
+    /// Where a backfill too large for one invocation paused (an opaque friend-list cursor), and
+    /// when that walk started (an import asking after it needs a walk of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backfill_started_at: Option<Timestamp>,
+}
+
+#[derive(Serialize, Deserialize)]
 struct SweepStateItem {
     pk: String,
     sk: String,
     entity: String,
-    last_swept_day: Date,
-    swept_at: Timestamp,
+    #[serde(flatten)]
+    state: SweepState,
+}
+
+/// A staff digest waiting for (or past) its send: gsi3 `DIGEST#DUE` / `{due}#{t}#{day}` only
+/// while unsent; a claim moves the index entry to the lease's end, as the due-index does.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DigestItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi3pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi3sk: Option<String>,
+    due_at: Timestamp,
+    #[serde(default)]
+    attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sent_at: Option<Timestamp>,
+    #[serde(flatten)]
+    expiry: Expiry,
+    digest: Digest,
+}
+
+/// Digests are kept a month for support questions ("did staff get Tuesday's?"), then expire.
+const DIGEST_KEPT: SignedDuration = SignedDuration::from_hours(31 * 24);
+
+/// A digest taken by one tick (or the sweep) to send: only the holder of `leased` finishes it.
+#[derive(Debug, Clone)]
+pub struct DigestClaim {
+    pub digest: Digest,
+    pub attempts: u32,
+    pk: String,
+    sk: String,
+    leased: String,
 }
 
 /// One friend's stay in one tier, as recorded by the sweep.
@@ -185,14 +252,19 @@ impl Store {
     }
 
     pub async fn last_swept_day(&self, t: &TenantId) -> Result<Option<Date>, StoreError> {
+        Ok(self.sweep_state(t).await?.last_swept_day)
+    }
+
+    pub async fn sweep_state(&self, t: &TenantId) -> Result<SweepState, StoreError> {
         match self.get(keys::sweep_state(t)).await? {
-            Some(item) => Ok(Some(from_item::<SweepStateItem>(item)?.last_swept_day)),
-            None => Ok(None),
+            Some(item) => Ok(from_item::<SweepStateItem>(item)?.state),
+            None => Ok(SweepState::default()),
         }
     }
 
     /// Records that every day up to `day` is swept. Never moves back: an overlapping older run
-    /// finishing late cannot make the next run repeat days.
+    /// finishing late cannot make the next run repeat days. An update, not a put, so the
+    /// backfill's record on the same item stays.
     pub async fn set_last_swept_day(
         &self,
         t: &TenantId,
@@ -200,27 +272,244 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let (pk, sk) = keys::sweep_state(t);
-        let item = to_item(&SweepStateItem {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression(
+                "SET lastSweptDay = :day, sweptAt = :now, entity = :e REMOVE last_swept_day, swept_at",
+            )
+            // ISO dates order as text; an item written before the rename holds `last_swept_day`.
+            .condition_expression(
+                "(attribute_not_exists(lastSweptDay) AND (attribute_not_exists(last_swept_day) \
+                 OR last_swept_day < :day)) OR lastSweptDay < :day",
+            )
+            .expression_attribute_values(":day", s(day.to_string()))
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":e", s("sweep_state"))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failed) => Ok(()),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// Asks the next sweep to put every friend into the purchase-clock tier they are in now
+    /// (called after a purchase import, which can move many `lastPurchaseAt` far back at once).
+    pub async fn request_dormancy_backfill(
+        &self,
+        t: &TenantId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = keys::sweep_state(t);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("SET backfillRequestedAt = :now, entity = :e")
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":e", s("sweep_state"))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Records a finished backfill. The request it answered is cleared only if no newer import
+    /// asked again meanwhile (that one gets its own backfill).
+    pub async fn record_backfill(
+        &self,
+        t: &TenantId,
+        now: Timestamp,
+        answered: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = keys::sweep_state(t);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk.clone()))
+            .key(keys::SK, s(sk.clone()))
+            .update_expression(
+                "SET backfilledAt = :now, entity = :e REMOVE backfillCursor, backfillStartedAt",
+            )
+            .expression_attribute_values(":now", s(now.to_string()))
+            .expression_attribute_values(":e", s("sweep_state"))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        if let Some(req) = answered {
+            let res = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(keys::PK, s(pk))
+                .key(keys::SK, s(sk))
+                .update_expression("REMOVE backfillRequestedAt")
+                .condition_expression("backfillRequestedAt = :req")
+                .expression_attribute_values(":req", s(req.to_string()))
+                .send()
+                .await;
+            condition_held("UpdateItem", res)?;
+        }
+        Ok(())
+    }
+
+    /// Remembers where a backfill paused, so the next run continues there.
+    pub async fn save_backfill_cursor(
+        &self,
+        t: &TenantId,
+        cursor: &str,
+        started: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (pk, sk) = keys::sweep_state(t);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression("SET backfillCursor = :c, backfillStartedAt = :s, entity = :e")
+            .expression_attribute_values(":c", s(cursor))
+            .expression_attribute_values(":s", s(started.to_string()))
+            .expression_attribute_values(":e", s("sweep_state"))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Keeps a composed digest until `due`. False when this day's digest was already sent (a
+    /// re-run of the day must not send it again).
+    pub async fn save_digest(&self, d: &Digest, due: Timestamp) -> Result<bool, StoreError> {
+        let day = d.day.to_string();
+        let (pk, sk) = keys::digest(&d.tenant, &day);
+        let (gsi3pk, gsi3sk) = keys::digest_due(due, &d.tenant, &day);
+        let item = to_item(&DigestItem {
             pk,
             sk,
-            entity: "sweep_state".into(),
-            last_swept_day: day,
-            swept_at: now,
+            entity: "digest".into(),
+            gsi3pk: Some(gsi3pk),
+            gsi3sk: Some(gsi3sk),
+            due_at: due,
+            attempts: 0,
+            sent_at: None,
+            expiry: Expiry::after(due, DIGEST_KEPT),
+            digest: d.clone(),
         })?;
         let res = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            // ISO dates order as text.
-            .condition_expression("attribute_not_exists(pk) OR lastSweptDay < :day")
-            .expression_attribute_values(":day", s(day.to_string()))
+            .condition_expression("attribute_not_exists(sentAt)")
+            .send()
+            .await;
+        condition_held("PutItem", res)
+    }
+
+    /// Digests due by `now` (keys only: pk, sk and the index sort key as observed).
+    pub async fn due_digests(&self, now: Timestamp) -> Result<Vec<BucketEntry>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI3)
+            .key_condition_expression("gsi3pk = :p AND gsi3sk <= :now")
+            .expression_attribute_values(":p", s(keys::DIGESTS_DUE_INDEX_PK))
+            // '~' sorts after every character of the rest of the key: everything due by `now`.
+            .expression_attribute_values(":now", s(format!("{}~", keys::sortable(now))))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        let mut due = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+            if let (Some(pk), Some(sk), Some(gsi3sk)) =
+                (get(keys::PK), get(keys::SK), get(keys::GSI3SK))
+            {
+                due.push(BucketEntry { pk, sk, gsi3sk });
+            }
+        }
+        Ok(due)
+    }
+
+    /// Takes a due digest until `lease_until`; None when another tick was faster.
+    pub async fn claim_digest(
+        &self,
+        due: &BucketEntry,
+        lease_until: Timestamp,
+    ) -> Result<Option<DigestClaim>, StoreError> {
+        let tail = due.gsi3sk.split_once('#').map_or("", |(_, rest)| rest);
+        let leased = format!("{}#{tail}", keys::sortable(lease_until));
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(due.pk.clone()))
+            .key(keys::SK, s(due.sk.clone()))
+            .update_expression("SET gsi3sk = :leased")
+            .condition_expression("gsi3sk = :observed")
+            .expression_attribute_values(":leased", s(leased.clone()))
+            .expression_attribute_values(":observed", s(due.gsi3sk.clone()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
         match res {
+            Ok(out) => {
+                let item: DigestItem = from_item(out.attributes.unwrap_or_default())?;
+                Ok(Some(DigestClaim {
+                    digest: item.digest,
+                    attempts: item.attempts,
+                    pk: due.pk.clone(),
+                    sk: due.sk.clone(),
+                    leased,
+                }))
+            }
+            Err(e) if e.as_service_error().is_some_and(is_condition_failed) => Ok(None),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// The digest went out (or will never go): off the index, `sentAt` set. Or, with `retry_at`,
+    /// back in the index for another attempt.
+    pub async fn finish_digest(
+        &self,
+        claim: &DigestClaim,
+        now: Timestamp,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(claim.pk.clone()))
+            .key(keys::SK, s(claim.sk.clone()))
+            .condition_expression("gsi3sk = :leased")
+            .expression_attribute_values(":leased", s(claim.leased.clone()));
+        let update = match retry_at {
+            Some(at) => {
+                let day = claim.digest.day.to_string();
+                let (_, sk) = keys::digest_due(at, &claim.digest.tenant, &day);
+                update
+                    .update_expression("SET gsi3sk = :next, attempts = attempts + :one")
+                    .expression_attribute_values(":next", s(sk))
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            }
+            None => update
+                .update_expression("SET sentAt = :now REMOVE gsi3pk, gsi3sk")
+                .expression_attribute_values(":now", s(now.to_string())),
+        };
+        match update.send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failed) => Ok(()),
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+            // The lease ran out and another tick took it over: its outcome wins.
+            Err(e) if e.as_service_error().is_some_and(is_condition_failed) => {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
         }
     }
 

@@ -385,6 +385,45 @@ impl AppliedEvent<'_> {
     }
 }
 
+/// gsi3 (keys only), sparse: the tenants whose monthly LINE quota is used up. Only the tenant
+/// item of such a tenant carries it, so the tick's look for "who waits for quota" is one query
+/// that is empty on almost every tick.
+pub const QUOTA_EXHAUSTED_INDEX_PK: &str = "QUOTA#EXHAUSTED";
+
+pub fn quota_exhausted_index(t: &TenantId) -> Key {
+    (QUOTA_EXHAUSTED_INDEX_PK.into(), t.to_string())
+}
+
+/// What waits and why (`GET /admin/deferred`): a note per waiting step or broadcast in the
+/// tenant's own partition, keyed by the item so a new deferral replaces the old note.
+pub fn deferred_pk(t: &TenantId) -> String {
+    format!("T#{t}#DEFERRED")
+}
+
+pub fn deferred_step(t: &TenantId, u: &LineUserId, scenario: &ScenarioId) -> Key {
+    (deferred_pk(t), format!("ENR#{u}#{scenario}"))
+}
+
+pub fn deferred_broadcast(t: &TenantId, id: &str) -> Key {
+    (deferred_pk(t), format!("{BROADCAST_PREFIX}{id}"))
+}
+
+/// A staff digest composed by the sweep: `T#{t}` / `DIGEST#{day}`.
+pub fn digest(t: &TenantId, day: &str) -> Key {
+    (format!("T#{t}"), format!("DIGEST#{day}"))
+}
+
+/// gsi3 (keys only), sparse: digests waiting for their delivery window, in due order, so the
+/// tick reads only those due (`gsi3sk <= now`).
+pub const DIGESTS_DUE_INDEX_PK: &str = "DIGEST#DUE";
+
+pub fn digest_due(due: Timestamp, t: &TenantId, day: &str) -> Key {
+    (
+        DIGESTS_DUE_INDEX_PK.into(),
+        format!("{}#{t}#{day}", sortable(due)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,6 +522,36 @@ mod tests {
         assert_eq!(
             applied(&t(), &u(), "01H"),
             (format!("T#demo#F#{uid}"), "APPLIED#01H".into())
+        );
+    }
+
+    #[test]
+    fn quota_deferral_and_digest_keys_are_spelled_as_designed() {
+        let uid = "U4af4980629c1e2c3f2a41b8e4d0a3b0c";
+        let at: Timestamp = "2026-04-01T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            quota_exhausted_index(&t()),
+            ("QUOTA#EXHAUSTED".into(), "demo".into())
+        );
+        let scenario = ScenarioId::parse("welcome").unwrap();
+        assert_eq!(
+            deferred_step(&t(), &u(), &scenario),
+            ("T#demo#DEFERRED".into(), format!("ENR#{uid}#welcome"))
+        );
+        assert_eq!(
+            deferred_broadcast(&t(), "b1"),
+            ("T#demo#DEFERRED".into(), "BC#b1".into())
+        );
+        assert_eq!(
+            digest(&t(), "2026-04-01"),
+            ("T#demo".into(), "DIGEST#2026-04-01".into())
+        );
+        assert_eq!(
+            digest_due(at, &t(), "2026-04-01"),
+            (
+                "DIGEST#DUE".into(),
+                "2026-04-01T00:00:00.000Z#demo#2026-04-01".into()
+            )
         );
     }
 

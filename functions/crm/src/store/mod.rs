@@ -5,6 +5,7 @@
 //! is camelCase (`rename_all = "camelCase"` on every item struct). A test reads raw items of
 //! every entity and holds them to it.
 mod broadcasts;
+mod deferred;
 mod dormancy;
 mod enrollments;
 mod friends;
@@ -28,7 +29,8 @@ use aws_sdk_dynamodb::{
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use broadcasts::{BroadcastClaim, ChunkRecord};
-pub use dormancy::{BucketEntry, Once, ReactivationCounter, TierEntry};
+pub use deferred::DeferredNote;
+pub use dormancy::{BucketEntry, DigestClaim, Once, ReactivationCounter, SweepState, TierEntry};
 pub use enrollments::{Claim, DUE_SHARDS, Due};
 pub use friends::{FriendFilter, FriendPage, HistoryEntry};
 pub use purchases::OrderRecorded;

@@ -49,7 +49,13 @@ impl Store {
         if let Some(c) = current.as_ref().filter(|c| c.definition == definition) {
             return Ok(c.clone());
         }
-        let version = current.as_ref().map_or(1, |c| c.version + 1);
+        let version = match &current {
+            Some(c) => c.version + 1,
+            // No head: new, or retired. A retired scenario's versions stay (enrolled friends
+            // finish them), so saving its id again revives it as the version after the last one
+            // rather than colliding with version 1.
+            None => self.latest_version(t, &def.id).await? + 1,
+        };
         let stored = StoredScenario {
             scenario: def.id.clone(),
             version,
@@ -102,6 +108,32 @@ impl Store {
             Some(item) => Ok(Some(from_item::<ScenarioItem>(item)?.stored)),
             None => Ok(None),
         }
+    }
+
+    /// The highest version ever saved under `id` (0 for none); one query reading keys only.
+    async fn latest_version(&self, t: &TenantId, id: &ScenarioId) -> Result<u32, StoreError> {
+        let (pk, _) = keys::scenario_head(t, id);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(keys::scenario_versions_prefix(id)))
+            .scan_index_forward(false)
+            .limit(1)
+            .projection_expression("version")
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .first()
+            .and_then(|i| i.get("version"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
     }
 
     /// All saved versions of one scenario, oldest first.

@@ -30,6 +30,12 @@ struct TenantItem {
     gsi1pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gsi1sk: Option<String>,
+    /// gsi3 `QUOTA#EXHAUSTED` / id, only while `quotaExhaustedAt` is set: the tick's list of
+    /// tenants to ask LINE about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi3pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi3sk: Option<String>,
     #[serde(flatten)]
     tenant: Tenant,
 }
@@ -38,12 +44,18 @@ impl TenantItem {
     fn new(tenant: &Tenant) -> Self {
         let (pk, sk) = keys::tenant(&tenant.id);
         let (gsi1pk, gsi1sk) = keys::tenants_index(&tenant.id);
+        let (gsi3pk, gsi3sk) = tenant
+            .quota_exhausted_at
+            .map(|_| keys::quota_exhausted_index(&tenant.id))
+            .unzip();
         Self {
             pk,
             sk,
             entity: "tenant".into(),
             gsi1pk: Some(gsi1pk),
             gsi1sk: Some(gsi1sk),
+            gsi3pk,
+            gsi3sk,
             tenant: tenant.clone(),
         }
     }
@@ -149,12 +161,20 @@ impl Store {
             .key(keys::PK, super::s(pk))
             .key(keys::SK, super::s(sk))
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_names("#q", "quotaExhaustedAt");
+            .expression_attribute_names("#q", "quotaExhaustedAt")
+            .expression_attribute_names("#ip", keys::GSI3PK)
+            .expression_attribute_names("#is", keys::GSI3SK);
+        // The sparse index entry comes and goes with the mark.
         let update = match at {
-            Some(at) => update
-                .update_expression("SET #q = :at")
-                .expression_attribute_values(":at", super::s(at.to_string())),
-            None => update.update_expression("REMOVE #q"),
+            Some(at) => {
+                let (ipk, isk) = keys::quota_exhausted_index(t);
+                update
+                    .update_expression("SET #q = :at, #ip = :ipk, #is = :isk")
+                    .expression_attribute_values(":at", super::s(at.to_string()))
+                    .expression_attribute_values(":ipk", super::s(ipk))
+                    .expression_attribute_values(":isk", super::s(isk))
+            }
+            None => update.update_expression("REMOVE #q, #ip, #is"),
         };
         update
             .send()
@@ -168,5 +188,50 @@ impl Store {
             Some(item) => Ok(Some(from_item::<KeyItem>(item)?.key)),
             None => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    use super::*;
+    use crate::{
+        domain::DeliveryWindow,
+        store::{s, to_item},
+    };
+
+    fn tenant() -> Tenant {
+        Tenant {
+            id: TenantId::parse("demo").unwrap(),
+            name: "デモ".into(),
+            channel_id: None,
+            channel_secret: crate::secret::Secret::new("s".to_owned()),
+            access_token: crate::secret::Secret::new("a".to_owned()),
+            zone: "Asia/Tokyo".into(),
+            delivery_window: DeliveryWindow::ALWAYS_OPEN,
+            daily_cap: None,
+            quota_exhausted_at: None,
+            created_at: "2026-04-01T00:00:00Z".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn only_a_tenant_out_of_quota_sits_in_the_quota_index_and_null_window_is_stored() {
+        let mut t = tenant();
+        let item = to_item(&TenantItem::new(&t)).unwrap();
+        assert_eq!(item["pk"], s("T#demo"));
+        assert_eq!(item["sk"], s("TENANT"));
+        assert_eq!(item["gsi1pk"], s("TENANTS"));
+        assert!(!item.contains_key("gsi3pk") && !item.contains_key("gsi3sk"));
+        assert_eq!(item["deliveryWindow"], AttributeValue::Null(true));
+        let back: TenantItem = from_item(item).unwrap();
+        assert!(back.tenant.delivery_window.is_always_open());
+
+        t.quota_exhausted_at = Some("2026-11-20T01:00:00Z".parse().unwrap());
+        let item = to_item(&TenantItem::new(&t)).unwrap();
+        assert_eq!(item["gsi3pk"], s("QUOTA#EXHAUSTED"));
+        assert_eq!(item["gsi3sk"], s("demo"));
+        assert_eq!(item["quotaExhaustedAt"], s("2026-11-20T01:00:00Z"));
     }
 }

@@ -5,6 +5,9 @@
 //! full Scan of the same table finding the same friends, in the same run. The friend items carry
 //! only what the sweep reads: table keys, the index keys of a friend and the profile fields.
 //!
+//! Then (unless `--no-backfill`) the one-time backfill of the same tenant: every friend already
+//! silent 30 days or more put into their tier, with its time and read/write units.
+//!
 //!     cargo run --release -p tsunagu-local --bin bench_dormancy -- --friends 100000
 use std::{sync::Arc, time::Instant};
 
@@ -40,6 +43,10 @@ struct Args {
     /// Skip the full scan (DynamoDB Local's Scan slows more than linearly past ~200k items).
     #[arg(long)]
     no_scan: bool,
+    /// Skip the one-time backfill measured after the daily sweep (it writes a transition for
+    /// every friend already silent 30 days or more: ~96 % of them here).
+    #[arg(long)]
+    no_backfill: bool,
 }
 
 const TENANT: &str = "bench";
@@ -97,9 +104,12 @@ async fn run(
         created_at: now,
     };
     deps.store.put_tenant(&tenant).await?;
-    // Yesterday is swept: this run sweeps exactly one day, as the daily schedule does.
+    // Yesterday is swept: this run sweeps exactly one day, as the daily schedule does. The
+    // one-time backfill is recorded as done, so the daily sweep is measured alone; the backfill
+    // is measured afterwards on its own.
     let yesterday = today.yesterday()?;
     deps.store.set_last_swept_day(&t, yesterday, now).await?;
+    deps.store.record_backfill(&t, now, None).await?;
 
     println!(
         "writing {} friends over {} days into {table} …",
@@ -138,6 +148,9 @@ async fn run(
         report.buckets_queried, report.index_items_read, report.friends_read, report.entered
     );
     if args.no_scan {
+        if !args.no_backfill {
+            backfill(args, &deps, client, &tenant, now, expected).await?;
+        }
         return Ok(());
     }
     println!("  full scan …");
@@ -157,7 +170,95 @@ async fn run(
         "\nwrite: {write_secs:.1} s; sweep wrote {} transitions (friend + tier entry + counter + tag member each)",
         report.entered
     );
+    // After the scan, so the scan reads the same table as before the backfill existed.
+    if !args.no_backfill {
+        backfill(args, &deps, client, &tenant, now, expected).await?;
+    }
     Ok(())
+}
+
+/// The one-time backfill a tenant's first sweep (or a purchase import) runs, measured apart:
+/// time, items read and the read units of walking the friend list (asked of DynamoDB Local with
+/// `ReturnConsumedCapacity`), and the transitions written with their write units: 2 per item
+/// of each transaction (tier entry, counter, profile, tag member; items under 1 KB) and 1 for
+/// the follow-up that clears the entry's `pending`.
+async fn backfill(
+    args: &Args,
+    deps: &crm::Deps,
+    client: &aws_sdk_dynamodb::Client,
+    tenant: &Tenant,
+    now: jiff::Timestamp,
+    placed_by_sweep: u64,
+) -> anyhow::Result<()> {
+    let expected = (0..args.friends)
+        .filter(|i| 1 + (i % args.days) >= 30)
+        .count() as u64
+        - placed_by_sweep;
+    println!("  backfill …");
+    let list_rcu = friend_list_read_units(client, deps.store.table(), &tenant.id).await?;
+    let started = Instant::now();
+    let report = crm::dormancy_sweep::backfill_tenant(deps, tenant, now).await?;
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        report.backfilled as u64 == expected,
+        "the backfill placed {} friends, {expected} are silent 30 days or more (not crossing today)",
+        report.backfilled
+    );
+    // Each placement re-reads the profile (eventually consistent, < 4 KB: 0.5 units).
+    let read_units = list_rcu + 0.5 * report.backfilled as f64;
+    let write_units = (2 * 4 + 1) * report.backfilled;
+    println!(
+        "\n| friends | backfill: placed | backfill: items read | backfill: read units | backfill: write units | backfill: time |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {} | {} ({} listed + {} profiles) | {read_units:.0} ({list_rcu:.0} list + {:.0} profiles) | {write_units} | {secs:.2} s |",
+        args.friends,
+        report.backfilled,
+        report.backfill_friends_read + report.backfilled,
+        report.backfill_friends_read,
+        report.backfilled,
+        0.5 * report.backfilled as f64,
+    );
+    // Recorded: the next daily sweep is back to reading only the crossing buckets.
+    let state = deps.store.sweep_state(&tenant.id).await?;
+    anyhow::ensure!(
+        state.backfilled_at.is_some(),
+        "the backfill was not recorded"
+    );
+    Ok(())
+}
+
+/// Read units of one pass over the tenant's friend list (gsi1, full items), as the backfill
+/// pages it.
+async fn friend_list_read_units(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    t: &TenantId,
+) -> anyhow::Result<f64> {
+    let mut units = 0.0;
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::friends_index_pk(t)))
+            .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Total)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .context("Query")?;
+        units += page
+            .consumed_capacity
+            .and_then(|c| c.capacity_units)
+            .unwrap_or(0.0);
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(units);
+        }
+    }
 }
 
 /// Friend `i` was last seen this many days before `today`: 1..=days, evenly.
