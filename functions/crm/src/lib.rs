@@ -13,7 +13,6 @@ pub mod http;
 mod intake;
 pub mod job;
 pub mod line;
-pub mod links;
 pub mod outbox;
 pub mod scheduled_sends;
 pub mod secret;

@@ -4,6 +4,7 @@
 mod broadcasts;
 mod deferred;
 mod dormancy;
+mod links;
 mod purchases;
 mod rules;
 mod scenarios;
@@ -118,8 +119,8 @@ pub fn router(deps: Deps) -> Router {
             "/admin/settings/scoring",
             get(rules::scoring).put(rules::set_scoring),
         )
-        .route("/l/{tenant}/{link}", get(crate::links::open))
-        .route("/admin/links/{link}", get(crate::links::make))
+        .route("/l/{tenant}/{link}", get(links::open))
+        .route("/admin/links/{link}", get(links::make))
         .route(
             "/forms/{tenant}/{survey}",
             get(crate::forms::show).post(crate::forms::submit),
@@ -746,14 +747,4 @@ async fn undefine_tag(
     } else {
         Err(CrmError::NotFound("tag"))
     }
-}
-
-/// The tenant an API key belongs to (for handlers outside this module).
-pub(crate) async fn tenant_of_key(deps: &Deps, headers: &HeaderMap) -> Result<Tenant, CrmError> {
-    tenant_caller(deps, headers).await
-}
-
-/// A friend id from a path or query (unknown shape answers as an unknown friend).
-pub(crate) fn parse_user_id(user_id: &str) -> Result<LineUserId, CrmError> {
-    parse_user(user_id)
 }

@@ -5,9 +5,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Store, StoreError, condition_held, enrollments::DUE_SHARDS, from_item, keys, s, to_item,
-};
+use super::{Store, StoreError, condition_held, from_item, keys, keys::DUE_SHARDS, s, to_item};
 use crate::domain::{
     TenantId,
     broadcast::{Broadcast, BroadcastState},

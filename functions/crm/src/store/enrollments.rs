@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::keys::DUE_SHARDS;
 use super::{Item, Store, StoreError, condition_held, from_item, keys, s, to_item};
 use crate::domain::{
     LineUserId, TenantId,
@@ -85,9 +86,6 @@ pub enum Due {
         broadcast: Box<crate::domain::broadcast::Broadcast>,
     },
 }
-
-/// How many due-index shards enrollments spread over.
-pub const DUE_SHARDS: u8 = 4;
 
 impl Store {
     pub async fn enrollment(

@@ -30,6 +30,10 @@ pub fn sortable(at: Timestamp) -> String {
 
 pub type Key = (String, String);
 
+/// How many shards the due-index (gsi2 `DUE#{shard}`) spreads steps and broadcasts over, so
+/// one partition's write rate does not cap how many sends come due at once.
+pub const DUE_SHARDS: u8 = 4;
+
 pub fn tenant(t: &TenantId) -> Key {
     (format!("T#{t}"), "TENANT".into())
 }

@@ -15,8 +15,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::{parse_user, tenant_caller, update_friend};
 use crate::{
-    admin_api::{parse_user_id, tenant_of_key, update_friend},
     deps::Deps,
     domain::{
         LineUserId, Tenant, TenantId,
@@ -124,7 +124,7 @@ pub async fn make(
     Path(link): Path<String>,
     query: Result<Query<LinkRequest>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_of_key(&deps, &headers).await?;
+    let t = tenant_caller(&deps, &headers).await?;
     let Query(q) = query.map_err(|e| CrmError::BadRequest(e.body_text()))?;
     if !valid_link_id(&link) {
         return Err(CrmError::invalid(
@@ -135,7 +135,7 @@ pub async fn make(
     if !valid_destination(&q.to) {
         return Err(CrmError::invalid("to", "an http(s) URL"));
     }
-    let u = parse_user_id(&q.user_id)?;
+    let u = parse_user(&q.user_id)?;
     let url = tracked_url(&deps, &t, &link, &u, &q.to)
         .ok_or_else(|| CrmError::Conflict("PUBLIC_BASE_URL is not configured".into()))?;
     Ok(Json(json!({ "url": url })))
