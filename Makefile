@@ -1,5 +1,5 @@
 # Entry points for developers and CI (.ci/run uses the same targets).
-.PHONY: dev smoke test lint fmt-check clippy check-template bench build dynamodb-start dynamodb-stop
+.PHONY: cycles dev smoke test lint fmt-check clippy check-template bench build dynamodb-start dynamodb-stop
 
 # The local stack: every function in one process against DynamoDB Local and the fake LINE Platform.
 dev:
@@ -14,7 +14,12 @@ smoke:
 test:
 	bash infra/test.sh
 
-lint: fmt-check clippy check-template
+lint: fmt-check clippy check-template cycles
+
+# Import cycles between the modules of functions/crm/src (each `use crate::…` edge; a child
+# reaching its own parent does not count). Prints each cycle and fails when there is one.
+cycles:
+	python3 infra/rust_cycles.py functions/crm/src
 
 fmt-check:
 	cargo fmt --all --check

@@ -6,14 +6,13 @@ use crate::{
     deps::Deps,
     domain::{
         Friend, TagName, Tenant,
-        enrollment::{Delivery, DeliveryStatus, Enrollment, EnrollmentState},
+        enrollment::{Delivery, DeliveryStatus, Enrollment, EnrollmentState, LEASE, advance},
         message::{RenderContext, render},
         scenario::{ScenarioId, StepDecision, Trigger},
         schedule::{local_day, next_opening},
     },
     http::CrmError,
     line::client::LineError,
-    scheduled_sends::{LEASE, advance},
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,7 +209,7 @@ pub async fn welcome_by_reply(
     let mut messages = render(&step.messages, &RenderContext::for_friend(friend));
     // The registration hearing's first question rides on the welcome reply.
     let asked = match &step.survey {
-        Some(id) => crate::survey_tagging::first_question(deps, tenant, friend, id).await?,
+        Some(id) => crate::surveys::first_question(deps, tenant, friend, id).await?,
         None => None,
     };
     if let Some((_, question)) = &asked {
@@ -257,7 +256,7 @@ pub async fn welcome_by_reply(
         .complete_claim(&claim, &next, Some(&delivery))
         .await?;
     if let (Some((open, _)), DeliveryStatus::Sent) = (asked, delivery.status) {
-        crate::survey_tagging::open_question(deps, tenant, &friend.user_id, open).await?;
+        crate::surveys::open_question(deps, tenant, &friend.user_id, open).await?;
     }
     Ok(delivery.status == DeliveryStatus::Sent)
 }

@@ -18,6 +18,7 @@ pub mod scheduled_sends;
 pub mod secret;
 pub mod store;
 pub mod survey_tagging;
+pub mod surveys;
 pub mod webhook;
 
 pub use config::Config;

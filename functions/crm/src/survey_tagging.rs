@@ -18,10 +18,10 @@ use crate::{
     bus::{Answered, DomainEvent, Event, Purchased, Tagged},
     deps::Deps,
     domain::{
-        Friend, LineUserId, TagName, Tenant,
+        LineUserId, TagName, Tenant,
         enrollment::EnrollmentState,
         scenario::{ScenarioId, Trigger},
-        survey::{Answer, ChoiceId, OpenQuestion, QuestionId, QuestionKind, SurveyId},
+        survey::{Answer, ChoiceId, QuestionId, QuestionKind, SurveyId},
         tag_rule::{Occurrence, apply_rules},
     },
     enrollments::{Enrolled, enroll, on_follow, on_tag, resume, trigger, welcome_by_reply},
@@ -477,58 +477,4 @@ async fn follow_up(
             .extend(trigger(deps, tenant, &friend, on_tag(tag), now).await?);
     }
     Ok(report)
-}
-
-/// The first question of `survey` as LINE messages, with what to record as the friend's open
-/// question once it is sent. None when the survey does not exist (the step's messages still go).
-pub(crate) async fn first_question(
-    deps: &Deps,
-    tenant: &Tenant,
-    friend: &Friend,
-    survey: &SurveyId,
-) -> Result<Option<(OpenQuestion, Vec<Value>)>, CrmError> {
-    let Some(stored) = deps.store.survey(&tenant.id, survey).await? else {
-        tracing::warn!(tenant = %tenant.id, survey = %survey, "a step names a survey that does not exist");
-        return Ok(None);
-    };
-    let def = stored.definition()?;
-    let Some(q) = def.first() else {
-        return Ok(None);
-    };
-    let link = crate::forms::link(deps, tenant, survey, &friend.user_id);
-    let open = OpenQuestion {
-        survey: survey.clone(),
-        question: q.id.clone(),
-        asked_at: deps.clock.now(),
-    };
-    Ok(Some((open, def.ask(q, &[], link.as_deref()))))
-}
-
-/// Remembers the question just asked, so a typed reply is taken as its answer.
-pub(crate) async fn open_question(
-    deps: &Deps,
-    tenant: &Tenant,
-    u: &LineUserId,
-    open: OpenQuestion,
-) -> Result<(), CrmError> {
-    let zone = tenant.time_zone();
-    for _ in 0..WRITE_ATTEMPTS {
-        let Some(before) = deps.store.get_friend(&tenant.id, u).await? else {
-            return Ok(());
-        };
-        let mut after = before.clone();
-        after.open_question = Some(open.clone());
-        match deps
-            .store
-            .save_friend(Some(&before), &after, &zone, deps.clock.now())
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    // Taps still answer (their data names the question); only typed answers are missed.
-    tracing::warn!(tenant = %tenant.id, friend = %u.hashed(), "open question not recorded: friend busy");
-    Ok(())
 }

@@ -12,8 +12,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::ids::slug_newtype;
 use super::message::{FieldError, validate_messages};
-use super::scenario::slug_newtype;
 
 slug_newtype!(
     /// An auto-reply's id.

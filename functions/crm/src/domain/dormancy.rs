@@ -7,7 +7,7 @@ use jiff::{Timestamp, ToSpan, civil::Date, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use super::{Friend, LineUserId, TagName, message::FieldError, scenario::ScenarioId};
+use super::{Friend, LineUserId, TagName, field_error::FieldError, ids::ScenarioId};
 
 /// Which silence a tier measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

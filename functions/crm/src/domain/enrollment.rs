@@ -1,8 +1,16 @@
 //! An enrollment is one friend's way through one scenario version: which step is next and when.
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::{LineUserId, TenantId, scenario::ScenarioId};
+use super::{
+    LineUserId, Tenant, TenantId,
+    scenario::{ScenarioDefinition, ScenarioId},
+    schedule::{due_at, next_opening},
+};
+
+/// How long a tick may hold a claimed step: longer than any one send, so a claim still held
+/// after this is taken to be from a dead tick.
+pub const LEASE: SignedDuration = SignedDuration::from_mins(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -114,4 +122,29 @@ pub struct Delivery {
 pub enum DeliveryStatus {
     Sent,
     Failed,
+}
+/// Moves the enrollment to step `index` (or finishes it), due per that step's timing and the window.
+pub fn advance(
+    next: &mut Enrollment,
+    def: &ScenarioDefinition,
+    index: usize,
+    sent_at: Option<Timestamp>,
+    now: Timestamp,
+    tenant: &Tenant,
+) {
+    next.attempts = 0;
+    next.hops += 1;
+    if sent_at.is_some() {
+        next.previous_sent_at = sent_at;
+    }
+    let Some(step) = def.steps.get(index) else {
+        next.step = index;
+        next.end(EnrollmentState::Finished, "all steps done");
+        return;
+    };
+    next.step = index;
+    let zone = tenant.time_zone();
+    let due = due_at(&step.timing, next.enrolled_at, next.previous_sent_at, &zone).max(now);
+    let window = def.window.unwrap_or(tenant.delivery_window);
+    next.next_due_at = Some(next_opening(&window, due, &zone));
 }

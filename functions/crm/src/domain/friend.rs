@@ -1,12 +1,13 @@
 //! A friend is one LINE user following a tenant's account: profile, follow state, tags, fields, score.
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::{
     LineUserId, TagName, TenantId,
     dormancy::{DormancyClock, DormantTier},
+    ids::{QuestionId, SurveyId},
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,7 +54,7 @@ pub struct Friend {
     pub score_updated_at: Option<Timestamp>,
     /// The survey question last asked in the chat, so a typed message can answer it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub open_question: Option<super::survey::OpenQuestion>,
+    pub open_question: Option<OpenQuestion>,
     #[serde(default)]
     pub purchase_count: u32,
     /// Sum of order amounts in yen.
@@ -69,6 +70,28 @@ pub struct Friend {
     /// Optimistic-concurrency counter: every write expects the version it read.
     #[serde(default)]
     pub version: u64,
+}
+
+/// A free-text or date question left unanswered this long stops catching the friend's
+/// messages: a week later "クーポンありますか" is a question for the shop, not an answer.
+pub const OPEN_QUESTION_TTL: SignedDuration = SignedDuration::from_hours(24);
+
+/// The question a friend was last asked in the chat, so a typed message can be its answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenQuestion {
+    pub survey: SurveyId,
+    pub question: QuestionId,
+    pub asked_at: Timestamp,
+}
+
+impl OpenQuestion {
+    pub fn is_fresh(&self, now: Timestamp) -> bool {
+        self.asked_at
+            .saturating_add(OPEN_QUESTION_TTL)
+            .unwrap_or(self.asked_at)
+            > now
+    }
 }
 
 /// What a LINE event means for the friend, stripped of LINE's wire format.

@@ -82,6 +82,78 @@ macro_rules! string_newtype {
 string_newtype!(TenantId);
 string_newtype!(LineUserId);
 
+/// Slugs (`a-z`, `0-9`, `-`, `_`; 1–64) name what marketers define: scenarios, steps, surveys,
+/// questions, choices, rules, auto-replies. They go into keys and URLs as they are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be 1–64 characters of a-z, 0-9, '-' and '_'")]
+pub struct BadSlug;
+
+pub(crate) fn is_slug(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+macro_rules! slug_newtype {
+    ($(#[$doc:meta])* $t:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $t(String);
+
+        impl $t {
+            pub fn parse(s: &str) -> Result<Self, $crate::domain::ids::BadSlug> {
+                $crate::domain::ids::is_slug(s).then(|| Self(s.to_owned())).ok_or($crate::domain::ids::BadSlug)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $t {
+            type Error = $crate::domain::ids::BadSlug;
+            fn try_from(s: String) -> Result<Self, $crate::domain::ids::BadSlug> {
+                Self::parse(&s)
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
+
+        impl std::str::FromStr for $t {
+            type Err = $crate::domain::ids::BadSlug;
+            fn from_str(s: &str) -> Result<Self, $crate::domain::ids::BadSlug> {
+                Self::parse(s)
+            }
+        }
+
+        impl ::std::fmt::Display for $t {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+pub(crate) use slug_newtype;
+
+slug_newtype!(
+    /// A scenario's id: it goes into enrollment keys and admin URLs, so it stays a slug.
+    ScenarioId
+);
+slug_newtype!(
+    /// A survey's id: it goes into postback data, answer keys and form URLs.
+    SurveyId
+);
+slug_newtype!(
+    /// A question's id within its survey.
+    QuestionId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

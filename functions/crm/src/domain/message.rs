@@ -5,7 +5,6 @@
 //! model them, and a step must pass through whatever the marketer pasted from LINE's own tools.
 //! We check only what would make LINE answer 400 (and so lose the whole push of up to 5 messages).
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde_json::{Map, Value};
 
@@ -27,33 +26,7 @@ const MESSAGE_TYPES: [&str; 9] = [
     "text", "sticker", "image", "video", "audio", "location", "imagemap", "template", "flex",
 ];
 
-/// A rule broken at a path such as `steps[1].messages[0].text`, so an admin UI can point at it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for FieldError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.field.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", self.field, self.message)
-        }
-    }
-}
-
-impl std::error::Error for FieldError {}
+pub use super::field_error::FieldError;
 
 type Check = Result<(), FieldError>;
 

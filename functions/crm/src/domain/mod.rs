@@ -4,6 +4,7 @@ pub mod broadcast;
 pub mod deferral;
 pub mod dormancy;
 pub mod enrollment;
+pub mod field_error;
 pub mod friend;
 pub mod ids;
 pub mod message;

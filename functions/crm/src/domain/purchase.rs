@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::LineUserId;
-use super::message::FieldError;
+use super::field_error::FieldError;
 
 /// An order id as the shop's system spells it (`#1001`, `EC-2026-0001`); unique per tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -44,67 +44,9 @@ use super::{DeliveryWindow, Friend, LineUserId, TagName, TenantId};
 /// Marketers build long nurture sequences, but past 100 steps a definition is unreviewable.
 pub const MAX_STEPS: usize = 100;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("must be 1–64 characters of a-z, 0-9, '-' and '_'")]
-pub struct BadSlug;
+pub(crate) use super::ids::slug_newtype;
+pub use super::ids::{BadSlug, ScenarioId};
 
-pub(crate) fn is_slug(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-}
-
-macro_rules! slug_newtype {
-    ($(#[$doc:meta])* $t:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $t(String);
-
-        impl $t {
-            pub fn parse(s: &str) -> Result<Self, $crate::domain::scenario::BadSlug> {
-                $crate::domain::scenario::is_slug(s).then(|| Self(s.to_owned())).ok_or($crate::domain::scenario::BadSlug)
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl TryFrom<String> for $t {
-            type Error = $crate::domain::scenario::BadSlug;
-            fn try_from(s: String) -> Result<Self, $crate::domain::scenario::BadSlug> {
-                Self::parse(&s)
-            }
-        }
-
-        impl From<$t> for String {
-            fn from(v: $t) -> String {
-                v.0
-            }
-        }
-
-        impl std::str::FromStr for $t {
-            type Err = $crate::domain::scenario::BadSlug;
-            fn from_str(s: &str) -> Result<Self, $crate::domain::scenario::BadSlug> {
-                Self::parse(s)
-            }
-        }
-
-        impl ::std::fmt::Display for $t {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
-pub(crate) use slug_newtype;
-
-slug_newtype!(
-    /// A scenario's id: it goes into enrollment keys and admin URLs, so it stays a slug.
-    ScenarioId
-);
 slug_newtype!(
     /// A step's id within its scenario: stable across edits, so a running enrollment keeps its place.
     StepId

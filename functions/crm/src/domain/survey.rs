@@ -27,22 +27,16 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use jiff::{SignedDuration, Timestamp, civil::Date};
+use jiff::{Timestamp, civil::Date};
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
 use serde_json::{Value, json};
 
+pub use super::friend::{OPEN_QUESTION_TTL, OpenQuestion};
+pub use super::ids::{QuestionId, SurveyId};
+use super::ids::{ScenarioId, slug_newtype};
 use super::message::{FieldError, MAX_MESSAGES, validate_messages};
-use super::scenario::{ScenarioId, slug_newtype};
 use super::{TagName, friend::Friend};
 
-slug_newtype!(
-    /// A survey's id: it goes into postback data, answer keys and form URLs.
-    SurveyId
-);
-slug_newtype!(
-    /// A question's id within its survey.
-    QuestionId
-);
 slug_newtype!(
     /// A choice's id within its question (a scale's choices are `1`…`5`).
     ChoiceId
@@ -57,9 +51,6 @@ const MAX_BUTTONS_TEXT_CHARS: usize = 160;
 pub const DONE: &str = "_done";
 /// The postback answer of a date picker; the date itself is in `postback.params.date`.
 pub const PICKED_DATE: &str = "_date";
-/// A free-text or date question left unanswered this long stops catching the friend's
-/// messages: a week later "クーポンありますか" is a question for the shop, not an answer.
-pub const OPEN_QUESTION_TTL: SignedDuration = SignedDuration::from_hours(24);
 const FORM_URL_PLACEHOLDER: &str = "https://forms.example/validation";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,24 +224,6 @@ pub struct AnswerRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     pub answered_at: Timestamp,
-}
-
-/// The question a friend was last asked in the chat, so a typed message can be its answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OpenQuestion {
-    pub survey: SurveyId,
-    pub question: QuestionId,
-    pub asked_at: Timestamp,
-}
-
-impl OpenQuestion {
-    pub fn is_fresh(&self, now: Timestamp) -> bool {
-        self.asked_at
-            .saturating_add(OPEN_QUESTION_TTL)
-            .unwrap_or(self.asked_at)
-            > now
-    }
 }
 
 /// Why an answer was not taken.
@@ -770,6 +743,7 @@ impl fmt::Display for Next {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jiff::SignedDuration;
 
     const HEARING: &str = include_str!("../../../../docs/examples/hearing.yaml");
     const SATISFACTION: &str = include_str!("../../../../docs/examples/satisfaction.yaml");

@@ -21,7 +21,6 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 pub use quota::{QuotaCheck, check_and_release};
-pub(crate) use steps::advance;
 
 use crate::{
     deps::Deps,
@@ -35,8 +34,7 @@ use crate::{
     store::{BroadcastClaim, Claim, DUE_SHARDS, Due, StoreError},
 };
 
-/// Longer than any one send; a claim still held after this is taken to be from a dead tick.
-pub const LEASE: SignedDuration = SignedDuration::from_mins(5);
+pub use crate::domain::enrollment::LEASE;
 /// At most this many due items per shard per tick; the rest wait for the next minute.
 const BATCH_PER_SHARD: usize = 1000;
 /// Steps in flight at once. LINE allows 2,000 pushes/s per channel; the client's limiter keeps

@@ -10,10 +10,10 @@ use crate::{
     domain::{
         Friend, Tenant,
         deferral::DeferReason,
-        enrollment::{Delivery, DeliveryStatus, Enrollment, EnrollmentState},
+        enrollment::{Delivery, DeliveryStatus, Enrollment, EnrollmentState, advance},
         message::{RenderContext, mentions_last_purchase, render},
         scenario::{ScenarioDefinition, StepDecision},
-        schedule::{due_at, next_opening},
+        schedule::next_opening,
     },
     http::CrmError,
     line::client::{LineError, SendOutcome},
@@ -171,7 +171,7 @@ async fn send_step(
     let mut messages = render(&step.messages, &ctx);
     // A step that asks a survey sends its first question in the same push.
     let asked = match &step.survey {
-        Some(id) => crate::survey_tagging::first_question(deps, tenant, friend, id).await?,
+        Some(id) => crate::surveys::first_question(deps, tenant, friend, id).await?,
         None => None,
     };
     if let Some((_, question)) = &asked {
@@ -206,7 +206,7 @@ async fn send_step(
             }
             deps.store.complete_claim(claim, &next, Some(&d)).await?;
             if let Some((open, _)) = asked {
-                crate::survey_tagging::open_question(deps, tenant, &e.friend, open).await?;
+                crate::surveys::open_question(deps, tenant, &e.friend, open).await?;
             }
             Ok(Outcome::Sent)
         }
@@ -258,32 +258,6 @@ async fn send_step(
             Ok(Outcome::Failed)
         }
     }
-}
-
-/// Moves the enrollment to step `index` (or finishes it), due per that step's timing and the window.
-pub(crate) fn advance(
-    next: &mut Enrollment,
-    def: &ScenarioDefinition,
-    index: usize,
-    sent_at: Option<Timestamp>,
-    now: Timestamp,
-    tenant: &Tenant,
-) {
-    next.attempts = 0;
-    next.hops += 1;
-    if sent_at.is_some() {
-        next.previous_sent_at = sent_at;
-    }
-    let Some(step) = def.steps.get(index) else {
-        next.step = index;
-        next.end(EnrollmentState::Finished, "all steps done");
-        return;
-    };
-    next.step = index;
-    let zone = tenant.time_zone();
-    let due = due_at(&step.timing, next.enrolled_at, next.previous_sent_at, &zone).max(now);
-    let window = def.window.unwrap_or(tenant.delivery_window);
-    next.next_due_at = Some(next_opening(&window, due, &zone));
 }
 
 async fn release_slot(
