@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use futures::{StreamExt, stream::FuturesUnordered};
-use jiff::{Timestamp, ToSpan, civil::Date};
+use jiff::{Timestamp, civil::Date};
 
 use super::{Found, WRITE_ATTEMPTS, follow_up};
 use crate::{
@@ -22,7 +22,7 @@ use crate::{
         dormancy::{DormancyClock, DormancySettings, Tier, backfill_tier},
     },
     http::CrmError,
-    store::{FriendFilter, Once, StoreError, SweepState, TierEntry},
+    store::{FriendFilter, Once, StoreError, SweepState},
 };
 
 /// Friends read per page of the friend list (gsi1, items projected in full).
@@ -164,24 +164,7 @@ async fn place(
         };
         let mut after = before.clone();
         after.enter_tier(tier, since, today, now);
-        let entry = TierEntry {
-            tenant: tenant.id.clone(),
-            friend: u.clone(),
-            clock: tier.clock,
-            days: tier.days,
-            tag: tier.tag.clone(),
-            since_day: since,
-            scenario: tier.scenario.clone(),
-            route: before.route.clone().unwrap_or_else(|| "unknown".into()),
-            entered_at: now,
-            close_day: today
-                .checked_add(i64::from(settings.return_window_days + 1).days())
-                .unwrap_or(today),
-            pending: true,
-            measured_at: None,
-            messaged: None,
-            returned: None,
-        };
+        let entry = super::tier_entry(tenant, &before, tier, since, today, settings, now);
         match deps.store.enter_tier(&before, &after, &zone, &entry).await {
             Ok(Once::New) => {
                 found.report.backfilled += 1;

@@ -395,24 +395,7 @@ async fn enter(
         }
         let mut after = before.clone();
         after.enter_tier(tier, crossing, day, now);
-        let entry = TierEntry {
-            tenant: tenant.id.clone(),
-            friend: u.clone(),
-            clock: tier.clock,
-            days: tier.days,
-            tag: tier.tag.clone(),
-            since_day: crossing,
-            scenario: tier.scenario.clone(),
-            route: before.route.clone().unwrap_or_else(|| "unknown".into()),
-            entered_at: now,
-            close_day: day
-                .checked_add(i64::from(settings.return_window_days + 1).days())
-                .unwrap_or(day),
-            pending: true,
-            measured_at: None,
-            messaged: None,
-            returned: None,
-        };
+        let entry = tier_entry(tenant, &before, tier, crossing, day, settings, now);
         match deps.store.enter_tier(&before, &after, &zone, &entry).await {
             Ok(Once::New) => {
                 found.report.entered += 1;
@@ -445,6 +428,37 @@ async fn enter(
         }
     }
     Err(StoreError::Conflict.into())
+}
+
+/// The record of `friend` entering `tier` on `day`, silent since `since`: its return window
+/// closes `returnWindowDays` after the day (measured the day after), its follow-up pending.
+fn tier_entry(
+    tenant: &Tenant,
+    friend: &Friend,
+    tier: &Tier,
+    since: Date,
+    day: Date,
+    settings: &DormancySettings,
+    now: Timestamp,
+) -> TierEntry {
+    TierEntry {
+        tenant: tenant.id.clone(),
+        friend: friend.user_id.clone(),
+        clock: tier.clock,
+        days: tier.days,
+        tag: tier.tag.clone(),
+        since_day: since,
+        scenario: tier.scenario.clone(),
+        route: friend.route.clone().unwrap_or_else(|| "unknown".into()),
+        entered_at: now,
+        close_day: day
+            .checked_add(i64::from(settings.return_window_days + 1).days())
+            .unwrap_or(day),
+        pending: true,
+        measured_at: None,
+        messaged: None,
+        returned: None,
+    }
 }
 
 /// What follows a transition once it is written: the reactivation scenario. (The tier's tag
