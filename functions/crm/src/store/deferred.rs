@@ -1,10 +1,10 @@
 //! What waits and why: a note per deferred step or broadcast (`T#{t}#DEFERRED`), the sparse
 //! index of tenants whose monthly quota is used up, and the update that makes a quota wait due
 //! at once when LINE has room again.
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, condition_held, from_item, keys, s, to_item};
+use super::{Expiry, Store, StoreError, condition_held, from_item, keys, s, to_item};
 use crate::domain::{
     LineUserId, TenantId,
     deferral::{DeferReason, Deferred},
@@ -35,7 +35,8 @@ struct NoteItem {
     pk: String,
     sk: String,
     entity: String,
-    expires_at: i64,
+    #[serde(flatten)]
+    expiry: Expiry,
     #[serde(flatten)]
     note: DeferredNote,
 }
@@ -59,7 +60,11 @@ impl Store {
             pk,
             sk,
             entity: "deferred".into(),
-            expires_at: note.due_at.as_second() + grace,
+            expiry: Expiry::at(
+                note.due_at
+                    .saturating_add(SignedDuration::from_secs(grace))
+                    .unwrap_or(note.due_at),
+            ),
             note: note.clone(),
         })?;
         self.client
@@ -229,7 +234,7 @@ mod tests {
             pk,
             sk,
             entity: "deferred".into(),
-            expires_at: 1,
+            expiry: Expiry::at(Timestamp::UNIX_EPOCH),
             note: note.clone(),
         })
         .unwrap();
