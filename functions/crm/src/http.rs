@@ -35,6 +35,12 @@ pub enum CrmError {
     Line(#[from] LineError),
 }
 
+impl crate::store::Conflicting for CrmError {
+    fn is_conflict(&self) -> bool {
+        matches!(self, CrmError::Store(e) if e.is_conflict())
+    }
+}
+
 impl CrmError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid {

@@ -10,11 +10,8 @@ use crate::{
         survey::{OpenQuestion, SurveyId},
     },
     http::CrmError,
-    store::StoreError,
+    store::retry_on_conflict,
 };
-
-/// A friend's write may meet a concurrent one (an event, an admin edit): re-read and retry.
-const WRITE_ATTEMPTS: usize = 5;
 
 /// The first question of `survey` as LINE messages, with what to record as the friend's open
 /// question once it is sent. None when the survey does not exist (the step's messages still go).
@@ -49,21 +46,21 @@ pub(crate) async fn open_question(
     open: OpenQuestion,
 ) -> Result<(), CrmError> {
     let zone = tenant.time_zone();
-    for _ in 0..WRITE_ATTEMPTS {
+    let (zone, open) = (&zone, &open);
+    let recorded = retry_on_conflict(|| async move {
         let Some(before) = deps.store.get_friend(&tenant.id, u).await? else {
             return Ok(());
         };
         let mut after = before.clone();
         after.open_question = Some(open.clone());
-        match deps
-            .store
+        deps.store
             .save_friend(Some(&before), &after, &zone, deps.clock.now())
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
+            .await?;
+        Ok::<_, CrmError>(())
+    })
+    .await?;
+    if recorded.is_some() {
+        return Ok(());
     }
     // Taps still answer (their data names the question); only typed answers are missed.
     tracing::warn!(tenant = %tenant.id, friend = %u.hashed(), "open question not recorded: friend busy");

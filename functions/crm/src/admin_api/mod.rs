@@ -35,14 +35,13 @@ use crate::{
     },
     http::{CrmError, parse_json},
     secret::Secret,
-    store::{ApiKeyRecord, FriendFilter, HistoryEntry, Role, StoreError},
+    store::{ApiKeyRecord, FriendFilter, HistoryEntry, Role, StoreError, retry_on_conflict},
 };
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 const HISTORY_SHOWN: usize = 50;
 /// A friend written concurrently (webhook + admin) is re-read and the change re-applied.
-const WRITE_ATTEMPTS: usize = 5;
 
 pub fn router(deps: Deps) -> Router {
     Router::new()
@@ -557,7 +556,9 @@ pub(crate) async fn update_friend(
 ) -> Result<(Friend, Friend), CrmError> {
     let zone = t.time_zone();
     let now = deps.clock.now();
-    for _ in 0..WRITE_ATTEMPTS {
+    let change = &change;
+    let zone = &zone;
+    let written = retry_on_conflict(|| async move {
         let before = deps
             .store
             .get_friend(&t.id, u)
@@ -565,22 +566,16 @@ pub(crate) async fn update_friend(
             .ok_or(CrmError::NotFound("friend"))?;
         let mut after = before.clone();
         change(&mut after)?;
-        match deps
-            .store
+        deps.store
             .save_friend(Some(&before), &after, &zone, now)
-            .await
-        {
-            Ok(()) => {
-                after.version = before.version + 1;
-                return Ok((before, after));
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(CrmError::Conflict(
-        "the friend is being changed concurrently; try again".into(),
-    ))
+            .await?;
+        after.version = before.version + 1;
+        Ok::<_, CrmError>((before, after))
+    })
+    .await?;
+    written.ok_or_else(|| {
+        CrmError::Conflict("the friend is being changed concurrently; try again".into())
+    })
 }
 
 #[derive(Debug, Deserialize)]
