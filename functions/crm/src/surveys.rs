@@ -54,7 +54,7 @@ pub(crate) async fn open_question(
         let mut after = before.clone();
         after.open_question = Some(open.clone());
         deps.store
-            .save_friend(Some(&before), &after, &zone, deps.clock.now())
+            .save_friend(Some(&before), &after, zone, deps.clock.now())
             .await?;
         Ok::<_, CrmError>(())
     })

@@ -41,8 +41,6 @@ use crate::{
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 const HISTORY_SHOWN: usize = 50;
-/// A friend written concurrently (webhook + admin) is re-read and the change re-applied.
-
 pub fn router(deps: Deps) -> Router {
     Router::new()
         .route("/admin/tenants", post(create_tenant))
@@ -567,7 +565,7 @@ pub(crate) async fn update_friend(
         let mut after = before.clone();
         change(&mut after)?;
         deps.store
-            .save_friend(Some(&before), &after, &zone, now)
+            .save_friend(Some(&before), &after, zone, now)
             .await?;
         after.version = before.version + 1;
         Ok::<_, CrmError>((before, after))
