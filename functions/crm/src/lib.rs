@@ -2,6 +2,7 @@
 //! only build clients once and lend them to the handlers here.
 pub mod admin_api;
 pub mod bus;
+mod chat;
 pub mod clock;
 pub mod config;
 pub mod deps;
@@ -10,7 +11,6 @@ pub mod dormancy_sweep;
 pub mod enrollments;
 pub mod forms;
 pub mod http;
-mod intake;
 pub mod job;
 pub mod line;
 pub mod outbox;

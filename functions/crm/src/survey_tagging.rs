@@ -26,10 +26,8 @@ use crate::{
     },
     enrollments::{Enrolled, enroll, on_follow, on_tag, resume, trigger, welcome_by_reply},
     http::CrmError,
-    store::{Applied, StoreError, keys::AppliedEvent},
+    store::{Applied, StoreError, keys::AppliedEvent, retry_on_conflict},
 };
-
-const WRITE_ATTEMPTS: usize = 5;
 
 /// The scenario moves an event causes, done after the friend's change committed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -279,13 +277,16 @@ async fn on_answer(deps: &Deps, tenant: &Tenant, e: &Answered) -> Result<Value, 
     };
     let key = AppliedEvent::Answer(&answer_id).key();
     let zone = tenant.time_zone();
-    for _ in 0..WRITE_ATTEMPTS {
-        let Some(before) = deps.store.get_friend(&tenant.id, &u).await? else {
-            return Ok(ignored("unknown friend"));
+    let pending =
+        serde_json::to_string(&follow).map_err(|e| StoreError::Malformed(e.to_string()))?;
+    let (u, key, zone, fx, occ, rules, pending) = (&u, &key, &zone, &fx, &occ, &rules, &pending);
+    let written = retry_on_conflict(|| async move {
+        let Some(before) = deps.store.get_friend(&tenant.id, u).await? else {
+            return Ok(None);
         };
         let mut after = before.clone();
-        after.apply_effects(&fx, now, half_life);
-        apply_rules(&rules, &occ, &mut after, now, half_life);
+        after.apply_effects(fx, now, half_life);
+        apply_rules(rules, occ, &mut after, now, half_life);
         // The new tags' scenarios start from the FriendTagged event this write puts in the outbox.
         let tags_added: Vec<TagName> = after
             .tags
@@ -293,38 +294,34 @@ async fn on_answer(deps: &Deps, tenant: &Tenant, e: &Answered) -> Result<Value, 
             .filter(|t| !before.has_tag(t))
             .cloned()
             .collect();
-        let pending =
-            serde_json::to_string(&follow).map_err(|e| StoreError::Malformed(e.to_string()))?;
-        match deps
+        let applied = deps
             .store
             .apply_once(
                 &tenant.id,
-                &u,
-                &key,
+                u,
+                key,
                 Some((&before, &after)),
-                &zone,
-                Some(pending),
+                zone,
+                Some(pending.clone()),
                 now,
             )
-            .await
-        {
-            Ok(Applied::New) => {
-                let report = follow_up(deps, tenant, &u, &follow, None, now).await?;
-                deps.store.finish_applied(&tenant.id, &u, &key).await?;
-                info!(tenant = %tenant.id, friend = %u.hashed(), survey = %survey, question = %question,
-                    "survey answer applied");
-                return Ok(
-                    json!({ "status": "applied", "tagsAdded": tags_added, "scenarios": report }),
-                );
-            }
-            Ok(Applied::Duplicate { pending }) => {
-                return finish_duplicate(deps, tenant, &u, &key, pending, now).await;
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+            .await?;
+        Ok::<_, StoreError>(Some((applied, tags_added)))
+    })
+    .await?;
+    match written.ok_or(StoreError::Conflict)? {
+        None => Ok(ignored("unknown friend")),
+        Some((Applied::New, tags_added)) => {
+            let report = follow_up(deps, tenant, u, &follow, None, now).await?;
+            deps.store.finish_applied(&tenant.id, u, key).await?;
+            info!(tenant = %tenant.id, friend = %u.hashed(), survey = %survey, question = %question,
+                "survey answer applied");
+            Ok(json!({ "status": "applied", "tagsAdded": tags_added, "scenarios": report }))
+        }
+        Some((Applied::Duplicate { pending }, _)) => {
+            finish_duplicate(deps, tenant, u, key, pending, now).await
         }
     }
-    Err(StoreError::Conflict.into())
 }
 
 async fn on_purchase(deps: &Deps, tenant: &Tenant, e: &Purchased) -> Result<Value, CrmError> {

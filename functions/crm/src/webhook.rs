@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use crate::{
     bus::Event,
+    chat::{Interpreter, Outcome},
     deps::Deps,
     domain::{Friend, FriendChange, LineUserId, Tenant, TenantId, friend::Activity},
     http::CrmError,
@@ -22,12 +23,11 @@ use crate::{
         signature,
         webhook::{EventBody, Source, WebhookEvent, parse_payload},
     },
-    store::{EventRecord, EventSubject, Recorded, StoreError},
+    store::{EventRecord, EventSubject, Recorded, StoreError, retry_on_conflict},
 };
 
 /// LINE's payloads are small; anything past this is refused before the signature is computed.
 pub const MAX_BODY: usize = 1024 * 1024;
-const WRITE_ATTEMPTS: usize = 5;
 
 pub fn router(deps: Deps) -> Router {
     Router::new()
@@ -159,11 +159,13 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
     };
     let zone = tenant.time_zone();
     let now = deps.clock.now();
-    let mut profile_fetched = false;
-    let mut profile = None;
-    let mut intake = crate::intake::Intake::default();
-    for _ in 0..WRITE_ATTEMPTS {
-        let (before, after, change) = match &friend_id {
+    // Kept across retries of the write: the profile is fetched (and definitions read) once.
+    let profile = tokio::sync::OnceCell::new();
+    let interpreter = tokio::sync::Mutex::new(Interpreter::default());
+    let (zone, record, friend_id) = (&zone, &record, &friend_id);
+    let (profile, interpreter) = (&profile, &interpreter);
+    let written = retry_on_conflict(|| async move {
+        let (before, mut after, change) = match friend_id {
             Some(u) => {
                 let before = deps.store.get_friend(&tenant.id, u).await?;
                 let mut after = before
@@ -174,13 +176,11 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
             }
             None => (None, None, FriendChange::Nothing),
         };
-        let mut after = after;
         if let (Some(f), FriendChange::Followed { .. }) = (after.as_mut(), change) {
-            if !profile_fetched {
-                profile_fetched = true;
-                profile = fetch_profile(deps, tenant, &f.user_id).await;
-            }
-            if let Some(p) = &profile {
+            let fetched = profile
+                .get_or_init(|| fetch_profile(deps, tenant, &f.user_id))
+                .await;
+            if let Some(p) = fetched {
                 f.display_name = Some(p.display_name.clone());
                 f.picture_url = p.picture_url.clone();
                 f.status_message = p.status_message.clone();
@@ -190,44 +190,46 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
         // A tap or message may answer a survey, fire tag rules or get an auto-reply: all
         // decided on the state about to be written, so it commits (once) with the event.
         let taken = match after.as_mut() {
-            Some(f) => intake.apply(deps, tenant, event, f, at, now).await?,
-            None => crate::intake::Outcome::default(),
+            Some(f) => {
+                let mut interpreter = interpreter.lock().await;
+                interpreter
+                    .interpret(deps, tenant, event, f, at, now)
+                    .await?
+            }
+            None => Outcome::default(),
         };
         let mut domain_events = domain_events(&tenant.id, friend_id.as_ref(), event, change, at);
         domain_events.extend(taken.events);
         let friend = after.as_ref().map(|a| (before.as_ref(), a));
-        match deps
+        let recorded = deps
             .store
             .record_webhook_event(
                 &tenant.id,
-                &record,
+                record,
                 friend,
-                &zone,
+                zone,
                 &domain_events,
                 taken.answer.as_ref(),
                 now,
             )
-            .await
-        {
-            Ok(Recorded::New) => {
-                reply(deps, tenant, event, &taken.replies).await;
-                // The friend left any dormancy tier in the write above; measure the return.
-                if let Some(a) = &after {
-                    crate::dormancy_sweep::friend_returned(deps, tenant, before.as_ref(), a, at)
-                        .await;
-                }
-                if let (Some(u), FriendChange::Followed { refollow }) = (&friend_id, change) {
-                    welcome(deps, tenant, u, refollow, event_id, reply_token(event)).await;
-                }
-                return Ok(Recorded::New);
-            }
-            Ok(Recorded::Duplicate) => return Ok(Recorded::Duplicate),
-            // The friend changed between our read and write (another event, an admin edit).
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
+            .await?;
+        Ok::<_, CrmError>((recorded, before, after, change, taken.replies))
+    })
+    .await?;
+    // Every attempt met a concurrent write to the friend (other events, an admin edit).
+    let (recorded, before, after, change, replies) = written.ok_or(StoreError::Conflict)?;
+    if recorded == Recorded::Duplicate {
+        return Ok(Recorded::Duplicate);
     }
-    Err(StoreError::Conflict.into())
+    reply(deps, tenant, event, &replies).await;
+    // The friend left any dormancy tier in the write above; measure the return.
+    if let Some(a) = &after {
+        crate::dormancy_sweep::friend_returned(deps, tenant, before.as_ref(), a, at).await;
+    }
+    if let (Some(u), FriendChange::Followed { refollow }) = (friend_id, change) {
+        welcome(deps, tenant, u, refollow, event_id, reply_token(event)).await;
+    }
+    Ok(Recorded::New)
 }
 
 /// Answers through the event's reply token: free, and only possible once, within about a

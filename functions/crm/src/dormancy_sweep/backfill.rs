@@ -14,15 +14,15 @@ use std::time::Instant;
 use futures::{StreamExt, stream::FuturesUnordered};
 use jiff::{Timestamp, civil::Date};
 
-use super::{Found, WRITE_ATTEMPTS, follow_up};
+use super::{Entered, Found, already_entered, enter_once, follow_up};
 use crate::{
     deps::Deps,
     domain::{
-        LineUserId, Tenant,
+        Friend, LineUserId, Tenant,
         dormancy::{DormancyClock, DormancySettings, Tier, backfill_tier},
     },
     http::CrmError,
-    store::{FriendFilter, Once, StoreError, SweepState},
+    store::{FriendFilter, Once, SweepState},
 };
 
 /// Friends read per page of the friend list (gsi1, items projected in full).
@@ -151,35 +151,25 @@ async fn place(
         now,
     } = *run;
     let zone = tenant.time_zone();
-    for _ in 0..WRITE_ATTEMPTS {
-        // The page may be stale by now (the index is eventually consistent, the friend may have
-        // written since): decide again on the profile itself.
-        let Some(before) = deps.store.get_friend(&tenant.id, u).await? else {
-            return Ok(());
-        };
-        let Some((tier, since)) = backfill_tier(settings, tier.clock, &before, today, &zone)
+    // The page may be stale by now (the index is eventually consistent, the friend may have
+    // written since): decide again on the profile itself.
+    let decide = |before: &Friend| {
+        backfill_tier(settings, tier.clock, before, today, &zone)
             .filter(|(t, s)| t.days == tier.days && *s == since)
-        else {
-            return Ok(());
-        };
-        let mut after = before.clone();
-        after.enter_tier(tier, since, today, now);
-        let entry = super::tier_entry(tenant, &before, tier, since, today, settings, now);
-        match deps.store.enter_tier(&before, &after, &zone, &entry).await {
-            Ok(Once::New) => {
-                found.report.backfilled += 1;
-                return follow_up(deps, tenant, &after, &entry, now, found).await;
-            }
-            Ok(Once::Done { pending }) => {
-                found.report.already_done += 1;
-                if pending {
-                    follow_up(deps, tenant, &after, &entry, now, found).await?;
-                }
-                return Ok(());
-            }
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+    };
+    let Some(Entered {
+        after, entry, once, ..
+    }) = enter_once(deps, tenant, settings, u, today, now, decide).await?
+    else {
+        return Ok(());
+    };
+    match once {
+        Once::New => {
+            found.report.backfilled += 1;
+            follow_up(deps, tenant, &after, &entry, now, found).await
+        }
+        Once::Done { pending } => {
+            already_entered(deps, tenant, &after, &entry, pending, now, found).await
         }
     }
-    Err(StoreError::Conflict.into())
 }

@@ -32,7 +32,7 @@ use crate::{
     },
     enrollments::{Enrolled, reenroll},
     http::CrmError,
-    store::{Once, StoreError, TierEntry, keys},
+    store::{Once, StoreError, TierEntry, keys, retry_on_conflict},
 };
 
 /// A schedule off for longer than this restarts from today instead of replaying a year.
@@ -40,7 +40,6 @@ pub const MAX_CATCH_UP_DAYS: i64 = 400;
 /// Backfills stop starting new pages after this much of an invocation (the function's timeout
 /// is 15 minutes): every tenant's day still gets swept, and a paused backfill resumes next run.
 const BACKFILL_BUDGET: std::time::Duration = std::time::Duration::from_secs(8 * 60);
-const WRITE_ATTEMPTS: usize = 5;
 
 /// What one run did, summed over tenants: returned to Lambda, the local stack and the tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -376,58 +375,110 @@ async fn enter(
     found: &mut Found,
 ) -> Result<(), CrmError> {
     let zone = tenant.time_zone();
-    for _ in 0..WRITE_ATTEMPTS {
-        found.report.friends_read += 1;
-        let Some(before) = deps.store.get_friend(&tenant.id, u).await? else {
-            return Ok(());
-        };
-        // The index is eventually consistent: trust the profile. A friend who acted since (or
-        // blocked us) does not enter; one already deeper in this clock's tiers stays there.
+    found.report.friends_read += 1;
+    // The index is eventually consistent: trust the profile. A friend who acted since (or
+    // blocked us) does not enter; one already deeper in this clock's tiers stays there.
+    let decide = |before: &Friend| {
         let still_silent = tier
             .clock
-            .last(&before)
+            .last(before)
             .is_some_and(|at| local_day(at, &zone) == crossing);
         let deeper = before
             .dormant_in(tier.clock)
             .is_some_and(|d| d.since_day == crossing && d.days > tier.days);
-        if before.blocked || !still_silent || deeper {
-            return Ok(());
+        (!before.blocked && still_silent && !deeper).then_some((tier, crossing))
+    };
+    let Some(Entered {
+        before,
+        after,
+        entry,
+        once,
+    }) = enter_once(deps, tenant, settings, u, day, now, decide).await?
+    else {
+        return Ok(());
+    };
+    match once {
+        Once::New => {
+            found.report.entered += 1;
+            *found
+                .new_by_tier
+                .entry((tier.clock, tier.days))
+                .or_default() += 1;
+            if let Some(vip) = &settings.alerts.vip_tag
+                && before.has_tag(vip)
+            {
+                found.vips.push(LapsedFriend {
+                    user_id: u.clone(),
+                    display_name: before.display_name.clone(),
+                    tag: tier.tag.clone(),
+                });
+            }
+            follow_up(deps, tenant, &after, &entry, now, found).await
         }
-        let mut after = before.clone();
-        after.enter_tier(tier, crossing, day, now);
-        let entry = tier_entry(tenant, &before, tier, crossing, day, settings, now);
-        match deps.store.enter_tier(&before, &after, &zone, &entry).await {
-            Ok(Once::New) => {
-                found.report.entered += 1;
-                *found
-                    .new_by_tier
-                    .entry((tier.clock, tier.days))
-                    .or_default() += 1;
-                if let Some(vip) = &settings.alerts.vip_tag
-                    && before.has_tag(vip)
-                {
-                    found.vips.push(LapsedFriend {
-                        user_id: u.clone(),
-                        display_name: before.display_name.clone(),
-                        tag: tier.tag.clone(),
-                    });
-                }
-                follow_up(deps, tenant, &after, &entry, now, found).await?;
-                return Ok(());
-            }
-            Ok(Once::Done { pending }) => {
-                found.report.already_done += 1;
-                if pending {
-                    follow_up(deps, tenant, &after, &entry, now, found).await?;
-                }
-                return Ok(());
-            }
-            // The friend changed between our read and write (an event, an admin edit): re-read.
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+        Once::Done { pending } => {
+            already_entered(deps, tenant, &after, &entry, pending, now, found).await
         }
     }
-    Err(StoreError::Conflict.into())
+}
+
+/// A friend's move into a tier as written: her profile before and after, and the entry.
+struct Entered {
+    before: Friend,
+    after: Friend,
+    entry: TierEntry,
+    once: Once,
+}
+
+/// Moves friend `u` into the tier `decide` picks on her current profile (None: she stays out),
+/// once. A concurrent write to her (an event, an admin edit) re-reads her and decides again.
+async fn enter_once<'s>(
+    deps: &Deps,
+    tenant: &Tenant,
+    settings: &DormancySettings,
+    u: &LineUserId,
+    day: Date,
+    now: Timestamp,
+    decide: impl Fn(&Friend) -> Option<(&'s Tier, Date)> + Sync,
+) -> Result<Option<Entered>, CrmError> {
+    let zone = tenant.time_zone();
+    let (zone, decide) = (&zone, &decide);
+    let written = retry_on_conflict(|| async move {
+        let Some(before) = deps.store.get_friend(&tenant.id, u).await? else {
+            return Ok(None);
+        };
+        let Some((tier, since)) = decide(&before) else {
+            return Ok(None);
+        };
+        let mut after = before.clone();
+        after.enter_tier(tier, since, day, now);
+        let entry = tier_entry(tenant, &before, tier, since, day, settings, now);
+        let once = deps.store.enter_tier(&before, &after, zone, &entry).await?;
+        Ok::<_, StoreError>(Some(Entered {
+            before,
+            after,
+            entry,
+            once,
+        }))
+    })
+    .await?;
+    Ok(written.ok_or(StoreError::Conflict)?)
+}
+
+/// An entry found written before: count it, and finish its follow-up if a crash cut it short.
+async fn already_entered(
+    deps: &Deps,
+    tenant: &Tenant,
+    after: &Friend,
+    entry: &TierEntry,
+    pending: bool,
+    now: Timestamp,
+    found: &mut Found,
+) -> Result<(), CrmError> {
+    found.report.already_done += 1;
+    if pending {
+        follow_up(deps, tenant, after, entry, now, found).await?;
+    }
+    Ok(())
 }
 
 /// The record of `friend` entering `tier` on `day`, silent since `since`: its return window
@@ -513,10 +564,12 @@ async fn celebrate(
 ) -> Result<(), CrmError> {
     let zone = tenant.time_zone();
     let celebrated = dormancy::month_days_celebrated(day);
-    for _ in 0..WRITE_ATTEMPTS {
-        found.report.friends_read += 1;
+    found.report.friends_read += 1;
+    let (zone, celebrated) = (&zone, &celebrated);
+    let marker = kind.marker();
+    let marked = retry_on_conflict(|| async move {
         let Some(before) = deps.store.get_friend(&tenant.id, u).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let today = match kind {
             Celebration::Birthday => before
@@ -525,53 +578,48 @@ async fn celebrate(
                 .and_then(|b| dormancy::birthday(b))
                 .is_some_and(|md| celebrated.contains(&dormancy::month_day(md))),
             Celebration::Anniversary => {
-                let (md, year) = dormancy::anniversary(before.followed_at, &zone);
+                let (md, year) = dormancy::anniversary(before.followed_at, zone);
                 celebrated.contains(&md) && year < day.year()
             }
         };
         if before.blocked || !today {
-            return Ok(());
+            return Ok(None);
         }
         let mut after = before.clone();
         if let Some(c) = &occasion.coupon {
             after.set_fields(c.fields(day));
         }
-        let change = occasion
-            .coupon
-            .is_some()
-            .then_some((&before, &after, &zone));
-        let marker = kind.marker();
-        match deps
+        let change = occasion.coupon.is_some().then_some((&before, &after, zone));
+        let once = deps
             .store
             .mark_occasion(&tenant.id, u, marker, day.year(), change, now)
-            .await
-        {
-            Ok(once @ (Once::New | Once::Done { pending: true })) => {
-                if once == Once::New {
-                    match kind {
-                        Celebration::Birthday => found.report.birthdays += 1,
-                        Celebration::Anniversary => found.report.anniversaries += 1,
-                    }
-                } else {
-                    found.report.already_done += 1;
+            .await?;
+        Ok::<_, StoreError>(Some((after, once)))
+    })
+    .await?;
+    let Some((after, once)) = marked.ok_or(StoreError::Conflict)? else {
+        return Ok(());
+    };
+    match once {
+        Once::New | Once::Done { pending: true } => {
+            if once == Once::New {
+                match kind {
+                    Celebration::Birthday => found.report.birthdays += 1,
+                    Celebration::Anniversary => found.report.anniversaries += 1,
                 }
-                if let Enrolled::Yes(_) =
-                    reenroll(deps, tenant, &after, &occasion.scenario, now).await?
-                {
-                    found.report.enrolled += 1;
-                }
-                deps.store
-                    .occasion_done(&tenant.id, u, marker, day.year())
-                    .await?;
-                return Ok(());
-            }
-            Ok(Once::Done { pending: false }) => {
+            } else {
                 found.report.already_done += 1;
-                return Ok(());
             }
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+            if let Enrolled::Yes(_) =
+                reenroll(deps, tenant, &after, &occasion.scenario, now).await?
+            {
+                found.report.enrolled += 1;
+            }
+            deps.store
+                .occasion_done(&tenant.id, u, marker, day.year())
+                .await?;
         }
+        Once::Done { pending: false } => found.report.already_done += 1,
     }
-    Err(StoreError::Conflict.into())
+    Ok(())
 }

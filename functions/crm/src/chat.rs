@@ -33,18 +33,19 @@ pub(crate) struct Outcome {
     pub replies: Vec<Value>,
 }
 
-/// Definitions read once per event, reused when the friend write is retried.
+/// Interprets one event's tap or message. Holds the definitions it read, so a retried friend
+/// write reads them once.
 #[derive(Default)]
-pub(crate) struct Intake {
+pub(crate) struct Interpreter {
     surveys: HashMap<SurveyId, Option<SurveyDefinition>>,
     rules: Option<Vec<TagRule>>,
     auto_replies: Option<Vec<AutoReply>>,
     half_life: Option<Option<u32>>,
 }
 
-impl Intake {
+impl Interpreter {
     /// Applies the event to `friend` (the state about to be written) and says what to reply.
-    pub async fn apply(
+    pub async fn interpret(
         &mut self,
         deps: &Deps,
         tenant: &Tenant,
