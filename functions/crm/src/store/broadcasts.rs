@@ -1,29 +1,27 @@
 //! Broadcasts and their chunk records. A running broadcast is held by one tick's claim; every
 //! save during the run keeps the claim and the lease entry in the due-index, so a tick that dies
 //! mid-broadcast leaves it to come due again and continue from its saved cursor and planned chunk.
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, condition_held, from_item, keys, keys::DUE_SHARDS, s, to_item};
+use super::due::DueEntry;
+use super::{
+    Store, StoreError, condition_held, from_item, keys, keys::DUE_SHARDS, s, to_item, values,
+};
 use crate::domain::{
     TenantId,
     broadcast::{Broadcast, BroadcastState},
 };
 
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) struct BroadcastItem {
+struct BroadcastItem {
     pk: String,
     sk: String,
     entity: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi2pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi2sk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    claim: Option<String>,
     #[serde(flatten)]
-    pub(super) broadcast: Broadcast,
+    due: DueEntry,
+    #[serde(flatten)]
+    broadcast: Broadcast,
 }
 
 impl BroadcastItem {
@@ -34,16 +32,12 @@ impl BroadcastItem {
             Some((_, lease_until)) => Some(lease_until),
             None => b.due(),
         };
-        let (gsi2pk, gsi2sk) = due
-            .map(|at| keys::broadcast_due(b.shard(DUE_SHARDS), at, &b.tenant, &b.id))
-            .unzip();
+        let due = due.map(|at| keys::broadcast_due(b.shard(DUE_SHARDS), at, &b.tenant, &b.id));
         Self {
             pk,
             sk,
             entity: "broadcast".into(),
-            gsi2pk,
-            gsi2sk,
-            claim: held.map(|(token, _)| token.to_owned()),
+            due: DueEntry::new(due, held.map(|(token, _)| token.to_owned())),
             broadcast: b.clone(),
         }
     }
@@ -81,13 +75,13 @@ pub struct BroadcastClaim {
     pub lease_until: Timestamp,
 }
 
+holds!(BroadcastItem, broadcast: Broadcast);
+holds!(ChunkItem, chunk: ChunkRecord);
+
 impl Store {
     pub async fn create_broadcast(&self, b: &Broadcast) -> Result<(), StoreError> {
         let item = to_item(&BroadcastItem::new(b, None))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
+        self.put_one(item)
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
@@ -96,10 +90,7 @@ impl Store {
     }
 
     pub async fn broadcast(&self, t: &TenantId, id: &str) -> Result<Option<Broadcast>, StoreError> {
-        match self.get(keys::broadcast(t, id)).await? {
-            Some(item) => Ok(Some(from_item::<BroadcastItem>(item)?.broadcast)),
-            None => Ok(None),
-        }
+        self.value::<BroadcastItem>(keys::broadcast(t, id)).await
     }
 
     pub async fn broadcasts(&self, t: &TenantId) -> Result<Vec<Broadcast>, StoreError> {
@@ -128,11 +119,7 @@ impl Store {
         id: &str,
     ) -> Result<Vec<ChunkRecord>, StoreError> {
         let (pk, _) = keys::broadcast_chunk(t, id, 0);
-        self.partition(None, pk)
-            .await?
-            .into_iter()
-            .map(|i| from_item::<ChunkItem>(i).map(|c| c.chunk))
-            .collect()
+        self.partition(None, pk).await.and_then(values::<ChunkItem>)
     }
 
     /// Cancels a broadcast that has not started. False if it started (or ended) meanwhile.
@@ -147,10 +134,7 @@ impl Store {
         next.finished_at = Some(now);
         let item = to_item(&BroadcastItem::new(&next, None))?;
         let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
+            .put_one(item)
             .condition_expression("#state = :scheduled AND attribute_not_exists(claim)")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":scheduled", s("scheduled"))
@@ -193,14 +177,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let held = keep.then_some((claim.token.as_str(), claim.lease_until));
         let item = to_item(&BroadcastItem::new(next, held))?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("claim = :token")
-            .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
-            .build()
-            .map_err(|e| StoreError::Malformed(e.to_string()))?;
-        let mut writes = vec![TransactWriteItem::builder().put(put).build()];
+        let mut writes = vec![self.put_held(item, &claim.token)?];
         if let Some(c) = chunk {
             let (pk, sk) = keys::broadcast_chunk(&next.tenant, &next.id, c.index);
             writes.push(self.put(

@@ -4,7 +4,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::{Expiry, Store, StoreError, condition_held, from_item, keys, s, to_item};
+use super::{Expiry, Store, StoreError, condition_held, from_item, keys, s, to_item, values};
 use crate::domain::{
     LineUserId, TenantId,
     deferral::{DeferReason, Deferred},
@@ -48,6 +48,8 @@ fn note_key(t: &TenantId, item: &Deferred) -> keys::Key {
     }
 }
 
+holds!(NoteItem, note: DeferredNote);
+
 impl Store {
     /// Records why an item waits (replacing an earlier note for the same item).
     pub async fn note_deferred(&self, t: &TenantId, note: &DeferredNote) -> Result<(), StoreError> {
@@ -67,13 +69,7 @@ impl Store {
             ),
             note: note.clone(),
         })?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        self.put_item(item).await?;
         Ok(())
     }
 
@@ -120,10 +116,8 @@ impl Store {
     /// Every note of the tenant (one partition; expired notes DynamoDB has not yet removed included).
     pub async fn deferred_notes(&self, t: &TenantId) -> Result<Vec<DeferredNote>, StoreError> {
         self.partition(None, keys::deferred_pk(t))
-            .await?
-            .into_iter()
-            .map(|i| from_item::<NoteItem>(i).map(|n| n.note))
-            .collect()
+            .await
+            .and_then(values::<NoteItem>)
     }
 
     pub async fn forget_deferred(&self, t: &TenantId, item: &Deferred) -> Result<(), StoreError> {
@@ -181,11 +175,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
+            .update(pk, sk)
             .update_expression("SET #due = :now, #gsk = :new")
             .condition_expression("#gsk = :old")
             .expression_attribute_names("#due", "nextDueAt")

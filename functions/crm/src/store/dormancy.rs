@@ -216,15 +216,15 @@ fn is_condition_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) 
     e.code() == Some("ConditionalCheckFailedException")
 }
 
+holds!(SettingsItem, settings: DormancySettings);
+holds!(TierEntryItem, entry: TierEntry);
+
 impl Store {
     pub async fn dormancy_settings(
         &self,
         t: &TenantId,
     ) -> Result<Option<DormancySettings>, StoreError> {
-        match self.get(keys::dormancy_settings(t)).await? {
-            Some(item) => Ok(Some(from_item::<SettingsItem>(item)?.settings)),
-            None => Ok(None),
-        }
+        self.value::<SettingsItem>(keys::dormancy_settings(t)).await
     }
 
     pub async fn put_dormancy_settings(
@@ -241,13 +241,7 @@ impl Store {
             updated_at: now,
             settings: settings.clone(),
         })?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        self.put_item(item).await?;
         Ok(())
     }
 
@@ -272,12 +266,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let (pk, sk) = keys::sweep_state(t);
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
+        let res = self.update(pk, sk)
             .update_expression(
                 "SET lastSweptDay = :day, sweptAt = :now, entity = :e REMOVE last_swept_day, swept_at",
             )
@@ -306,11 +295,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let (pk, sk) = keys::sweep_state(t);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
+        self.update(pk, sk)
             .update_expression("SET backfillRequestedAt = :now, entity = :e")
             .expression_attribute_values(":now", s(now.to_string()))
             .expression_attribute_values(":e", s("sweep_state"))
@@ -329,11 +314,7 @@ impl Store {
         answered: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let (pk, sk) = keys::sweep_state(t);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk.clone()))
-            .key(keys::SK, s(sk.clone()))
+        self.update(pk.clone(), sk.clone())
             .update_expression(
                 "SET backfilledAt = :now, entity = :e REMOVE backfillCursor, backfillStartedAt",
             )
@@ -344,11 +325,7 @@ impl Store {
             .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
         if let Some(req) = answered {
             let res = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(keys::PK, s(pk))
-                .key(keys::SK, s(sk))
+                .update(pk, sk)
                 .update_expression("REMOVE backfillRequestedAt")
                 .condition_expression("backfillRequestedAt = :req")
                 .expression_attribute_values(":req", s(req.to_string()))
@@ -367,11 +344,7 @@ impl Store {
         started: Timestamp,
     ) -> Result<(), StoreError> {
         let (pk, sk) = keys::sweep_state(t);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
+        self.update(pk, sk)
             .update_expression("SET backfillCursor = :c, backfillStartedAt = :s, entity = :e")
             .expression_attribute_values(":c", s(cursor))
             .expression_attribute_values(":s", s(started.to_string()))
@@ -401,10 +374,7 @@ impl Store {
             digest: d.clone(),
         })?;
         let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
+            .put_one(item)
             .condition_expression("attribute_not_exists(sentAt)")
             .send()
             .await;
@@ -446,11 +416,7 @@ impl Store {
         let tail = due.gsi3sk.split_once('#').map_or("", |(_, rest)| rest);
         let leased = format!("{}#{tail}", keys::sortable(lease_until));
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(due.pk.clone()))
-            .key(keys::SK, s(due.sk.clone()))
+            .update(due.pk.clone(), due.sk.clone())
             .update_expression("SET gsi3sk = :leased")
             .condition_expression("gsi3sk = :observed")
             .expression_attribute_values(":leased", s(leased.clone()))
@@ -483,11 +449,7 @@ impl Store {
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
         let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(claim.pk.clone()))
-            .key(keys::SK, s(claim.sk.clone()))
+            .update(claim.pk.clone(), claim.sk.clone())
             .condition_expression("gsi3sk = :leased")
             .expression_attribute_values(":leased", s(claim.leased.clone()));
         let update = match retry_at {
@@ -636,10 +598,8 @@ impl Store {
         u: &LineUserId,
         sk: &str,
     ) -> Result<Option<TierEntry>, StoreError> {
-        match self.get((keys::friend_pk(t, u), sk.to_owned())).await? {
-            Some(item) => Ok(Some(from_item::<TierEntryItem>(item)?.entry)),
-            None => Ok(None),
-        }
+        self.value::<TierEntryItem>((keys::friend_pk(t, u), sk.to_owned()))
+            .await
     }
 
     /// The entry of the stay that `clock`/`days`/`since_day` name.
@@ -657,10 +617,8 @@ impl Store {
 
     /// An entry read through the close index, by its table keys.
     pub async fn tier_entry_at(&self, pk: &str, sk: &str) -> Result<Option<TierEntry>, StoreError> {
-        match self.get((pk.to_owned(), sk.to_owned())).await? {
-            Some(item) => Ok(Some(from_item::<TierEntryItem>(item)?.entry)),
-            None => Ok(None),
-        }
+        self.value::<TierEntryItem>((pk.to_owned(), sk.to_owned()))
+            .await
     }
 
     /// The transition's follow-up is done.
@@ -670,11 +628,7 @@ impl Store {
     }
 
     async fn clear_pending(&self, pk: String, sk: String) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
+        self.update(pk, sk)
             .update_expression("SET pending = :no")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":no", AttributeValue::Bool(false))

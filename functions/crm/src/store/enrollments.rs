@@ -1,15 +1,11 @@
-//! Enrollments, the sparse sharded due-index and delivery records.
-//!
-//! Claiming is one conditional update: it succeeds only if the index entry still reads as the
-//! tick saw it, and it moves that entry to the lease's end. Two overlapping ticks therefore never
-//! both claim, and a tick that dies after claiming leaves an entry that comes due again when the
-//! lease runs out; the retry reuses the step's retry key, so LINE sends at most once.
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+//! Enrollments (each waits in the due-index, `due.rs`, for its next step) and delivery records.
+use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::due::DueEntry;
 use super::keys::DUE_SHARDS;
-use super::{Item, Store, StoreError, condition_held, from_item, keys, s, to_item};
+use super::{Store, StoreError, condition_held, from_item, keys, s, to_item, values};
 use crate::domain::{
     LineUserId, TenantId,
     enrollment::{Delivery, Enrollment},
@@ -25,13 +21,8 @@ struct EnrollmentItem {
     /// enrollment during sends cost no index write here, unlike the ALL-projected gsi1.
     gsi3pk: String,
     gsi3sk: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi2pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi2sk: Option<String>,
-    /// The claim token of the tick working on this enrollment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    claim: Option<String>,
+    #[serde(flatten)]
+    due: DueEntry,
     #[serde(flatten)]
     enrollment: Enrollment,
 }
@@ -42,7 +33,6 @@ impl EnrollmentItem {
         let due = e
             .due()
             .map(|at| keys::due_index(e.shard(shards), at, &e.tenant, &e.friend, &e.scenario));
-        let (gsi2pk, gsi2sk) = due.unzip();
         let (gsi3pk, gsi3sk) = keys::scenario_members(&e.tenant, &e.scenario, &e.friend);
         Self {
             pk,
@@ -50,9 +40,7 @@ impl EnrollmentItem {
             entity: "enrollment".into(),
             gsi3pk,
             gsi3sk,
-            gsi2pk,
-            gsi2sk,
-            claim: None,
+            due: DueEntry::new(due, None),
             enrollment: e.clone(),
         }
     }
@@ -74,18 +62,8 @@ pub struct Claim {
     pub token: String,
 }
 
-/// One entry of the due-index: a scenario step or a broadcast, with the sort key as read.
-#[derive(Debug, Clone)]
-pub enum Due {
-    Enrollment {
-        observed: String,
-        enrollment: Enrollment,
-    },
-    Broadcast {
-        observed: String,
-        broadcast: Box<crate::domain::broadcast::Broadcast>,
-    },
-}
+holds!(DeliveryItem, delivery: Delivery);
+holds!(EnrollmentItem, enrollment: Enrollment);
 
 impl Store {
     pub async fn enrollment(
@@ -94,10 +72,8 @@ impl Store {
         u: &LineUserId,
         scenario: &ScenarioId,
     ) -> Result<Option<Enrollment>, StoreError> {
-        match self.get(keys::enrollment(t, u, scenario)).await? {
-            Some(item) => Ok(Some(from_item::<EnrollmentItem>(item)?.enrollment)),
-            None => Ok(None),
-        }
+        self.value::<EnrollmentItem>(keys::enrollment(t, u, scenario))
+            .await
     }
 
     /// Writes a new enrollment unless the friend already has an open one in this scenario
@@ -113,12 +89,7 @@ impl Store {
         } else {
             "attribute_not_exists(pk)"
         };
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition);
+        let mut put = self.put_one(item).condition_expression(condition);
         if replace_closed {
             put = put
                 .expression_attribute_names("#state", "state")
@@ -132,10 +103,7 @@ impl Store {
     pub async fn update_enrollment(&self, e: &Enrollment) -> Result<bool, StoreError> {
         let item = to_item(&EnrollmentItem::new(e, DUE_SHARDS))?;
         let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
+            .put_one(item)
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(claim)")
             .send()
             .await;
@@ -171,10 +139,8 @@ impl Store {
         u: &LineUserId,
     ) -> Result<Vec<Enrollment>, StoreError> {
         self.friend_items(t, u, keys::ENROLLMENT_PREFIX)
-            .await?
-            .into_iter()
-            .map(|i| from_item::<EnrollmentItem>(i).map(|e| e.enrollment))
-            .collect()
+            .await
+            .and_then(values::<EnrollmentItem>)
     }
 
     pub async fn friend_deliveries(
@@ -183,91 +149,8 @@ impl Store {
         u: &LineUserId,
     ) -> Result<Vec<Delivery>, StoreError> {
         self.friend_items(t, u, keys::DELIVERY_PREFIX)
-            .await?
-            .into_iter()
-            .map(|i| from_item::<DeliveryItem>(i).map(|d| d.delivery))
-            .collect()
-    }
-
-    /// Index entries of one shard due at or before `now`, oldest first, each with the sort key
-    /// observed (a claim succeeds only if the entry still reads so).
-    pub async fn due_items(
-        &self,
-        shard: u8,
-        now: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<Due>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(keys::GSI2)
-            .key_condition_expression("gsi2pk = :shard AND gsi2sk <= :now")
-            .expression_attribute_values(":shard", s(keys::due_shard(shard)))
-            // '~' sorts after every character of the rest of the key: everything due by `now`.
-            .expression_attribute_values(":now", s(format!("{}~", keys::sortable(now))))
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
             .await
-            .map_err(|e| StoreError::dynamo("Query", e))?;
-        let mut due = Vec::new();
-        for item in out.items.unwrap_or_default() {
-            let observed = item
-                .get(keys::GSI2SK)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
-            match item
-                .get("entity")
-                .and_then(|v| v.as_s().ok())
-                .map(String::as_str)
-            {
-                Some("broadcast") => due.push(Due::Broadcast {
-                    observed,
-                    broadcast: Box::new(
-                        from_item::<super::broadcasts::BroadcastItem>(item)?.broadcast,
-                    ),
-                }),
-                _ => due.push(Due::Enrollment {
-                    observed,
-                    enrollment: from_item::<EnrollmentItem>(item)?.enrollment,
-                }),
-            }
-        }
-        Ok(due)
-    }
-
-    /// When the next entry of the due-index comes due (a step, a broadcast or a claim's lease),
-    /// over every shard; None when nothing waits. Read-only: the local stack moves its clock
-    /// from one of these instants to the next and ticks there, as the Scheduler's minutes would.
-    pub async fn earliest_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        let mut earliest: Option<Timestamp> = None;
-        for shard in 0..DUE_SHARDS {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI2)
-                .key_condition_expression("gsi2pk = :shard")
-                .expression_attribute_values(":shard", s(keys::due_shard(shard)))
-                .projection_expression(keys::GSI2SK)
-                .limit(1)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            let first = out
-                .items
-                .unwrap_or_default()
-                .into_iter()
-                .next()
-                .and_then(|item| item.get(keys::GSI2SK)?.as_s().ok().cloned())
-                .and_then(|sk| keys::due_at(&sk));
-            earliest = match (earliest, first) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        }
-        Ok(earliest)
+            .and_then(values::<DeliveryItem>)
     }
 
     /// Takes one due enrollment for `lease_until`. None when another tick was faster.
@@ -305,43 +188,6 @@ impl Store {
         self.claim(e, &observed, lease_until, token).await
     }
 
-    /// The claim itself: move the due-index entry to the lease's end and stamp the token, only if
-    /// the entry still reads as observed.
-    pub(super) async fn claim_item(
-        &self,
-        pk: String,
-        sk: String,
-        observed_sk: &str,
-        leased_sk: String,
-        token: &str,
-    ) -> Result<Option<Item>, StoreError> {
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression("SET gsi2sk = :leased, claim = :token")
-            .condition_expression("gsi2sk = :observed")
-            .expression_attribute_values(":leased", s(leased_sk))
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":observed", s(observed_sk))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match res {
-            Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(err) => Err(StoreError::dynamo("UpdateItem", err)),
-        }
-    }
-
     /// Counts one message against the friend's daily cap; false (and nothing counted) when the
     /// friend already had `cap` messages that day.
     pub async fn take_daily_slot(
@@ -354,11 +200,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let (pk, sk) = keys::daily_sends(t, u, day);
         let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
+            .update(pk, sk)
             .update_expression("ADD sends :one SET #ttl = :ttl")
             .expression_attribute_names("#ttl", keys::TTL)
             .condition_expression("attribute_not_exists(sends) OR sends < :cap")
@@ -378,11 +220,7 @@ impl Store {
         day: &str,
     ) -> Result<(), StoreError> {
         let (pk, sk) = keys::daily_sends(t, u, day);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
+        self.update(pk, sk)
             .update_expression("ADD sends :minus")
             .condition_expression("sends > :zero")
             .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
@@ -406,18 +244,7 @@ impl Store {
         delivery: Option<&Delivery>,
     ) -> Result<(), StoreError> {
         let item = to_item(&EnrollmentItem::new(next, DUE_SHARDS))?;
-        let put = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("claim = :token")
-            .expression_attribute_values(":token", AttributeValue::S(claim.token.clone()))
-            .build()
-            .map_err(|e| StoreError::Malformed(e.to_string()))?;
-        let mut writes = vec![
-            aws_sdk_dynamodb::types::TransactWriteItem::builder()
-                .put(put)
-                .build(),
-        ];
+        let mut writes = vec![self.put_held(item, &claim.token)?];
         if let Some(d) = delivery {
             let (pk, sk) = keys::delivery(&next.tenant, &next.friend, &d.retry_key);
             let item = DeliveryItem {

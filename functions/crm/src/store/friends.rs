@@ -132,16 +132,15 @@ pub struct FriendPage {
 /// A filtered page may need several index pages; past this many the caller gets a cursor.
 const MAX_PAGES_PER_CALL: usize = 10;
 
+holds!(FriendItem, friend: Friend);
+
 impl Store {
     pub async fn get_friend(
         &self,
         t: &TenantId,
         u: &LineUserId,
     ) -> Result<Option<Friend>, StoreError> {
-        match self.get(keys::friend(t, u)).await? {
-            Some(item) => Ok(Some(from_item::<FriendItem>(item)?.friend)),
-            None => Ok(None),
-        }
+        self.value::<FriendItem>(keys::friend(t, u)).await
     }
 
     /// The writes that move a friend from `before` to `after`: the profile (guarded by the

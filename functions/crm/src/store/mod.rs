@@ -4,9 +4,23 @@
 //! them (`pk`, `sk`, `gsi1pk`…, the TTL `expires_at` through [`Expiry`]); every other attribute
 //! is camelCase (`rename_all = "camelCase"` on every item struct). A test reads raw items of
 //! every entity and holds them to it.
+/// Declares that an item struct stores one domain value in `$field`, so the store's typed
+/// reads ([`Store::value`], [`values`]) hand out the value.
+macro_rules! holds {
+    ($item:ty, $field:ident: $value:ty) => {
+        impl crate::store::Holds for $item {
+            type Value = $value;
+            fn value(self) -> $value {
+                self.$field
+            }
+        }
+    };
+}
+
 mod broadcasts;
 mod deferred;
 mod dormancy;
+mod due;
 mod enrollments;
 mod friends;
 pub mod keys;
@@ -32,7 +46,8 @@ use serde::{Serialize, de::DeserializeOwned};
 pub use broadcasts::{BroadcastClaim, ChunkRecord};
 pub use deferred::DeferredNote;
 pub use dormancy::{BucketEntry, DigestClaim, Once, ReactivationCounter, SweepState, TierEntry};
-pub use enrollments::{Claim, Due};
+pub use due::Due;
+pub use enrollments::Claim;
 pub use friends::{FriendFilter, FriendPage, HistoryEntry};
 pub use keys::DUE_SHARDS;
 pub use purchases::OrderRecorded;
@@ -128,6 +143,49 @@ impl Store {
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
         Ok(out.item)
+    }
+
+    /// The item under `key`, read into its stored shape.
+    async fn get_as<T: DeserializeOwned>(&self, key: keys::Key) -> Result<Option<T>, StoreError> {
+        self.get(key).await?.map(from_item).transpose()
+    }
+
+    /// The domain value stored under `key`.
+    async fn value<H: Holds>(&self, key: keys::Key) -> Result<Option<H::Value>, StoreError> {
+        Ok(self.get_as::<H>(key).await?.map(H::value))
+    }
+
+    /// Writes `item` whole, replacing whatever was under its key.
+    async fn put_item(&self, item: Item) -> Result<(), StoreError> {
+        self.put_one(item)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        Ok(())
+    }
+
+    /// A PutItem of `item`; the caller adds its condition and sends it.
+    fn put_one(
+        &self,
+        item: Item,
+    ) -> aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+    }
+
+    /// An UpdateItem on one item; the caller gives the expression and sends it.
+    fn update(
+        &self,
+        pk: impl Into<String>,
+        sk: impl Into<String>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
     }
 
     /// Runs `query` over all its pages.
@@ -278,6 +336,20 @@ where
         }
         Err(e) => Err(StoreError::dynamo(op, e)),
     }
+}
+
+/// An item struct that stores one domain value beside its keys (declared with `holds!`).
+pub(crate) trait Holds: DeserializeOwned {
+    type Value;
+    fn value(self) -> Self::Value;
+}
+
+/// The domain values stored in `items`.
+pub(crate) fn values<H: Holds>(items: Vec<Item>) -> Result<Vec<H::Value>, StoreError> {
+    items
+        .into_iter()
+        .map(|i| from_item::<H>(i).map(H::value))
+        .collect()
 }
 
 pub(crate) fn to_item<T: Serialize>(v: &T) -> Result<Item, StoreError> {

@@ -3,7 +3,7 @@
 use jiff::{Timestamp, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, from_item, keys, to_item};
+use super::{Store, StoreError, keys, to_item, values};
 use crate::{
     bus::Event,
     domain::{Friend, LineUserId, TenantId, purchase::Purchase},
@@ -34,6 +34,8 @@ struct PurchaseItemRow {
     #[serde(flatten)]
     purchase: Purchase,
 }
+
+holds!(PurchaseItemRow, purchase: Purchase);
 
 impl Store {
     /// Records the order unless its id was seen; `before`/`after` are the friend as read and
@@ -84,9 +86,7 @@ impl Store {
         u: &LineUserId,
     ) -> Result<Vec<Purchase>, StoreError> {
         self.friend_items(t, u, keys::PURCHASE_PREFIX)
-            .await?
-            .into_iter()
-            .map(|i| from_item::<PurchaseItemRow>(i).map(|r| r.purchase))
-            .collect()
+            .await
+            .and_then(values::<PurchaseItemRow>)
     }
 }

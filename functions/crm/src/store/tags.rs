@@ -2,7 +2,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, condition_held, from_item, keys, to_item};
+use super::{Store, StoreError, condition_held, keys, to_item, values};
 use crate::domain::{TagDefinition, TagName, TenantId};
 
 #[derive(Serialize, Deserialize)]
@@ -13,6 +13,8 @@ struct TagDefItem {
     #[serde(flatten)]
     def: TagDefinition,
 }
+
+holds!(TagDefItem, def: TagDefinition);
 
 impl Store {
     /// Creates or updates a definition.
@@ -28,13 +30,7 @@ impl Store {
             entity: "tag_definition".into(),
             def: def.clone(),
         })?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        self.put_item(item).await?;
         Ok(())
     }
 
@@ -52,10 +48,7 @@ impl Store {
             def: def.clone(),
         })?;
         let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
+            .put_one(item)
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -64,10 +57,8 @@ impl Store {
 
     pub async fn tag_definitions(&self, t: &TenantId) -> Result<Vec<TagDefinition>, StoreError> {
         self.tenant_items(t, keys::TAG_DEF_PREFIX)
-            .await?
-            .into_iter()
-            .map(|i| from_item::<TagDefItem>(i).map(|d| d.def))
-            .collect()
+            .await
+            .and_then(values::<TagDefItem>)
     }
 
     pub async fn delete_tag_definition(

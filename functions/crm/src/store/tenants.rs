@@ -1,7 +1,7 @@
 //! Tenants and the API keys that open the admin API for exactly one of them.
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, from_item, keys, to_item};
+use super::{Store, StoreError, keys, to_item, values};
 use crate::domain::{Tenant, TenantId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,12 +70,12 @@ struct KeyItem {
     key: ApiKeyRecord,
 }
 
+holds!(KeyItem, key: ApiKeyRecord);
+holds!(TenantItem, tenant: Tenant);
+
 impl Store {
     pub async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
-        match self.get(keys::tenant(id)).await? {
-            Some(item) => Ok(Some(from_item::<TenantItem>(item)?.tenant)),
-            None => Ok(None),
-        }
+        self.value::<TenantItem>(keys::tenant(id)).await
     }
 
     /// Creates the tenant and its first API key together; an existing tenant id is refused.
@@ -106,23 +106,15 @@ impl Store {
     /// Writes (or replaces) a tenant's settings; used by seeding and settings updates.
     pub async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
         let item = to_item(&TenantItem::new(tenant))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        self.put_item(item).await?;
         Ok(())
     }
 
     /// Every tenant, in id order (one index partition; read once a day by the sweep).
     pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         self.partition(Some(keys::GSI1), keys::TENANTS_INDEX_PK.to_owned())
-            .await?
-            .into_iter()
-            .map(|i| from_item::<TenantItem>(i).map(|x| x.tenant))
-            .collect()
+            .await
+            .and_then(values::<TenantItem>)
     }
 
     pub async fn put_api_key(
@@ -137,13 +129,7 @@ impl Store {
             entity: "api_key".into(),
             key: key.clone(),
         })?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        self.put_item(item).await?;
         Ok(())
     }
 
@@ -155,11 +141,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (pk, sk) = keys::tenant(t);
         let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(keys::PK, super::s(pk))
-            .key(keys::SK, super::s(sk))
+            .update(pk, sk)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#q", "quotaExhaustedAt")
             .expression_attribute_names("#ip", keys::GSI3PK)
@@ -184,10 +166,7 @@ impl Store {
     }
 
     pub async fn api_key(&self, key_sha256: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        match self.get(keys::api_key(key_sha256)).await? {
-            Some(item) => Ok(Some(from_item::<KeyItem>(item)?.key)),
-            None => Ok(None),
-        }
+        self.value::<KeyItem>(keys::api_key(key_sha256)).await
     }
 }
 
@@ -225,7 +204,7 @@ mod tests {
         assert_eq!(item["gsi1pk"], s("TENANTS"));
         assert!(!item.contains_key("gsi3pk") && !item.contains_key("gsi3sk"));
         assert_eq!(item["deliveryWindow"], AttributeValue::Null(true));
-        let back: TenantItem = from_item(item).unwrap();
+        let back: TenantItem = crate::store::from_item(item).unwrap();
         assert!(back.tenant.delivery_window.is_always_open());
 
         t.quota_exhausted_at = Some("2026-11-20T01:00:00Z".parse().unwrap());
