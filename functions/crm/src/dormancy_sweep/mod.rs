@@ -544,8 +544,8 @@ enum Celebration {
 impl Celebration {
     fn marker(self) -> &'static str {
         match self {
-            Self::Birthday => "BDAY",
-            Self::Anniversary => "ANNIV",
+            Self::Birthday => keys::BIRTHDAY_OCCASION,
+            Self::Anniversary => keys::ANNIVERSARY_OCCASION,
         }
     }
 }

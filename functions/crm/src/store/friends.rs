@@ -28,6 +28,15 @@ pub(super) struct FriendItem {
     friend: Friend,
 }
 
+/// A new friend's own item, exactly as a first save writes it (version 1), for bulk loaders
+/// such as the dormancy benchmark. Only for friends without tags, purchases or birthday: those
+/// need the items a save writes beside it.
+pub fn new_friend_item(friend: &Friend, zone: &TimeZone) -> Result<super::Item, StoreError> {
+    let mut first = friend.clone();
+    first.version = 1;
+    to_item(&FriendItem::new(&first, zone))
+}
+
 impl FriendItem {
     /// The whole key set of a friend: table keys, follow-order index and last-seen day bucket.
     pub(super) fn new(friend: &Friend, zone: &TimeZone) -> Self {

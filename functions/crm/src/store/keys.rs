@@ -160,6 +160,10 @@ pub fn return_window_close_pk(t: &TenantId, close_day: &str) -> String {
 }
 
 /// A yearly occasion handled for a friend (`BDAY`, `ANNIV`), so a re-run sends it once.
+/// The occasions celebrated once a year (the `kind` of [`occasion`]).
+pub const BIRTHDAY_OCCASION: &str = "BDAY";
+pub const ANNIVERSARY_OCCASION: &str = "ANNIV";
+
 pub fn occasion(t: &TenantId, u: &LineUserId, kind: &str, year: i16) -> Key {
     (friend_pk(t, u), format!("OCC#{kind}#{year}"))
 }

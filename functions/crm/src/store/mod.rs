@@ -48,7 +48,7 @@ pub use deferred::DeferredNote;
 pub use dormancy::{BucketEntry, DigestClaim, Once, ReactivationCounter, SweepState, TierEntry};
 pub use due::Due;
 pub use enrollments::Claim;
-pub use friends::{FriendFilter, FriendPage, HistoryEntry};
+pub use friends::{FriendFilter, FriendPage, HistoryEntry, new_friend_item};
 pub use keys::DUE_SHARDS;
 pub use purchases::OrderRecorded;
 pub use retry::{Conflicting, WRITE_ATTEMPTS, retry_on_conflict};

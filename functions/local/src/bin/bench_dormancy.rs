@@ -17,9 +17,9 @@ use clap::Parser;
 use crm::{
     Config, Deps,
     clock::ManualClock,
-    domain::{DeliveryWindow, LineUserId, Tenant, TenantId, dormancy},
+    domain::{DeliveryWindow, Friend, LineUserId, Tenant, TenantId, dormancy},
     secret::Secret,
-    store::keys,
+    store::{keys, new_friend_item},
 };
 use jiff::{ToSpan, civil::Date};
 use tokio::{sync::Semaphore, task::JoinSet};
@@ -281,33 +281,16 @@ async fn write_friends(
     let zone = jiff::tz::TimeZone::get(ZONE)?;
     let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let mut tasks = JoinSet::new();
-    let s = |v: String| AttributeValue::S(v);
     for chunk_start in (0..args.friends).step_by(25) {
         let mut batch = Vec::with_capacity(25);
         for i in chunk_start..(chunk_start + 25).min(args.friends) {
             let u = user(i)?;
             let day = last_seen_day(today, i, args.days);
             let seen = day.at(12, 0, 0, 0).to_zoned(zone.clone())?.timestamp();
-            let (pk, sk) = keys::friend(t, &u);
-            let (gsi1pk, gsi1sk) = keys::friends_by_follow(t, &u, seen);
-            let (gsi3pk, gsi3sk) = keys::seen_bucket(t, &u, &day.to_string());
-            let item = [
-                ("pk", s(pk)),
-                ("sk", s(sk)),
-                ("entity", s("friend".into())),
-                ("gsi1pk", s(gsi1pk)),
-                ("gsi1sk", s(gsi1sk)),
-                ("gsi3pk", s(gsi3pk)),
-                ("gsi3sk", s(gsi3sk)),
-                ("tenant", s(t.to_string())),
-                ("userId", s(u.to_string())),
-                ("followedAt", s(keys::sortable(seen))),
-                ("lastSeenAt", s(keys::sortable(seen))),
-                ("version", AttributeValue::N("1".into())),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+            // The store's own item for a friend followed and last seen that noon.
+            let mut friend = Friend::new(t.clone(), u, seen);
+            friend.last_seen_at = Some(seen);
+            let item = new_friend_item(&friend, &zone)?;
             batch.push(
                 WriteRequest::builder()
                     .put_request(PutRequest::builder().set_item(Some(item)).build()?)
