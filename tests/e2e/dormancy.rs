@@ -37,15 +37,6 @@ async fn configure(env: &TestEnv, settings: Value) -> anyhow::Result<Value> {
     Ok(body)
 }
 
-async fn follow_at(env: &TestEnv, u: &str, local: &str) -> anyhow::Result<()> {
-    env.set_local_time(local)?;
-    let (status, body) = env
-        .deliver(vec![user::follow(u, env.now_ms(), false)])
-        .await?;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    Ok(())
-}
-
 async fn says(env: &TestEnv, u: &str, local: &str, text: &str) -> anyhow::Result<()> {
     env.set_local_time(local)?;
     let (status, body) = env
@@ -81,18 +72,6 @@ async fn tag_members(env: &TestEnv, tag: &str) -> anyhow::Result<usize> {
     Ok(page["friends"].as_array().map_or(0, Vec::len))
 }
 
-async fn enrollment_state(
-    env: &TestEnv,
-    u: &str,
-    scenario: &str,
-) -> anyhow::Result<Option<EnrollmentState>> {
-    let e = env
-        .store
-        .enrollment(&env.tenant.id, &u.parse()?, &scenario.parse()?)
-        .await?;
-    Ok(e.map(|e| e.state))
-}
-
 fn tiers_with_scenarios() -> Value {
     json!({
         "tiers": [
@@ -119,7 +98,7 @@ async fn a_friend_silent_for_30_90_and_365_days_gets_each_tier_and_its_scenario_
     tier_scenarios(&env).await?;
     let quiet = new_user();
     sweep_on(&env, "2026-04-01").await?;
-    follow_at(&env, &quiet, "2026-04-01T12:00").await?;
+    env.follow_at(&quiet, "2026-04-01T12:00").await?;
 
     // Day 29: nothing yet. Day 30 (the calendar day 30 days after the last activity): tier 30.
     sweep_on(&env, "2026-04-30").await?;
@@ -128,7 +107,7 @@ async fn a_friend_silent_for_30_90_and_365_days_gets_each_tier_and_its_scenario_
     assert_eq!(report.entered, 1);
     assert_eq!(tags(&env, &quiet).await?, ["休眠30日"]);
     assert_eq!(
-        enrollment_state(&env, &quiet, "comeback-30").await?,
+        env.enrollment_state(&quiet, "comeback-30").await?,
         Some(EnrollmentState::Active)
     );
     env.set_local_time("2026-05-01T09:00")?;
@@ -183,7 +162,7 @@ async fn activity_removes_the_tiers_the_same_day_and_the_return_is_counted() -> 
     let (back, silent, early) = (new_user(), new_user(), new_user());
     sweep_on(&env, "2026-04-01").await?;
     for u in [&back, &silent, &early] {
-        follow_at(&env, u, "2026-04-01T12:00").await?;
+        env.follow_at(u, "2026-04-01T12:00").await?;
     }
     sweep_on(&env, "2026-05-01").await?;
     assert_eq!(tag_members(&env, "休眠30日").await?, 3);
@@ -192,7 +171,7 @@ async fn activity_removes_the_tiers_the_same_day_and_the_return_is_counted() -> 
     says(&env, &early, "2026-05-01T05:00", "こんにちは").await?;
     assert!(tags(&env, &early).await?.is_empty(), "left at once");
     assert_eq!(
-        enrollment_state(&env, &early, "comeback-30").await?,
+        env.enrollment_state(&early, "comeback-30").await?,
         Some(EnrollmentState::Stopped)
     );
     env.set_local_time("2026-05-01T09:00")?;
@@ -255,9 +234,9 @@ async fn a_sweep_run_twice_crashed_or_skipped_for_three_days_writes_each_transit
     .await?;
     let (a, b, c) = (new_user(), new_user(), new_user());
     sweep_on(&env, "2026-04-01").await?;
-    follow_at(&env, &a, "2026-04-01T12:00").await?;
-    follow_at(&env, &b, "2026-04-02T12:00").await?;
-    follow_at(&env, &c, "2026-04-03T12:00").await?;
+    env.follow_at(&a, "2026-04-01T12:00").await?;
+    env.follow_at(&b, "2026-04-02T12:00").await?;
+    env.follow_at(&c, "2026-04-03T12:00").await?;
     sweep_on(&env, "2026-04-29").await?;
 
     // The schedule was off on 04-30, 05-01 and 05-02: the 05-03 run catches those days up.
@@ -342,8 +321,8 @@ steps:
     env.fake
         .set_profile(&env.tenant.access_token, &hanako, "花子", None, None);
     sweep_on(&env, "2026-04-01").await?;
-    follow_at(&env, &hanako, "2026-04-01T12:00").await?;
-    follow_at(&env, &taro, "2026-04-01T12:00").await?;
+    env.follow_at(&hanako, "2026-04-01T12:00").await?;
+    env.follow_at(&taro, "2026-04-01T12:00").await?;
     for (u, birthday) in [(&hanako, "1990-04-10"), (&taro, "04-11")] {
         let (status, body) = env
             .marketer(
@@ -399,7 +378,7 @@ async fn a_follow_anniversary_enrolls_on_the_day_a_year_later() -> anyhow::Resul
     .await?;
     let u = new_user();
     sweep_on(&env, "2026-04-01").await?;
-    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.follow_at(&u, "2026-04-01T12:00").await?;
     let report = sweep_on(&env, "2027-04-01").await?;
     assert_eq!(report.anniversaries, 1);
     env.set_local_time("2027-04-01T09:00")?;
@@ -456,8 +435,8 @@ async fn staff_get_the_daily_digest_by_line_and_webhook_with_lapsing_vips() -> a
     env.fake
         .set_profile(&env.tenant.access_token, &vip, "山田様", None, None);
     sweep_on(&env, "2026-04-01").await?;
-    follow_at(&env, &vip, "2026-04-01T12:00").await?;
-    follow_at(&env, &regular, "2026-04-01T12:00").await?;
+    env.follow_at(&vip, "2026-04-01T12:00").await?;
+    env.follow_at(&regular, "2026-04-01T12:00").await?;
     env.marketer(
         "POST",
         &format!("/admin/friends/{vip}/tags"),
@@ -532,16 +511,9 @@ async fn a_digest_composed_at_the_sweep_goes_at_once_when_the_window_is_always_o
         }),
     )
     .await?;
-    let (status, body) = env
-        .marketer(
-            "PATCH",
-            "/admin/tenant",
-            Some(json!({ "deliveryWindow": null })),
-        )
-        .await?;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    env.always_open().await?;
     sweep_on(&env, "2026-04-01").await?;
-    follow_at(&env, &new_user(), "2026-04-01T12:00").await?;
+    env.follow_at(&new_user(), "2026-04-01T12:00").await?;
     let report = sweep_on(&env, "2026-05-01").await?;
     assert_eq!(report.digests_sent, 1, "{report:?}");
     assert_eq!(env.texts_sent_to(&staff).len(), 1);
@@ -561,11 +533,11 @@ async fn a_first_sweep_puts_friends_already_silent_into_their_current_tier_once(
     settings["alerts"] = json!({ "staffUserIds": [staff] });
     configure(&env, settings).await?;
     let (d45, d100, d200, d400, d10) = (new_user(), new_user(), new_user(), new_user(), new_user());
-    follow_at(&env, &d400, "2025-04-27T12:00").await?;
-    follow_at(&env, &d200, "2025-11-13T12:00").await?;
-    follow_at(&env, &d100, "2026-02-21T12:00").await?;
-    follow_at(&env, &d45, "2026-04-17T12:00").await?;
-    follow_at(&env, &d10, "2026-05-22T12:00").await?;
+    env.follow_at(&d400, "2025-04-27T12:00").await?;
+    env.follow_at(&d200, "2025-11-13T12:00").await?;
+    env.follow_at(&d100, "2026-02-21T12:00").await?;
+    env.follow_at(&d45, "2026-04-17T12:00").await?;
+    env.follow_at(&d10, "2026-05-22T12:00").await?;
 
     let report = sweep_on(&env, "2026-06-01").await?;
     assert_eq!(report.backfilled, 4, "{report:?}");
@@ -616,7 +588,7 @@ async fn a_purchase_import_is_followed_by_a_backfill_of_the_purchase_tiers() -> 
     .await?;
     let u = new_user();
     sweep_on(&env, "2026-04-01").await?;
-    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.follow_at(&u, "2026-04-01T12:00").await?;
     sweep_on(&env, "2026-06-01").await?;
     assert!(tags(&env, &u).await?.is_empty());
 
@@ -688,7 +660,7 @@ async fn a_purchase_tier_is_entered_after_60_days_without_buying_and_left_by_the
     .await?;
     let u = new_user();
     sweep_on(&env, "2026-04-01").await?;
-    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.follow_at(&u, "2026-04-01T12:00").await?;
     let order = |id: &str| json!({ "orderId": id, "userId": u, "amount": 3000, "items": [{ "product": "珈琲豆" }] });
     let (status, body) = env
         .marketer("POST", "/admin/purchases", Some(order("EC-1")))
@@ -798,7 +770,7 @@ async fn a_digest_claimed_by_a_tick_that_died_goes_out_once_after_the_lease() ->
     )
     .await?;
     sweep_on(&env, "2026-04-01").await?;
-    follow_at(&env, &new_user(), "2026-04-01T12:00").await?;
+    env.follow_at(&new_user(), "2026-04-01T12:00").await?;
     sweep_on(&env, "2026-05-01").await?;
 
     let opening = env.clock_in_tokyo("2026-05-01T09:00")?;

@@ -4,9 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use http::{Request, StatusCode};
+use http::StatusCode;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 use tsunagu_tests::{TestEnv, new_user, user};
 
 const SATISFACTION: &str = include_str!("../../docs/examples/satisfaction.yaml");
@@ -40,14 +39,6 @@ async fn enrolled_in(env: &TestEnv, u: &str) -> anyhow::Result<BTreeSet<String>>
         .collect())
 }
 
-async fn follow(env: &TestEnv, u: &str) -> anyhow::Result<()> {
-    ok(env
-        .deliver(vec![user::follow(u, env.now_ms(), false)])
-        .await)
-    .await?;
-    Ok(())
-}
-
 /// Event ids (`eventId`, unique per event) of what reached the bus, by detail type.
 fn arrived(env: &TestEnv) -> BTreeMap<String, Vec<String>> {
     let mut by_type: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -63,7 +54,7 @@ fn arrived(env: &TestEnv) -> BTreeMap<String, Vec<String>> {
 /// Follows, writes, is tagged `tag` by the marketer, buys, and answers satisfaction 5: a webhook
 /// event of each kind, an admin change, a purchase and an answer.
 async fn a_friend_does_everything(env: &TestEnv, u: &str, tag: &str) -> anyhow::Result<()> {
-    follow(env, u).await?;
+    env.follow(u).await?;
     env.say(u, "こんにちは").await?;
     ok(env
         .marketer(
@@ -153,7 +144,7 @@ async fn a_tag_added_by_the_admin_api_starts_its_scenario() -> anyhow::Result<()
     let env = TestEnv::start().await?;
     on_tag_scenario(&env, "vip-care", "VIP").await?;
     let u = new_user();
-    follow(&env, &u).await?;
+    env.follow(&u).await?;
     ok(env
         .marketer(
             "POST",
@@ -178,7 +169,7 @@ async fn a_tag_added_by_a_postback_rule_starts_its_scenario() -> anyhow::Result<
         .await)
     .await?;
     let u = new_user();
-    follow(&env, &u).await?;
+    env.follow(&u).await?;
     env.tap(&u, "menu=coupon").await?;
     assert!(enrolled_in(&env, &u).await?.contains("coupon-care"));
     Ok(())
@@ -193,7 +184,7 @@ async fn a_tag_added_by_a_survey_answer_starts_its_scenario() -> anyhow::Result<
     .await?;
     on_tag_scenario(&env, "thanks-for-rating", "満足").await?;
     let u = new_user();
-    follow(&env, &u).await?;
+    env.follow(&u).await?;
     env.tap(&u, "svy=satisfaction&q=score&a=4").await?;
     assert!(enrolled_in(&env, &u).await?.contains("thanks-for-rating"));
     Ok(())
@@ -211,7 +202,7 @@ async fn a_tag_added_by_a_purchase_rule_starts_its_scenario() -> anyhow::Result<
     .await?;
     on_tag_scenario(&env, "first-purchase-care", "初回購入").await?;
     let u = new_user();
-    follow(&env, &u).await?;
+    env.follow(&u).await?;
     ok(env
         .marketer(
             "POST",
@@ -237,7 +228,7 @@ async fn a_tag_added_by_a_link_click_starts_its_scenario() -> anyhow::Result<()>
     .await?;
     on_tag_scenario(&env, "sale-follow-up", "セール関心").await?;
     let u = new_user();
-    follow(&env, &u).await?;
+    env.follow(&u).await?;
     let link = ok(env
         .marketer(
             "GET",
@@ -246,16 +237,7 @@ async fn a_tag_added_by_a_link_click_starts_its_scenario() -> anyhow::Result<()>
         )
         .await)
     .await?;
-    let path = link["url"]
-        .as_str()
-        .unwrap_or_default()
-        .trim_start_matches("https://api.example.test")
-        .to_owned();
-    let res = env
-        .app
-        .clone()
-        .oneshot(Request::get(path).body(axum::body::Body::empty())?)
-        .await?;
+    let res = env.visit(link["url"].as_str().unwrap_or_default()).await?;
     assert_eq!(res.status(), StatusCode::FOUND);
     env.flush().await?;
     assert!(enrolled_in(&env, &u).await?.contains("sale-follow-up"));
@@ -276,7 +258,7 @@ async fn a_tag_added_by_the_dormancy_sweep_starts_its_scenario() -> anyhow::Resu
     .await?;
     let u = new_user();
     env.set_local_time("2026-04-01T12:00")?;
-    follow(&env, &u).await?;
+    env.follow(&u).await?;
     env.set_local_time("2026-05-01T04:00")?;
     env.sweep().await?;
     assert!(env.tags_of(&u).await?.contains(&"休眠30日".to_owned()));

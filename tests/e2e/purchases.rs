@@ -2,7 +2,7 @@
 //! purchase rules, and the start of the post-purchase care that branches on satisfaction.
 use http::{Request, StatusCode};
 use serde_json::{Value, json};
-use tsunagu_tests::{TestEnv, new_user, user};
+use tsunagu_tests::{TestEnv, new_user};
 
 const PURCHASE_RULES: &str = include_str!("../../docs/examples/purchase-rules.yaml");
 const SATISFACTION: &str = include_str!("../../docs/examples/satisfaction.yaml");
@@ -42,14 +42,6 @@ steps:
     messages: [ { type: text, text: "ご不便をおかけしました。サポート担当よりご連絡します" } ]
 "#;
 
-async fn follow(env: &TestEnv, u: &str) -> anyhow::Result<()> {
-    let (status, body) = env
-        .deliver(vec![user::follow(u, env.now_ms(), false)])
-        .await?;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    Ok(())
-}
-
 async fn put_rules(env: &TestEnv) -> anyhow::Result<()> {
     for doc in PURCHASE_RULES.split("\n---\n") {
         let id = doc
@@ -80,18 +72,6 @@ async fn post_order(
     .await
 }
 
-fn quick_reply(env: &TestEnv, u: &str, label: &str) -> String {
-    let last = env.last_message_to(u).expect("a message");
-    last["quickReply"]["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|i| i["action"]["label"] == label)
-        .and_then(|i| i["action"]["data"].as_str())
-        .unwrap_or_else(|| panic!("no quick reply {label} in {last}"))
-        .to_owned()
-}
-
 #[tokio::test]
 async fn a_purchase_leads_to_a_review_request_for_a_5_and_support_for_a_1() -> anyhow::Result<()> {
     let env = TestEnv::start().await?;
@@ -108,7 +88,7 @@ async fn a_purchase_leads_to_a_review_request_for_a_5_and_support_for_a_1() -> a
     let (happy, unhappy) = (new_user(), new_user());
     env.set_local_time("2026-04-01T12:00")?;
     for u in [&happy, &unhappy] {
-        follow(&env, u).await?;
+        env.follow(u).await?;
     }
     let (status, body) = post_order(&env, "EC-1", &happy, 8000, "商品B").await?;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -136,9 +116,9 @@ async fn a_purchase_leads_to_a_review_request_for_a_5_and_support_for_a_1() -> a
         );
     }
 
-    env.tap(&happy, &quick_reply(&env, &happy, "とても満足"))
+    env.tap(&happy, &env.quick_reply(&happy, "とても満足")?)
         .await?;
-    env.tap(&unhappy, &quick_reply(&env, &unhappy, "不満"))
+    env.tap(&unhappy, &env.quick_reply(&unhappy, "不満")?)
         .await?;
     assert_eq!(
         env.last_message_to(&happy).expect("reply")["text"],
@@ -177,7 +157,7 @@ async fn an_order_posted_twice_is_counted_once() -> anyhow::Result<()> {
     let env = TestEnv::start().await?;
     put_rules(&env).await?;
     let u = new_user();
-    follow(&env, &u).await?;
+    env.follow(&u).await?;
 
     let (first, body) = post_order(&env, "EC-42", &u, 12000, "商品B").await?;
     assert_eq!(first, StatusCode::CREATED, "{body}");
@@ -213,7 +193,7 @@ async fn a_csv_with_a_bad_row_imports_the_good_rows_and_reports_the_bad_line() -
     put_rules(&env).await?;
     let (a, b) = (new_user(), new_user());
     for u in [&a, &b] {
-        follow(&env, u).await?;
+        env.follow(u).await?;
     }
     let stranger = new_user();
     let csv = format!(
@@ -278,7 +258,7 @@ steps:
     assert_eq!(status, StatusCode::CREATED, "{body}");
     env.set_local_time("2026-04-01T12:00")?;
     let u = new_user();
-    follow(&env, &u).await?;
+    env.follow(&u).await?;
     env.tick().await?;
 
     let (status, body) = post_order(&env, "order-stop-1", &u, 3000, "商品A").await?;

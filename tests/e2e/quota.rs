@@ -6,7 +6,7 @@
 use http::StatusCode;
 use jiff::SignedDuration;
 use serde_json::{Value, json};
-use tsunagu_tests::{TestEnv, new_user, user};
+use tsunagu_tests::{TestEnv, new_user};
 
 const HELLO: &str = r#"
 id: hello
@@ -16,15 +16,6 @@ steps:
   - id: hi
     messages: [ { type: text, text: "こんにちは" } ]
 "#;
-
-async fn follow_at(env: &TestEnv, u: &str, local: &str) -> anyhow::Result<()> {
-    env.set_local_time(local)?;
-    let (status, body) = env
-        .deliver(vec![user::follow(u, env.now_ms(), false)])
-        .await?;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    Ok(())
-}
 
 /// Requests the fake LINE received on `path` so far.
 fn calls_to(env: &TestEnv, path: &str) -> usize {
@@ -63,8 +54,8 @@ async fn everything_waits_for_quota(env: &TestEnv) -> anyhow::Result<(String, St
     env.fake
         .set_monthly_quota(&env.tenant.access_token, Some(0));
     let (a, b) = (new_user(), new_user());
-    follow_at(env, &a, "2026-04-10T12:00").await?;
-    follow_at(env, &b, "2026-04-10T12:00").await?;
+    env.follow_at(&a, "2026-04-10T12:00").await?;
+    env.follow_at(&b, "2026-04-10T12:00").await?;
     let first = env.tick().await?;
     assert_eq!((first.sent, first.deferred), (0, 2), "{first:?}");
     let (status, created) = env
@@ -178,7 +169,7 @@ async fn sends_resume_at_the_months_rollover_in_the_shops_zone_without_asking_li
     env.fake
         .set_monthly_quota(&env.tenant.access_token, Some(0));
     let u = new_user();
-    follow_at(&env, &u, "2026-04-30T20:00").await?;
+    env.follow_at(&u, "2026-04-30T20:00").await?;
     assert_eq!(env.tick().await?.deferred, 1);
     env.set_local_time("2026-04-30T23:59")?;
     assert_eq!(

@@ -26,28 +26,6 @@ steps:
       - { type: text, text: "7日目限定クーポン" }
 "#;
 
-async fn follow_at(env: &TestEnv, u: &str, local: &str) -> anyhow::Result<()> {
-    env.set_local_time(local)?;
-    let (status, body) = env
-        .deliver(vec![user::follow(u, env.now_ms(), false)])
-        .await?;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    Ok(())
-}
-
-async fn enrollment_state(
-    env: &TestEnv,
-    u: &str,
-    scenario: &str,
-) -> anyhow::Result<EnrollmentState> {
-    let e = env
-        .store
-        .enrollment(&env.tenant.id, &u.parse()?, &scenario.parse()?)
-        .await?;
-    e.map(|e| e.state)
-        .ok_or_else(|| anyhow::anyhow!("no enrollment"))
-}
-
 #[tokio::test]
 async fn follow_then_welcome_on_day_0_day_2_at_10_and_day_7() -> anyhow::Result<()> {
     let env = TestEnv::start().await?;
@@ -62,7 +40,7 @@ async fn follow_then_welcome_on_day_0_day_2_at_10_and_day_7() -> anyhow::Result<
     env.fake
         .set_profile(&env.tenant.access_token, &hanako, "花子", None, None);
 
-    follow_at(&env, &hanako, "2026-04-01T12:00").await?;
+    env.follow_at(&hanako, "2026-04-01T12:00").await?;
     env.tick().await?;
     assert_eq!(
         env.texts_sent_to(&hanako),
@@ -92,8 +70,8 @@ async fn follow_then_welcome_on_day_0_day_2_at_10_and_day_7() -> anyhow::Result<
         ]
     );
     assert_eq!(
-        enrollment_state(&env, &hanako, "welcome").await?,
-        EnrollmentState::Finished
+        env.enrollment_state(&hanako, "welcome").await?,
+        Some(EnrollmentState::Finished)
     );
     let keys: std::collections::HashSet<_> = env
         .fake
@@ -123,7 +101,7 @@ steps:
 "#;
     env.put_scenario_yaml("late", yaml).await?;
     let u = new_user();
-    follow_at(&env, &u, "2026-04-01T10:00").await?;
+    env.follow_at(&u, "2026-04-01T10:00").await?;
 
     env.set_local_time("2026-04-01T23:00")?;
     env.tick().await?;
@@ -160,7 +138,7 @@ steps:
     let (status, body) = env.put_scenario_yaml("hello", yaml).await?;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let u = new_user();
-    follow_at(env, &u, "2026-04-01T12:00").await?;
+    env.follow_at(&u, "2026-04-01T12:00").await?;
     Ok(u)
 }
 
@@ -223,8 +201,8 @@ async fn a_tick_that_dies_between_claim_and_send_still_delivers_exactly_once() -
         "the friend received exactly one message"
     );
     assert_eq!(
-        enrollment_state(&env, &u, "hello").await?,
-        EnrollmentState::Finished
+        env.enrollment_state(&u, "hello").await?,
+        Some(EnrollmentState::Finished)
     );
     Ok(())
 }
@@ -257,8 +235,8 @@ async fn an_exhausted_monthly_quota_defers_the_send_and_loses_nothing() -> anyho
 
     assert_eq!(env.tick().await?.deferred, 1);
     assert_eq!(
-        enrollment_state(&env, &u, "hello").await?,
-        EnrollmentState::Active
+        env.enrollment_state(&u, "hello").await?,
+        Some(EnrollmentState::Active)
     );
 
     // No blind hours of waiting: the next tick asks LINE, finds room and sends.
@@ -274,7 +252,7 @@ async fn a_friend_who_blocked_gets_nothing_until_they_follow_again() -> anyhow::
     let env = TestEnv::start().await?;
     env.put_scenario_yaml("welcome", WELCOME).await?;
     let u = new_user();
-    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.follow_at(&u, "2026-04-01T12:00").await?;
     env.tick().await?;
     env.deliver(vec![user::unfollow(&u, env.now_ms() + 1000)])
         .await?;
@@ -283,8 +261,8 @@ async fn a_friend_who_blocked_gets_nothing_until_they_follow_again() -> anyhow::
     env.tick().await?;
     assert_eq!(env.texts_sent_to(&u).len(), 1, "nothing after the block");
     assert_eq!(
-        enrollment_state(&env, &u, "welcome").await?,
-        EnrollmentState::Paused
+        env.enrollment_state(&u, "welcome").await?,
+        Some(EnrollmentState::Paused)
     );
 
     env.deliver(vec![user::follow(&u, env.now_ms(), true)])
@@ -303,7 +281,7 @@ async fn a_purchase_tag_stops_the_scenario() -> anyhow::Result<()> {
     let env = TestEnv::start().await?;
     env.put_scenario_yaml("welcome", WELCOME).await?;
     let u = new_user();
-    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.follow_at(&u, "2026-04-01T12:00").await?;
     env.tick().await?;
 
     env.marketer(
@@ -317,8 +295,8 @@ async fn a_purchase_tag_stops_the_scenario() -> anyhow::Result<()> {
 
     assert_eq!(env.texts_sent_to(&u).len(), 1);
     assert_eq!(
-        enrollment_state(&env, &u, "welcome").await?,
-        EnrollmentState::Stopped
+        env.enrollment_state(&u, "welcome").await?,
+        Some(EnrollmentState::Stopped)
     );
     Ok(())
 }
@@ -341,7 +319,7 @@ async fn editing_a_scenario_keeps_enrolled_friends_on_their_version() -> anyhow:
     let env = TestEnv::start().await?;
     env.put_scenario_yaml("welcome", WELCOME).await?;
     let u = new_user();
-    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.follow_at(&u, "2026-04-01T12:00").await?;
     env.tick().await?;
 
     let (status, saved) = env
@@ -418,7 +396,7 @@ async fn a_marketer_migrates_enrolled_friends_to_the_new_version() -> anyhow::Re
     let env = TestEnv::start().await?;
     env.put_scenario_yaml("welcome", WELCOME).await?;
     let u = new_user();
-    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.follow_at(&u, "2026-04-01T12:00").await?;
     env.tick().await?;
     env.put_scenario_yaml("welcome", &WELCOME.replace("使い方のコツ", "新しいコツ"))
         .await?;
@@ -448,12 +426,12 @@ async fn a_retired_scenario_takes_no_one_new_but_finishes_those_enrolled() -> an
     let env = TestEnv::start().await?;
     env.put_scenario_yaml("welcome", WELCOME).await?;
     let (first, second) = (new_user(), new_user());
-    follow_at(&env, &first, "2026-04-01T12:00").await?;
+    env.follow_at(&first, "2026-04-01T12:00").await?;
     let (status, _) = env
         .marketer("DELETE", "/admin/scenarios/welcome", None)
         .await?;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    follow_at(&env, &second, "2026-04-01T12:01").await?;
+    env.follow_at(&second, "2026-04-01T12:01").await?;
 
     env.tick().await?;
     env.set_local_time("2026-04-03T10:00")?;
@@ -498,7 +476,7 @@ async fn saving_a_retired_scenario_again_revives_it_as_a_new_version() -> anyhow
 
     // And it enrolls again: a follow starts it.
     let u = new_user();
-    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.follow_at(&u, "2026-04-01T12:00").await?;
     env.tick().await?;
     assert_eq!(
         env.texts_sent_to(&u),
@@ -524,7 +502,7 @@ steps:
     let (status, body) = env.put_scenario_yaml("thanks-for-buying", yaml).await?;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let u = new_user();
-    follow_at(&env, &u, "2026-04-01T12:00").await?;
+    env.follow_at(&u, "2026-04-01T12:00").await?;
     // 00:30 in Tokyo is still April 1st in UTC: the day shown is the shop's.
     env.set_local_time("2026-04-02T00:30")?;
     let (status, body) = env

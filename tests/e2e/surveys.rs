@@ -1,10 +1,9 @@
 //! Surveys as a marketer sets them up: the registration hearing right after follow, answers that
 //! tag the friend and branch them into a scenario, and at-least-once delivery applied once.
 use crm::domain::enrollment::EnrollmentState;
-use http::{Request, StatusCode};
+use http::StatusCode;
 use serde_json::Value;
-use tower::ServiceExt;
-use tsunagu_tests::{TestEnv, envelope, new_user, user};
+use tsunagu_tests::{TestEnv, envelope, new_user};
 
 const HEARING: &str = include_str!("../../docs/examples/hearing.yaml");
 
@@ -42,30 +41,10 @@ async fn set_up(env: &TestEnv) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The postback data of the quick reply labelled `label` in the last message to `u`.
-fn quick_reply(env: &TestEnv, u: &str, label: &str) -> String {
-    let last = env.last_message_to(u).expect("a message");
-    last["quickReply"]["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|i| i["action"]["label"] == label)
-        .and_then(|i| i["action"]["data"].as_str())
-        .unwrap_or_else(|| panic!("no quick reply {label} in {last}"))
-        .to_owned()
-}
-
 fn last_text(env: &TestEnv, u: &str) -> String {
     env.last_message_to(u)
         .and_then(|m| m["text"].as_str().map(str::to_owned))
         .unwrap_or_default()
-}
-
-async fn follow(env: &TestEnv, u: &str) -> anyhow::Result<()> {
-    let event = env.with_reply_token(u, user::follow(u, env.now_ms(), false));
-    let (status, body) = env.deliver(vec![event]).await?;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    Ok(())
 }
 
 #[tokio::test]
@@ -75,7 +54,7 @@ async fn the_registration_hearing_tags_at_once_and_moves_a_beauty_fan_into_her_s
     set_up(&env).await?;
     let hanako = new_user();
     env.set_local_time("2026-04-01T12:00")?;
-    follow(&env, &hanako).await?;
+    env.follow_with_reply_token(&hanako).await?;
 
     // Step 0 of the welcome scenario: the greeting and the first question, in one push.
     env.tick().await?;
@@ -88,8 +67,7 @@ async fn the_registration_hearing_tags_at_once_and_moves_a_beauty_fan_into_her_s
     );
 
     // 美容: the next question comes back at once through the reply token.
-    env.tap(&hanako, &quick_reply(&env, &hanako, "美容"))
-        .await?;
+    env.tap(&hanako, &env.quick_reply(&hanako, "美容")?).await?;
     assert_eq!(last_text(&env, &hanako), "ご購入の目的は?");
     env.run_bus().await?;
     assert_eq!(env.tags_of(&hanako).await?, ["美容"]);
@@ -111,12 +89,10 @@ async fn the_registration_hearing_tags_at_once_and_moves_a_beauty_fan_into_her_s
         "moved out"
     );
 
-    env.tap(&hanako, &quick_reply(&env, &hanako, "プレゼント用"))
+    env.tap(&hanako, &env.quick_reply(&hanako, "プレゼント用")?)
         .await?;
-    env.tap(&hanako, &quick_reply(&env, &hanako, "20代"))
-        .await?;
-    env.tap(&hanako, &quick_reply(&env, &hanako, "女性"))
-        .await?;
+    env.tap(&hanako, &env.quick_reply(&hanako, "20代")?).await?;
+    env.tap(&hanako, &env.quick_reply(&hanako, "女性")?).await?;
     assert_eq!(
         last_text(&env, &hanako),
         "お誕生日を教えてください(誕生日クーポンをお送りします)"
@@ -167,9 +143,9 @@ async fn the_same_survey_answered_delivered_twice_applies_once() -> anyhow::Resu
     let env = TestEnv::start().await?;
     set_up(&env).await?;
     let u = new_user();
-    follow(&env, &u).await?;
+    env.follow_with_reply_token(&u).await?;
     env.tick().await?;
-    env.tap(&u, &quick_reply(&env, &u, "美容")).await?;
+    env.tap(&u, &env.quick_reply(&u, "美容")?).await?;
 
     let answered = env
         .bus
@@ -237,7 +213,7 @@ async fn a_rich_menu_tap_and_a_keyword_tag_the_friend_and_the_keyword_is_answere
     )
     .await?;
     let u = new_user();
-    follow(&env, &u).await?;
+    env.follow_with_reply_token(&u).await?;
 
     env.tap(&u, "menu=coupon").await?;
     env.say(&u, "明日予約できますか").await?;
@@ -289,8 +265,8 @@ async fn a_long_survey_is_answered_once_on_the_friends_signed_form() -> anyhow::
     let (status, body) = env.put_yaml("/admin/surveys/hearing", &as_form).await?;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (u, other) = (new_user(), new_user());
-    follow(&env, &u).await?;
-    follow(&env, &other).await?;
+    env.follow_with_reply_token(&u).await?;
+    env.follow_with_reply_token(&other).await?;
 
     let (_, link) = env
         .marketer(
@@ -337,7 +313,7 @@ async fn a_long_survey_is_answered_once_on_the_friends_signed_form() -> anyhow::
 async fn opening_a_tracked_link_tags_the_friend_and_redirects() -> anyhow::Result<()> {
     let env = TestEnv::start().await?;
     let u = new_user();
-    follow(&env, &u).await?;
+    env.follow_with_reply_token(&u).await?;
     let rule = "id: spring-sale-click\nwhen: { type: linkClick, link: spring-sale }\naddTags: [春セール関心]\nscore: 5\n";
     let (status, body) = env.put_yaml("/admin/rules/spring-sale-click", rule).await?;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -353,11 +329,7 @@ async fn opening_a_tracked_link_tags_the_friend_and_redirects() -> anyhow::Resul
     let url = link["url"].as_str().unwrap_or_default().to_owned();
     let path = url.trim_start_matches("https://api.example.test");
 
-    let res = env
-        .app
-        .clone()
-        .oneshot(Request::get(path).body(axum::body::Body::empty())?)
-        .await?;
+    let res = env.visit(&url).await?;
 
     assert_eq!(res.status(), StatusCode::FOUND);
     assert_eq!(res.headers()["location"], to);
@@ -365,11 +337,7 @@ async fn opening_a_tracked_link_tags_the_friend_and_redirects() -> anyhow::Resul
 
     // A link moved to another destination (an open redirect) or another friend is refused.
     let forged = path.replace("shop.example.jp", "evil.example.com");
-    let res = env
-        .app
-        .clone()
-        .oneshot(Request::get(forged).body(axum::body::Body::empty())?)
-        .await?;
+    let res = env.visit(&forged).await?;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert!(res.headers().get("location").is_none());
     Ok(())

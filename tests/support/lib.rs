@@ -425,6 +425,80 @@ impl TestEnv {
         self.call(req).await
     }
 
+    /// The user adds the account as a friend now (no reply token: the welcome goes by push).
+    pub async fn follow(&self, user: &str) -> anyhow::Result<()> {
+        let event = line_user::follow(user, self.now_ms(), false);
+        let (status, body) = self.deliver(vec![event]).await?;
+        anyhow::ensure!(status == StatusCode::OK, "webhook: {status} {body}");
+        Ok(())
+    }
+
+    /// The user adds the account as a friend now, with a reply token LINE would give.
+    pub async fn follow_with_reply_token(&self, user: &str) -> anyhow::Result<()> {
+        let event = self.with_reply_token(user, line_user::follow(user, self.now_ms(), false));
+        let (status, body) = self.deliver(vec![event]).await?;
+        anyhow::ensure!(status == StatusCode::OK, "webhook: {status} {body}");
+        Ok(())
+    }
+
+    /// Moves the clock to `local` (Tokyo wall time) and the user follows then.
+    pub async fn follow_at(&self, user: &str, local: &str) -> anyhow::Result<()> {
+        self.set_local_time(local)?;
+        self.follow(user).await
+    }
+
+    /// The postback data of the quick reply labelled `label` in the last message to `user`.
+    pub fn quick_reply(&self, user: &str, label: &str) -> anyhow::Result<String> {
+        let last = self
+            .last_message_to(user)
+            .ok_or_else(|| anyhow::anyhow!("no message to {user}"))?;
+        last["quickReply"]["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["action"]["label"] == label)
+            .and_then(|i| i["action"]["data"].as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no quick reply {label} in {last}"))
+    }
+
+    /// The state of the user's enrollment in `scenario`, None when never enrolled.
+    pub async fn enrollment_state(
+        &self,
+        user: &str,
+        scenario: &str,
+    ) -> anyhow::Result<Option<crm::domain::enrollment::EnrollmentState>> {
+        let e = self
+            .store
+            .enrollment(&self.tenant.id, &user.parse()?, &scenario.parse()?)
+            .await?;
+        Ok(e.map(|e| e.state))
+    }
+
+    /// The marketer turns the delivery window off (`deliveryWindow: null`): sends at any hour.
+    pub async fn always_open(&self) -> anyhow::Result<()> {
+        let patch = serde_json::json!({ "deliveryWindow": null });
+        let (status, body) = self.marketer("PATCH", "/admin/tenant", Some(patch)).await?;
+        anyhow::ensure!(
+            status == StatusCode::OK,
+            "PATCH /admin/tenant: {status} {body}"
+        );
+        anyhow::ensure!(body["deliveryWindow"].is_null(), "{body}");
+        Ok(())
+    }
+
+    /// The user opens a link from a message (`https://api.example.test/...`): our answer to the
+    /// browser, before it follows any redirect.
+    pub async fn visit(&self, url: &str) -> anyhow::Result<http::Response<Body>> {
+        let path = url.trim_start_matches("https://api.example.test");
+        let res = self
+            .app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty())?)
+            .await?;
+        Ok(res)
+    }
+
     /// The last message LINE accepted for `user` (push or reply).
     pub fn last_message_to(&self, user: &str) -> Option<Value> {
         self.fake

@@ -209,28 +209,24 @@ pub(crate) async fn submit(
             Answer::Date(d) => (Vec::new(), Some(d.to_string())),
             Answer::Done => (Vec::new(), None),
         };
-        let mut record_id = id.clone();
-        events.push(Event::survey_answered(
-            &tenant.id,
-            &u,
-            now,
-            def.id.as_str(),
-            question.id.as_str(),
-            &answer.bus_value(),
-            &id,
-        ));
         // The form gives a multiple choice's whole set at once: the choices' effects, then
         // "done" for the question's own effects and its field.
+        let mut answered = vec![(answer.bus_value(), id.clone())];
         if question.kind == QuestionKind::MultipleChoice {
-            record_id = format!("{id}-done");
+            answered.push((Answer::Done.bus_value(), format!("{id}-done")));
+        }
+        let record_id = answered
+            .last()
+            .map_or_else(|| id.clone(), |(_, r)| r.clone());
+        for (value, answer_id) in &answered {
             events.push(Event::survey_answered(
                 &tenant.id,
                 &u,
                 now,
                 def.id.as_str(),
                 question.id.as_str(),
-                &Answer::Done.bus_value(),
-                &record_id,
+                value,
+                answer_id,
             ));
         }
         records.push(AnswerRecord {

@@ -503,16 +503,10 @@ mod tests {
     use crate::domain::TenantId;
     use jiff::civil::date;
 
-    fn ts(s: &str) -> Timestamp {
-        s.parse().unwrap()
-    }
+    use crate::domain::friend::tests::{friend_followed, ts};
 
     fn friend() -> Friend {
-        Friend::new(
-            TenantId::parse("demo").unwrap(),
-            LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap(),
-            ts("2026-01-01T00:00:00Z"),
-        )
+        friend_followed("2026-01-01T00:00:00Z")
     }
 
     fn tier(days: u32) -> Tier {

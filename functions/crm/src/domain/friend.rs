@@ -255,19 +255,24 @@ impl Friend {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn ts(s: &str) -> Timestamp {
+    pub(crate) fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
     }
 
-    fn friend() -> Friend {
+    /// A friend of the demo tenant who followed at `at`.
+    pub(crate) fn friend_followed(at: &str) -> Friend {
         Friend::new(
             TenantId::parse("demo").unwrap(),
             LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap(),
-            ts("2026-04-01T00:00:00Z"),
+            ts(at),
         )
+    }
+
+    fn friend() -> Friend {
+        friend_followed("2026-04-01T00:00:00Z")
     }
 
     #[test]

@@ -346,11 +346,6 @@ impl RenderContext {
         self
     }
 
-    pub fn with_vars(mut self, vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        self.vars.extend(vars);
-        self
-    }
-
     /// `{{lastPurchase.product}}` (the products of the newest order, joined with 「、」) and
     /// `{{lastPurchase.date}}` (its day in the shop's zone, `YYYY-MM-DD`). The newest by purchase
     /// time, not by arrival: an imported CSV of old orders does not displace a recent one.

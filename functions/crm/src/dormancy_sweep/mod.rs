@@ -155,12 +155,9 @@ pub async fn sweep_tenant(
     sweep_tenant_until(deps, tenant, now, Instant::now() + BACKFILL_BUDGET).await
 }
 
-async fn sweep_tenant_until(
-    deps: &Deps,
-    tenant: &Tenant,
-    now: Timestamp,
-    deadline: Instant,
-) -> Result<SweepReport, CrmError> {
+/// One tenant's run begins: its dormancy settings (the defaults until the shop saves its own)
+/// and a report that counts the tenant.
+async fn start_tenant(deps: &Deps, tenant: &Tenant) -> Result<(DormancySettings, Found), CrmError> {
     let settings = deps
         .store
         .dormancy_settings(&tenant.id)
@@ -168,6 +165,16 @@ async fn sweep_tenant_until(
         .unwrap_or_default();
     let mut found = Found::default();
     found.report.tenants = 1;
+    Ok((settings, found))
+}
+
+async fn sweep_tenant_until(
+    deps: &Deps,
+    tenant: &Tenant,
+    now: Timestamp,
+    deadline: Instant,
+) -> Result<SweepReport, CrmError> {
+    let (settings, mut found) = start_tenant(deps, tenant).await?;
     let zone = tenant.time_zone();
     let today = local_day(now, &zone);
     if !settings.enabled {
@@ -251,13 +258,7 @@ pub async fn backfill_tenant(
     tenant: &Tenant,
     now: Timestamp,
 ) -> Result<SweepReport, CrmError> {
-    let settings = deps
-        .store
-        .dormancy_settings(&tenant.id)
-        .await?
-        .unwrap_or_default();
-    let mut found = Found::default();
-    found.report.tenants = 1;
+    let (settings, mut found) = start_tenant(deps, tenant).await?;
     let run = backfill::Run {
         deps,
         tenant,

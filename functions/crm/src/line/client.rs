@@ -201,12 +201,6 @@ impl LineClient {
         }
     }
 
-    /// The same client with other per-channel rates (tests, or a channel with special limits).
-    pub fn with_throttle(mut self, throttle: super::throttle::Throttle) -> Self {
-        self.throttle = throttle;
-        self
-    }
-
     pub fn base(&self) -> &Url {
         &self.base
     }

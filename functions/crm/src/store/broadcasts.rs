@@ -93,24 +93,12 @@ impl Store {
         self.value::<BroadcastItem>(keys::broadcast(t, id)).await
     }
 
+    /// The tenant's broadcasts, newest first.
     pub async fn broadcasts(&self, t: &TenantId) -> Result<Vec<Broadcast>, StoreError> {
         let (pk, _) = keys::tenant(t);
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
-            .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":p", s(keys::BROADCAST_PREFIX))
-            .scan_index_forward(false)
-            .send()
+        self.latest_with_prefix(pk, keys::BROADCAST_PREFIX, None)
             .await
-            .map_err(|e| StoreError::dynamo("Query", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| from_item::<BroadcastItem>(i).map(|b| b.broadcast))
-            .collect()
+            .and_then(values::<BroadcastItem>)
     }
 
     pub async fn broadcast_chunks(

@@ -363,20 +363,8 @@ impl Store {
         u: &LineUserId,
         limit: usize,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :ev)")
-            .expression_attribute_values(":pk", s(keys::friend_pk(t, u)))
-            .expression_attribute_values(":ev", s(keys::EVENT_PREFIX))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("Query", e))?;
-        out.items
-            .unwrap_or_default()
+        self.latest_with_prefix(keys::friend_pk(t, u), keys::EVENT_PREFIX, Some(limit))
+            .await?
             .into_iter()
             .map(history_entry)
             .collect()

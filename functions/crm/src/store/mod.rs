@@ -235,14 +235,40 @@ impl Store {
         pk: String,
         prefix: &str,
     ) -> Result<Vec<Item>, StoreError> {
-        let query = self
-            .client
+        self.all_pages(self.prefix_query(pk, prefix)).await
+    }
+
+    /// Items of partition `pk` under `prefix`, newest (highest sort key) first: at most `limit`,
+    /// or all of them.
+    pub(crate) async fn latest_with_prefix(
+        &self,
+        pk: String,
+        prefix: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let query = self.prefix_query(pk, prefix).scan_index_forward(false);
+        let Some(limit) = limit else {
+            return self.all_pages(query).await;
+        };
+        let out = query
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        Ok(out.items.unwrap_or_default())
+    }
+
+    fn prefix_query(
+        &self,
+        pk: String,
+        prefix: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
             .expression_attribute_values(":pk", s(pk))
-            .expression_attribute_values(":p", s(prefix));
-        self.all_pages(query).await
+            .expression_attribute_values(":p", s(prefix))
     }
 
     /// Every item of the tenant's own partition (`T#{t}`) under `prefix`: definitions, settings.
