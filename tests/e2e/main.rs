@@ -10,5 +10,6 @@ mod quota;
 mod sam_fixtures;
 mod scenarios;
 mod surveys;
+mod template;
 mod time_travel;
 mod webhook;

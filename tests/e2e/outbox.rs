@@ -335,23 +335,3 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
     }
     Ok(())
 }
-
-#[tokio::test]
-async fn template_yaml_routes_to_survey_tagging_exactly_what_the_code_does() -> anyhow::Result<()> {
-    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(tsunagu_local::stack::TEMPLATE)?;
-    let pattern = &template["Resources"]["SurveyTaggingFunction"]["Properties"]["Events"]["DomainEvents"]
-        ["Properties"]["Pattern"];
-    let listed: BTreeSet<String> = pattern["detail-type"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
-    let routed: BTreeSet<String> = crm::bus::SURVEY_TAGGING_EVENTS
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    assert_eq!(listed, routed);
-    assert_eq!(pattern["source"][0].as_str(), Some(crm::bus::SOURCE));
-    Ok(())
-}
