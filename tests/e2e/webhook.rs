@@ -252,10 +252,63 @@ async fn bad_bodies_get_clear_errors() -> anyhow::Result<()> {
 
     let body = user::batch(vec![]);
     let (status, err) = env
-        .post_raw("no-such-shop", Some(&sign(&body)), body)
+        .post_raw("no-such-shop", Some(&sign(&body)), body.clone())
         .await?;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(err["error"]["message"], "tenant not found");
+    // An unknown shop answers exactly as a wrong signature: which shops exist stays unknown.
+    let (_, wrong) = env
+        .post_raw(env.tenant.id.as_str(), Some(&sign(b"other bytes")), body)
+        .await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(err, wrong);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unsent_message_leaves_no_text_in_the_history() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let u = new_user();
+    let said = user::text_message(&u, env.now_ms(), "電話番号は090-1234-5678です");
+    let message_id = said["message"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    env.deliver(vec![said]).await?;
+    env.clock.advance(jiff::SignedDuration::from_mins(10));
+
+    let (status, _) = env
+        .deliver(vec![user::unsend(&u, env.now_ms(), &message_id)])
+        .await?;
+    assert_eq!(status, StatusCode::OK);
+    let history = env
+        .store
+        .friend_history(&env.tenant.id, &u.parse()?, 10)
+        .await?;
+    let message = history
+        .iter()
+        .find(|h| h.kind == "message")
+        .expect("the message is still in the history");
+    assert_eq!(message.raw["message"]["unsent"], true);
+    assert!(!message.raw.to_string().contains("090-1234-5678"));
+    assert!(history.iter().any(|h| h.kind == "unsend"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_event_older_than_the_dedupe_window_is_refused() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let u = new_user();
+    let eight_days_ago = env.now_ms() - 8 * 24 * 3600 * 1000;
+    let (status, body) = env
+        .deliver(vec![user::follow(&u, eight_days_ago, false)])
+        .await?;
+    assert_eq!(status, StatusCode::OK, "LINE must not retry it: {body}");
+    assert_eq!(body["recorded"], 0);
+    assert!(
+        env.store
+            .get_friend(&env.tenant.id, &u.parse()?)
+            .await?
+            .is_none()
+    );
     Ok(())
 }
 
@@ -349,8 +402,10 @@ async fn every_real_line_event_type_is_answered_200_and_recorded_once() -> anyho
     for file in files {
         let mut event: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(file.path())?)?;
-        // Fresh ids per run: the table outlives one test run.
+        // Fresh ids per run: the table outlives one test run; and a fresh time, as LINE
+        // delivers at once (events older than the dedupe window are refused).
         event["webhookEventId"] = json!(user::new_event_id());
+        event["timestamp"] = json!(env.now_ms());
         for expected_new in [1, 0] {
             let (status, body) = env.deliver(vec![event.clone()]).await?;
             assert_eq!(status, StatusCode::OK, "{}: {body}", file.path().display());

@@ -76,6 +76,8 @@ pub struct Summary {
     pub received: usize,
     pub recorded: usize,
     pub duplicates: usize,
+    /// Events older than the dedupe window, refused.
+    pub stale: usize,
 }
 
 /// The webhook without HTTP: tenant id from the path, the signature header, the raw body.
@@ -88,13 +90,14 @@ pub async fn handle(
     if body.len() > MAX_BODY {
         return Err(CrmError::TooLarge { limit: MAX_BODY });
     }
-    // An unknown tenant answers 404 and nothing more, so the URL space cannot be probed.
-    let id = TenantId::parse(tenant).map_err(|_| CrmError::NotFound("tenant"))?;
+    // An unknown tenant answers exactly as a wrong signature does, so nobody can probe the URL
+    // space for which shops exist.
+    let id = TenantId::parse(tenant).map_err(|_| CrmError::BadSignature)?;
     let tenant = deps
         .store
         .get_tenant(&id)
         .await?
-        .ok_or(CrmError::NotFound("tenant"))?;
+        .ok_or(CrmError::BadSignature)?;
     signature::verify(&tenant.channel_secret, body, signature)
         .map_err(|_| CrmError::BadSignature)?;
     let payload = parse_payload(body).map_err(|e| CrmError::BadRequest(e.to_string()))?;
@@ -106,14 +109,31 @@ pub async fn handle(
         received: events.len(),
         ..Summary::default()
     };
+    let now = deps.clock.now();
     for event in &events {
+        // Older than its dedupe marker lives: a replay could no longer be told from a first
+        // delivery, so it is refused rather than applied a second time.
+        if event_time(event) < now - crate::store::SEEN_MARKER_TTL {
+            warn!(tenant = %id, event = %event.common.webhook_event_id, "webhook event older than the dedupe window refused");
+            summary.stale += 1;
+            continue;
+        }
+        if let (EventBody::Unsend { message_id }, Some(u)) = (&event.body, event.friend_id()) {
+            // The user took the message back: its text leaves our history (LINE requires it),
+            // before the unsend itself is recorded, so a retried delivery forgets it again.
+            if let Ok(u) = LineUserId::parse(u) {
+                deps.store
+                    .forget_message(&tenant.id, &u, message_id, event_time(event))
+                    .await?;
+            }
+        }
         match record(deps, &tenant, event).await? {
             Recorded::New => summary.recorded += 1,
             Recorded::Duplicate => summary.duplicates += 1,
         }
     }
     info!(tenant = %id, received = summary.received, recorded = summary.recorded,
-        duplicates = summary.duplicates, "webhook delivery handled");
+        duplicates = summary.duplicates, stale = summary.stale, "webhook delivery handled");
     Ok(summary)
 }
 

@@ -66,6 +66,16 @@ pub fn text_message(user_id: &str, at_ms: i64, text: &str) -> Value {
     )
 }
 
+/// The user takes back message `message_id` (LINE allows it for 24 hours).
+pub fn unsend(user_id: &str, at_ms: i64, message_id: &str) -> Value {
+    event(
+        "unsend",
+        user_id,
+        at_ms,
+        json!({ "unsend": { "messageId": message_id } }),
+    )
+}
+
 pub fn postback(user_id: &str, at_ms: i64, data: &str) -> Value {
     event(
         "postback",

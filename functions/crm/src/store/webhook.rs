@@ -3,14 +3,14 @@
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use serde::Serialize;
 
-use super::{Expiry, Store, StoreError, keys, to_item};
+use super::{Expiry, Store, StoreError, keys, s, to_item};
 use crate::{
     bus::Event,
     domain::{Friend, LineUserId, TenantId, survey::AnswerRecord},
 };
 
 /// LINE redelivers for a limited time; a week of markers covers every redelivery with margin.
-const SEEN_MARKER_TTL: SignedDuration = SignedDuration::from_hours(7 * 24);
+pub const SEEN_MARKER_TTL: SignedDuration = SignedDuration::from_hours(7 * 24);
 /// How long a friend's action history is kept.
 pub const HISTORY_TTL: SignedDuration = SignedDuration::from_hours(400 * 24);
 
@@ -67,6 +67,60 @@ struct HistoryItem<'a> {
 }
 
 impl Store {
+    /// Removes the content of message `message_id` from the friend's history: the user unsent it
+    /// at `unsent_at`, and LINE allows that for 24 hours after sending. What stays is that a
+    /// message was sent (its id and type), marked `unsent`. True when a message was found.
+    pub async fn forget_message(
+        &self,
+        t: &TenantId,
+        u: &LineUserId,
+        message_id: &str,
+        unsent_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let from = unsent_at - SignedDuration::from_hours(25);
+        let (pk, low) = keys::friend_event(t, u, from, "");
+        let (_, high) = keys::friend_event(t, u, unsent_at, "~");
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":low", s(low))
+            .expression_attribute_values(":high", s(high))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        for item in out.items.unwrap_or_default() {
+            let raw = item.get("raw").and_then(|v| v.as_s().ok());
+            let Some(mut raw) = raw.and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+            else {
+                continue;
+            };
+            if raw["type"] != "message" || raw["message"]["id"] != message_id {
+                continue;
+            }
+            raw["message"] = serde_json::json!({
+                "id": message_id,
+                "type": raw["message"]["type"].clone(),
+                "unsent": true,
+            });
+            let Some(sk) = item.get(keys::SK).and_then(|v| v.as_s().ok()) else {
+                continue;
+            };
+            self.update(pk.clone(), sk.clone())
+                // RAW is one of DynamoDB's reserved words.
+                .update_expression("SET #raw = :raw")
+                .expression_attribute_names("#raw", "raw")
+                .expression_attribute_values(":raw", s(raw.to_string()))
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     /// When the event was first recorded, if it was (LINE redelivers; tests look).
     pub async fn webhook_seen(
         &self,
