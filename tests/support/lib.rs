@@ -112,6 +112,8 @@ impl TestEnv {
             line_api_base: fake_url,
             public_base_url: Some("https://api.example.test".parse()?),
             operator_key_sha256: Some(crm::admin_api::hash_key(OPERATOR_KEY)),
+            // Staff-webhook receivers listen on loopback here.
+            allow_loopback_webhooks: true,
         };
         let deps = Deps::new(config, &aws, Arc::new(clock.clone()))?;
         let store = deps.store.clone();

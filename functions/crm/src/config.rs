@@ -21,6 +21,9 @@ pub struct Config {
     pub public_base_url: Option<Url>,
     /// Hex SHA-256 of the operator's admin key (`OPERATOR_KEY_SHA256`); without it no one can create tenants.
     pub operator_key_sha256: Option<String>,
+    /// Tenant-given URLs (staff webhooks) may point at loopback (`ALLOW_LOOPBACK_WEBHOOKS=true`):
+    /// only the local stack and the tests set it, where the receivers listen on 127.0.0.1.
+    pub allow_loopback_webhooks: bool,
 }
 
 impl Config {
@@ -62,6 +65,7 @@ impl Config {
             line_api_base,
             public_base_url,
             operator_key_sha256,
+            allow_loopback_webhooks: get("ALLOW_LOOPBACK_WEBHOOKS").as_deref() == Some("true"),
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod forms;
 pub mod http;
 pub mod job;
 pub mod line;
+pub mod outbound;
 pub mod outbox;
 pub mod scheduled_sends;
 pub mod secret;

@@ -263,6 +263,8 @@ async fn serve(
         line_api_base: fake_url.clone(),
         public_base_url: Some(public.parse()?),
         operator_key_sha256: Some(crm::admin_api::hash_key(&demo.operator_key)),
+        // Staff-webhook receivers listen on loopback here.
+        allow_loopback_webhooks: true,
     };
     let deps = Deps::new(config, &aws, Arc::new(clock.clone()))?;
     // The outbox relay on DynamoDB Local's stream, as the outbox-relay function runs on the

@@ -234,12 +234,11 @@ impl DormancySettings {
             ));
         }
         if let Some(url) = &self.alerts.webhook_url {
-            // Digests name customers: only TLS leaves the machine. Plain HTTP is for loopback
-            // (a developer's receiver, the tests).
-            let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-            if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
-                return Err(FieldError::new("alerts.webhookUrl", "must be an https URL"));
-            }
+            // Digests name customers: only TLS leaves the machine, and never for an internal
+            // address. Loopback (a developer's receiver) passes here; whether this deployment
+            // allows it is the admin API's and the sender's check.
+            super::public_url::check_url(url, true)
+                .map_err(|e| FieldError::new("alerts.webhookUrl", e.to_string()))?;
         }
         Ok(self)
     }
@@ -537,6 +536,9 @@ mod tests {
         let mut s = DormancySettings::default();
         s.alerts.webhook_url = Some("http://127.0.0.1:9/hook".parse().unwrap());
         assert!(s.validate().is_ok());
+        let mut s = DormancySettings::default();
+        s.alerts.webhook_url = Some("https://169.254.169.254/latest".parse().unwrap());
+        assert_eq!(s.validate().unwrap_err().field, "alerts.webhookUrl");
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod field_error;
 pub mod friend;
 pub mod ids;
 pub mod message;
+pub mod public_url;
 pub mod purchase;
 pub mod scenario;
 pub mod schedule;

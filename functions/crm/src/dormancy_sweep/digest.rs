@@ -18,6 +18,7 @@ use crate::{
     domain::{
         Tenant,
         dormancy::{Digest, DormancySettings, TierCount, digest_retry_key},
+        public_url,
         schedule::next_opening,
     },
     http::CrmError,
@@ -32,10 +33,10 @@ const LEASE: SignedDuration = SignedDuration::from_mins(5);
 const MAX_ATTEMPTS: u32 = 12;
 
 /// One client per process for staff webhooks (TLS set up once, not per sweep).
-fn staff_http() -> Option<&'static reqwest::Client> {
+fn staff_http(allow_loopback: bool) -> Option<&'static reqwest::Client> {
     static HTTP: OnceLock<Option<reqwest::Client>> = OnceLock::new();
     HTTP.get_or_init(|| {
-        crate::deps::line_http_client()
+        crate::outbound::client(allow_loopback)
             .map_err(|e| warn!(error = %e, "no HTTP client for staff webhooks"))
             .ok()
     })
@@ -206,7 +207,11 @@ async fn deliver(
         }
     }
     if let Some(url) = &settings.alerts.webhook_url {
-        let Some(http) = staff_http() else {
+        let allow_loopback = deps.config.allow_loopback_webhooks;
+        // An address literal is never resolved, so the client's DNS check cannot see it.
+        let checked = public_url::check_url(url, allow_loopback);
+        let (Ok(()), Some(http)) = (checked, staff_http(allow_loopback)) else {
+            warn!(tenant = %tenant.id, "staff digest webhook refused: not a public https URL");
             out.failed += 1;
             return out;
         };
@@ -226,7 +231,8 @@ async fn deliver(
                 out.retry |= r.status().is_server_error();
             }
             Err(e) => {
-                warn!(tenant = %tenant.id, error = %e, "staff digest webhook unreachable");
+                // The URL often carries a secret (a chat webhook): never in the logs.
+                warn!(tenant = %tenant.id, error = %e.without_url(), "staff digest webhook unreachable");
                 out.failed += 1;
                 out.retry = true;
             }

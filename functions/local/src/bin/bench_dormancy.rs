@@ -87,6 +87,7 @@ async fn run(
             line_api_base: "http://127.0.0.1:9".parse()?,
             public_base_url: None,
             operator_key_sha256: None,
+            allow_loopback_webhooks: false,
         },
         aws,
         Arc::new(ManualClock::at(now)),

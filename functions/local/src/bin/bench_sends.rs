@@ -173,6 +173,7 @@ async fn run(args: &Args, aws: &aws_config::SdkConfig, table: &str) -> anyhow::R
             line_api_base: fake_url.clone(),
             public_base_url: None,
             operator_key_sha256: None,
+            allow_loopback_webhooks: false,
         }),
     };
     let tenant = Tenant {
