@@ -13,6 +13,8 @@ use serde_json::json;
 use tracing::warn;
 
 use super::Found;
+use futures::StreamExt;
+
 use crate::{
     deps::Deps,
     domain::{
@@ -23,11 +25,13 @@ use crate::{
     },
     http::CrmError,
     line::client::LineError,
-    store::{BucketEntry, DigestClaim, StoreError, keys},
+    store::{BucketEntry, DigestClaim, StoreError},
 };
 
 /// Longer than one digest's sends; a claim still held after this is from a dead tick or sweep.
 const LEASE: SignedDuration = SignedDuration::from_mins(5);
+/// Digests sent at once (each a few LINE pushes and at most one webhook call).
+const SENDING_AT_ONCE: usize = 8;
 /// LINE busy or down: try again a few minutes later, a dozen times (about 6 hours), then give up
 /// (logged) rather than page staff with yesterday's news tomorrow.
 const MAX_ATTEMPTS: u32 = 12;
@@ -43,9 +47,10 @@ fn staff_http(allow_loopback: bool) -> Option<&'static reqwest::Client> {
     .as_ref()
 }
 
-/// Composes today's digest, keeps it until the delivery window opens and, if it is open now
-/// (or always open), sends it at once.
-pub(super) async fn send(
+/// Composes today's digest and keeps it until the delivery window opens (due at once when it
+/// is open, or always open). The sweep sends the due ones after every tenant is swept
+/// ([`send_due_within`]), the tick the rest: a slow staff webhook never holds up a sweep.
+pub(super) async fn keep(
     deps: &Deps,
     tenant: &Tenant,
     settings: &DormancySettings,
@@ -57,23 +62,7 @@ pub(super) async fn send(
         return Ok(());
     };
     let due = next_opening(&tenant.delivery_window, now, &tenant.time_zone());
-    if !deps.store.save_digest(&digest, due).await? || due > now {
-        return Ok(());
-    }
-    let day = today.to_string();
-    let (pk, sk) = keys::digest(&tenant.id, &day);
-    let (_, gsi3sk) = keys::digest_due(due, &tenant.id, &day);
-    let entry = BucketEntry { pk, sk, gsi3sk };
-    let lease_until = now.saturating_add(LEASE).unwrap_or(now);
-    match send_one(deps, &entry, now, lease_until).await {
-        Ok((sent, failed)) => {
-            found.report.digests_sent += sent;
-            found.report.digest_failures += failed;
-        }
-        // A tick took it meanwhile; it sends it.
-        Err(CrmError::Store(StoreError::Conflict)) => {}
-        Err(e) => return Err(e),
-    }
+    deps.store.save_digest(&digest, due).await?;
     Ok(())
 }
 
@@ -113,12 +102,15 @@ async fn compose(
 }
 
 /// Sends every digest due by `now` (the tick calls this each minute; an empty index costs one
-/// query). Returns deliveries made and failed, counted per recipient.
+/// query), a few at once. Returns deliveries made and failed, counted per recipient.
 pub async fn send_due(deps: &Deps, now: Timestamp) -> Result<(usize, usize), CrmError> {
-    let (mut sent, mut failed) = (0, 0);
     let lease_until = now.saturating_add(LEASE).unwrap_or(now);
-    for due in deps.store.due_digests(now).await? {
-        match send_one(deps, &due, now, lease_until).await {
+    let mut sending = futures::stream::iter(deps.store.due_digests(now).await?)
+        .map(|due| async move { send_one(deps, &due, now, lease_until).await })
+        .buffer_unordered(SENDING_AT_ONCE);
+    let (mut sent, mut failed) = (0, 0);
+    while let Some(outcome) = sending.next().await {
+        match outcome {
             Ok((s, f)) => {
                 sent += s;
                 failed += f;
@@ -132,6 +124,22 @@ pub async fn send_due(deps: &Deps, now: Timestamp) -> Result<(usize, usize), Crm
         }
     }
     Ok((sent, failed))
+}
+
+/// [`send_due`] for at most `budget` of wall time: what is still in flight then stays claimed
+/// and comes due again for the tick when its lease ends.
+pub async fn send_due_within(
+    deps: &Deps,
+    now: Timestamp,
+    budget: std::time::Duration,
+) -> Result<(usize, usize), CrmError> {
+    match tokio::time::timeout(budget, send_due(deps, now)).await {
+        Ok(sent) => sent,
+        Err(_) => {
+            warn!("staff digests not all sent within the sweep's budget; the tick sends the rest");
+            Ok((0, 0))
+        }
+    }
 }
 
 async fn send_one(

@@ -40,6 +40,8 @@ pub const MAX_CATCH_UP_DAYS: i64 = 400;
 /// Backfills stop starting new pages after this much of an invocation (the function's timeout
 /// is 15 minutes): every tenant's day still gets swept, and a paused backfill resumes next run.
 const BACKFILL_BUDGET: std::time::Duration = std::time::Duration::from_secs(8 * 60);
+/// Sending the day's staff digests, after the sweep: well inside the rest of the timeout.
+const DIGEST_BUDGET: std::time::Duration = std::time::Duration::from_secs(2 * 60);
 
 /// What one run did, summed over tenants: returned to Lambda, the local stack and the tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -129,6 +131,15 @@ pub async fn sweep_within(
                 first_error.get_or_insert(e);
             }
         }
+    }
+    // Today's digests go after every tenant is swept, bounded: slow staff webhooks cannot push
+    // the sweep past its timeout (what is left, the tick sends).
+    match digest::send_due_within(deps, now, DIGEST_BUDGET).await {
+        Ok((sent, failed)) => {
+            report.digests_sent += sent;
+            report.digest_failures += failed;
+        }
+        Err(e) => warn!(error = %e, "staff digests not sent; the tick sends them"),
     }
     info!(
         tenants = report.tenants,
@@ -242,7 +253,7 @@ async fn sweep_tenant_until(
     }
     // A run that swept no day (only an import's backfill) leaves today's digest as it was.
     if settings.alerts.is_configured() && found.report.days > 0 {
-        digest::send(deps, tenant, &settings, today, now, &mut found).await?;
+        digest::keep(deps, tenant, &settings, today, now, &mut found).await?;
     }
     deps.store
         .set_last_swept_day(&tenant.id, today, now)
