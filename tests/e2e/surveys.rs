@@ -287,6 +287,13 @@ async fn a_long_survey_is_answered_once_on_the_friends_signed_form() -> anyhow::
         html.contains("興味のあるジャンル") && html.contains("type=\"date\""),
         "{html}"
     );
+    // The page runs no script, can't be framed and posts only back to us.
+    let page = env.visit(url).await?;
+    let csp = page.headers()["content-security-policy"].to_str()?;
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     // The same signature does not open the form for another friend.
     let (status, _) = call_text(&env, get(path.replace(&u, &other))?).await?;
     assert_eq!(status, StatusCode::NOT_FOUND);
