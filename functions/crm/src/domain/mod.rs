@@ -11,6 +11,7 @@ pub mod message;
 pub mod purchase;
 pub mod scenario;
 pub mod schedule;
+pub mod send_decision;
 pub mod survey;
 pub mod tag;
 pub mod tag_rule;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use tracing::warn;
 
-use super::{backoff, daily_cap_day, quota};
+use super::{backoff, quota};
 use crate::{
     deps::Deps,
     domain::{
@@ -43,7 +43,14 @@ pub(super) async fn run(
     if opening > now {
         // Outside the delivery window: wait for its opening, nothing lost.
         b.next_due_at = Some(opening);
-        quota::note_broadcast(deps, &b, DeferReason::Window, opening, now).await?;
+        quota::note(
+            deps,
+            quota::Waiting::Broadcast(&b),
+            DeferReason::Window,
+            opening,
+            now,
+        )
+        .await?;
         deps.store.save_broadcast(&claim, &b, false, None).await?;
         return Ok(0);
     }
@@ -52,7 +59,14 @@ pub(super) async fn run(
         // tenant was read just above, so a release that ran meanwhile is seen).
         let due = quota::resumes_at(&tenant, now);
         b.next_due_at = Some(due);
-        quota::note_broadcast(deps, &b, DeferReason::Quota, due, now).await?;
+        quota::note(
+            deps,
+            quota::Waiting::Broadcast(&b),
+            DeferReason::Quota,
+            due,
+            now,
+        )
+        .await?;
         deps.store.save_broadcast(&claim, &b, false, None).await?;
         return Ok(0);
     }
@@ -74,7 +88,7 @@ pub(super) async fn run(
                 }
                 ChunkResult::Later(reason) => {
                     if let Some(due) = b.next_due_at {
-                        quota::note_broadcast(deps, &b, reason, due, now).await?;
+                        quota::note(deps, quota::Waiting::Broadcast(&b), reason, due, now).await?;
                     }
                     deps.store.save_broadcast(&claim, &b, false, None).await?;
                     return Ok(accepted);
@@ -123,7 +137,7 @@ async fn plan_chunk(
     let members: Vec<&Friend> = page.friends.iter().filter(|f| seg.matches(f)).collect();
     let to = match (tenant.daily_cap, b.request.transactional) {
         (Some(cap), false) => {
-            let day = daily_cap_day(tenant, now);
+            let day = tenant.local_day(now);
             let expires = now.as_second() + 3 * 86_400;
             let mut slots = Vec::with_capacity(members.len());
             for batch in members.chunks(32) {
