@@ -6,7 +6,7 @@ use crate::{
     domain::{
         Friend, TagName, Tenant,
         enrollment::{Enrollment, EnrollmentState, LEASE, advance},
-        scenario::{ScenarioId, Trigger},
+        scenario::{ScenarioDefinition, ScenarioId, Trigger},
         send_decision::{DueStep, Verdict, decide},
     },
     http::CrmError,
@@ -112,6 +112,18 @@ pub fn on_tag(tag: &TagName) -> impl Fn(&Trigger) -> bool + '_ {
     move |t| matches!(t, Trigger::TagAdded { tag: want } if want == tag)
 }
 
+/// The scenario version the enrollment follows (None when that version is gone).
+pub(crate) async fn followed_version(
+    deps: &Deps,
+    e: &Enrollment,
+) -> Result<Option<ScenarioDefinition>, CrmError> {
+    let stored = deps
+        .store
+        .scenario_version(&e.tenant, &e.scenario, e.version)
+        .await?;
+    Ok(stored.map(|s| s.definition()).transpose()?)
+}
+
 /// A follow-back resumes paused enrollments where they stopped, due now (or at the window's opening).
 pub async fn resume(
     deps: &Deps,
@@ -128,14 +140,9 @@ pub async fn resume(
         if e.state != EnrollmentState::Paused {
             continue;
         }
-        let Some(stored) = deps
-            .store
-            .scenario_version(&tenant.id, &e.scenario, e.version)
-            .await?
-        else {
+        let Some(def) = followed_version(deps, &e).await? else {
             continue;
         };
-        let def = stored.definition()?;
         e.state = EnrollmentState::Active;
         let step = e.step;
         advance(&mut e, &def, step, None, now, tenant);
@@ -167,14 +174,9 @@ pub async fn welcome_by_reply(
     else {
         return Ok(false);
     };
-    let Some(stored) = deps
-        .store
-        .scenario_version(&tenant.id, scenario, e.version)
-        .await?
-    else {
+    let Some(def) = followed_version(deps, &e).await? else {
         return Ok(false);
     };
-    let def = stored.definition()?;
     let due = DueStep {
         enrollment: &e,
         friend,
@@ -235,11 +237,7 @@ pub async fn migrate(
             continue;
         }
         if let std::collections::hash_map::Entry::Vacant(slot) = old_defs.entry(e.version) {
-            let old = deps
-                .store
-                .scenario_version(&tenant.id, scenario, e.version)
-                .await?;
-            slot.insert(old.map(|o| o.definition()).transpose()?);
+            slot.insert(followed_version(deps, &e).await?);
         }
         let old_step = old_defs
             .get(&e.version)

@@ -319,3 +319,74 @@ impl DailySlot {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::line::client::RequestId;
+
+    fn now() -> Timestamp {
+        "2026-04-01T01:00:00Z".parse().unwrap()
+    }
+
+    fn rejected(message: &str) -> LineError {
+        LineError::Rejected {
+            status: 400,
+            message: message.into(),
+            details: Vec::new(),
+            request_id: RequestId::new("r-400"),
+        }
+    }
+
+    #[test]
+    fn a_push_line_accepted_before_counts_as_delivered() {
+        // 409: a crashed earlier attempt got through with this retry key.
+        let answer = Answer::of_push(Ok(SendOutcome::AlreadyAccepted {
+            accepted_request_id: RequestId::new("r-1"),
+        }));
+        assert!(matches!(answer, Answer::Sent { request_id } if request_id == "r-1"));
+    }
+
+    #[test]
+    fn a_rate_limited_or_failed_push_goes_again_later_with_its_key() {
+        for err in [
+            LineError::RateLimited,
+            LineError::Transport("timeout".into()),
+        ] {
+            assert!(matches!(Answer::of_push(Err(err)), Answer::Retry(_)));
+        }
+        assert!(matches!(
+            Answer::of_push(Err(LineError::MonthlyQuotaExhausted)),
+            Answer::OutOfQuota
+        ));
+    }
+
+    #[test]
+    fn a_push_line_refuses_is_recorded_failed_and_the_scenario_goes_on() {
+        let answer = Answer::of_push(Err(rejected("The request body has 1 error(s)")));
+        assert!(matches!(
+            answer,
+            Answer::Failed { request_id: Some(_), ref error, sent_at: None }
+                if error == "400 The request body has 1 error(s)"
+        ));
+    }
+
+    #[test]
+    fn an_expired_reply_token_hands_the_step_back_to_the_tick() {
+        let answer = Answer::of_reply(Err::<RequestId, _>(rejected("Invalid reply token")), now());
+        assert!(matches!(answer, Answer::HandBack));
+    }
+
+    #[test]
+    fn a_reply_that_timed_out_is_recorded_failed_rather_than_pushed_again() {
+        let answer = Answer::of_reply(
+            Err::<RequestId, _>(LineError::Transport("timeout".into())),
+            now(),
+        );
+        assert!(matches!(
+            answer,
+            Answer::Failed { request_id: None, ref error, sent_at: Some(at) }
+                if error.starts_with("reply outcome unknown") && at == now()
+        ));
+    }
+}

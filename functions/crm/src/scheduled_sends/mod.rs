@@ -281,11 +281,7 @@ impl Cache {
             }
             let key = (e.tenant.clone(), e.scenario.to_string(), e.version);
             if let std::collections::hash_map::Entry::Vacant(slot) = cache.scenarios.entry(key) {
-                let stored = deps
-                    .store
-                    .scenario_version(&e.tenant, &e.scenario, e.version)
-                    .await?;
-                slot.insert(stored.map(|s| s.definition()).transpose()?);
+                slot.insert(crate::enrollments::followed_version(deps, e).await?);
             }
         }
         Ok(cache)
