@@ -56,21 +56,14 @@ async fn enroll_as(
         return Ok(Enrolled::NoSuchScenario);
     };
     let def = stored.definition()?;
-    let mut e = Enrollment {
-        tenant: tenant.id.clone(),
-        friend: friend.user_id.clone(),
-        scenario: scenario.clone(),
-        version: stored.version,
-        id: uuid::Uuid::new_v4().simple().to_string(),
-        step: 0,
-        state: EnrollmentState::Active,
-        enrolled_at: now,
-        next_due_at: None,
-        previous_sent_at: None,
-        attempts: 0,
-        hops: 0,
-        ended_reason: None,
-    };
+    let mut e = Enrollment::new(
+        tenant.id.clone(),
+        friend.user_id.clone(),
+        scenario.clone(),
+        stored.version,
+        uuid::Uuid::new_v4().simple().to_string(),
+        now,
+    );
     advance(&mut e, &def, 0, None, now, tenant);
     if deps
         .store

@@ -55,6 +55,33 @@ pub struct Enrollment {
 }
 
 impl Enrollment {
+    /// A friend entering version `version` of the scenario at `now`, before its first step is
+    /// scheduled (`advance` to step 0 does that). `id` tells this pass from earlier ones.
+    pub fn new(
+        tenant: TenantId,
+        friend: LineUserId,
+        scenario: ScenarioId,
+        version: u32,
+        id: String,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            tenant,
+            friend,
+            scenario,
+            version,
+            id,
+            step: 0,
+            state: EnrollmentState::Active,
+            enrolled_at: now,
+            next_due_at: None,
+            previous_sent_at: None,
+            attempts: 0,
+            hops: 0,
+            ended_reason: None,
+        }
+    }
+
     pub fn is_open(&self) -> bool {
         matches!(
             self.state,

@@ -153,7 +153,7 @@ pub fn capped_until(due: &DueStep<'_>, now: Timestamp) -> Timestamp {
 mod tests {
     use super::*;
     use crate::{
-        domain::{LineUserId, TenantId, enrollment::EnrollmentState},
+        domain::{LineUserId, TenantId},
         secret::Secret,
     };
 
@@ -235,22 +235,18 @@ steps:
         .unwrap()
     }
 
+    /// The friend's enrollment, entered on 1 April at 10:00 and now at `step`.
     fn at_step(step: usize) -> Enrollment {
-        Enrollment {
-            tenant: TenantId::parse("demo").unwrap(),
-            friend: LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap(),
-            scenario: ScenarioId::parse("welcome").unwrap(),
-            version: 1,
-            id: "e1".into(),
-            step,
-            state: EnrollmentState::Active,
-            enrolled_at: jst("2026-04-01T10:00"),
-            next_due_at: Some(jst("2026-04-01T10:00")),
-            previous_sent_at: None,
-            attempts: 0,
-            hops: 0,
-            ended_reason: None,
-        }
+        let mut e = Enrollment::new(
+            TenantId::parse("demo").unwrap(),
+            LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap(),
+            ScenarioId::parse("welcome").unwrap(),
+            1,
+            "e1".into(),
+            jst("2026-04-01T10:00"),
+        );
+        e.step = step;
+        e
     }
 
     /// The verdict on step `step` for `friend` at Tokyo time `at`.
