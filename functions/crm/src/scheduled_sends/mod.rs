@@ -226,14 +226,19 @@ async fn claim_one(
         Due::Enrollment {
             observed,
             enrollment: e,
-        } => (store.claim(&e, &observed, lease_until, &token).await?).map(Claimed::step),
+        } => {
+            let claim = store.claim(&e, &observed, lease_until, &token).await?;
+            claim.map(Claimed::step)
+        }
         Due::Broadcast {
             observed,
             broadcast: b,
-        } => (store
-            .claim_broadcast(&b, &observed, lease_until, &token)
-            .await?)
-            .map(Claimed::broadcast),
+        } => {
+            let claim = store
+                .claim_broadcast(&b, &observed, lease_until, &token)
+                .await?;
+            claim.map(Claimed::broadcast)
+        }
     })
 }
 
