@@ -1,18 +1,16 @@
 //! Enrolling friends into scenarios: by trigger (follow, tag added) or by the marketer.
 use jiff::Timestamp;
-use tracing::warn;
 
 use crate::{
     deps::Deps,
     domain::{
         Friend, TagName, Tenant,
-        enrollment::{Delivery, DeliveryStatus, Enrollment, EnrollmentState, LEASE, advance},
-        message::{RenderContext, render},
-        scenario::{ScenarioId, StepDecision, Trigger},
-        schedule::{local_day, next_opening},
+        enrollment::{Enrollment, EnrollmentState, LEASE, advance},
+        scenario::{ScenarioDefinition, ScenarioId, Trigger},
+        send_decision::{DueStep, Verdict, decide},
     },
     http::CrmError,
-    line::client::LineError,
+    scheduled_sends::delivery::{Outcome, Via, deliver},
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,21 +56,14 @@ async fn enroll_as(
         return Ok(Enrolled::NoSuchScenario);
     };
     let def = stored.definition()?;
-    let mut e = Enrollment {
-        tenant: tenant.id.clone(),
-        friend: friend.user_id.clone(),
-        scenario: scenario.clone(),
-        version: stored.version,
-        id: uuid::Uuid::new_v4().simple().to_string(),
-        step: 0,
-        state: EnrollmentState::Active,
-        enrolled_at: now,
-        next_due_at: None,
-        previous_sent_at: None,
-        attempts: 0,
-        hops: 0,
-        ended_reason: None,
-    };
+    let mut e = Enrollment::new(
+        tenant.id.clone(),
+        friend.user_id.clone(),
+        scenario.clone(),
+        stored.version,
+        uuid::Uuid::new_v4().simple().to_string(),
+        now,
+    );
     advance(&mut e, &def, 0, None, now, tenant);
     if deps
         .store
@@ -114,6 +105,18 @@ pub fn on_tag(tag: &TagName) -> impl Fn(&Trigger) -> bool + '_ {
     move |t| matches!(t, Trigger::TagAdded { tag: want } if want == tag)
 }
 
+/// The scenario version the enrollment follows (None when that version is gone).
+pub(crate) async fn followed_version(
+    deps: &Deps,
+    e: &Enrollment,
+) -> Result<Option<ScenarioDefinition>, CrmError> {
+    let stored = deps
+        .store
+        .scenario_version(&e.tenant, &e.scenario, e.version)
+        .await?;
+    Ok(stored.map(|s| s.definition()).transpose()?)
+}
+
 /// A follow-back resumes paused enrollments where they stopped, due now (or at the window's opening).
 pub async fn resume(
     deps: &Deps,
@@ -130,14 +133,9 @@ pub async fn resume(
         if e.state != EnrollmentState::Paused {
             continue;
         }
-        let Some(stored) = deps
-            .store
-            .scenario_version(&tenant.id, &e.scenario, e.version)
-            .await?
-        else {
+        let Some(def) = followed_version(deps, &e).await? else {
             continue;
         };
-        let def = stored.definition()?;
         e.state = EnrollmentState::Active;
         let step = e.step;
         advance(&mut e, &def, step, None, now, tenant);
@@ -149,9 +147,10 @@ pub async fn resume(
 }
 
 /// Sends the enrollment's first step through the follow event's reply token — free, and at
-/// once — when it is due now, its conditions hold, the window is open and the daily cap allows.
-/// The enrollment is claimed first, exactly as a tick would, so the tick cannot send it too.
-/// Returns whether the reply went out; otherwise the tick pushes the step as usual.
+/// once — when it is due now and `decide` says it goes (its conditions hold, no stop rule, the
+/// window is open). The enrollment is claimed first, exactly as a tick would, so the tick cannot
+/// send it too, and then goes the tick's own way (`delivery::deliver`) with the reply in place of
+/// the push. Returns whether the reply went out; otherwise the tick pushes the step as usual.
 pub async fn welcome_by_reply(
     deps: &Deps,
     tenant: &Tenant,
@@ -164,101 +163,35 @@ pub async fn welcome_by_reply(
         .store
         .enrollment(&tenant.id, &friend.user_id, scenario)
         .await?
+        .filter(|e| e.due().is_some_and(|d| d <= now))
     else {
         return Ok(false);
     };
-    let Some(stored) = deps
-        .store
-        .scenario_version(&tenant.id, scenario, e.version)
-        .await?
-    else {
+    let Some(def) = followed_version(deps, &e).await? else {
         return Ok(false);
     };
-    let def = stored.definition()?;
-    let zone = tenant.time_zone();
-    let window = def.window.unwrap_or(tenant.delivery_window);
-    let due_now = e.due().is_some_and(|d| d <= now) && next_opening(&window, now, &zone) == now;
-    let Some(step) = def.steps.get(e.step) else {
+    let due = DueStep {
+        enrollment: &e,
+        friend,
+        scenario: &def,
+        tenant,
+        day_full: false,
+    };
+    // Anything but a send (a skip, a stop rule, a closed window) is the tick's to write.
+    let Verdict::Send { cap } = decide(&due, now) else {
         return Ok(false);
     };
-    if !due_now || def.decide(e.step, friend) != StepDecision::Send {
-        return Ok(false);
-    }
     let lease_until = now.saturating_add(LEASE).unwrap_or(now);
     let token = uuid::Uuid::new_v4().to_string();
     let Some(claim) = deps.store.claim_due(&e, lease_until, &token).await? else {
         return Ok(false);
     };
-    let day = local_day(now, &zone).to_string();
-    let cap = tenant.daily_cap.filter(|_| !step.transactional);
-    let capped = cap.is_some();
-    let expires = now.as_second() + 3 * 86_400;
-    let over_cap = match cap {
-        Some(cap) => {
-            !deps
-                .store
-                .take_daily_slot(&tenant.id, &friend.user_id, &day, cap, expires)
-                .await?
-        }
-        None => false,
+    let due = DueStep {
+        enrollment: &claim.enrollment,
+        ..due
     };
-    if over_cap {
-        deps.store.complete_claim(&claim, &e, None).await?;
-        return Ok(false);
-    }
-    let mut messages = render(&step.messages, &RenderContext::for_friend(friend));
-    // The registration hearing's first question rides on the welcome reply.
-    let asked = match &step.survey {
-        Some(id) => crate::surveys::first_question(deps, tenant, friend, id).await?,
-        None => None,
-    };
-    if let Some((_, question)) = &asked {
-        messages.extend(question.iter().cloned());
-    }
-    let mut next = e.clone();
-    let mut delivery = Delivery {
-        retry_key: e.retry_key(&step.id).to_string(),
-        scenario: e.scenario.clone(),
-        version: e.version,
-        step: step.id.to_string(),
-        status: DeliveryStatus::Sent,
-        at: now,
-        line_request_id: None,
-        error: None,
-        via: Some("reply".into()),
-    };
-    match deps
-        .line
-        .reply(&tenant.access_token, reply_token, &messages)
-        .await
-    {
-        Ok(request_id) => delivery.line_request_id = Some(request_id.to_string()),
-        // Certainly not sent (expired or used token, rate limit): give it back to the tick.
-        Err(LineError::Rejected { .. } | LineError::RateLimited | LineError::Unauthorized) => {
-            if capped {
-                deps.store
-                    .release_daily_slot(&tenant.id, &friend.user_id, &day)
-                    .await?;
-            }
-            deps.store.complete_claim(&claim, &e, None).await?;
-            return Ok(false);
-        }
-        // A reply has no retry key: after a 5xx or a timeout LINE may have sent it. Pushing it
-        // again could send it twice, so it is recorded as failed with the reason instead.
-        Err(err) => {
-            warn!(tenant = %tenant.id, scenario = %e.scenario, error = %err, "welcome reply outcome unknown");
-            delivery.status = DeliveryStatus::Failed;
-            delivery.error = Some(format!("reply outcome unknown: {err}"));
-        }
-    }
-    advance(&mut next, &def, e.step + 1, Some(now), now, tenant);
-    deps.store
-        .complete_claim(&claim, &next, Some(&delivery))
-        .await?;
-    if let (Some((open, _)), DeliveryStatus::Sent) = (asked, delivery.status) {
-        crate::surveys::open_question(deps, tenant, &friend.user_id, open).await?;
-    }
-    Ok(delivery.status == DeliveryStatus::Sent)
+    let outcome = deliver(deps, &claim, &due, cap, Via::Reply(reply_token), now).await?;
+    Ok(outcome == Outcome::Sent)
 }
 
 /// What a migration to the current version did.
@@ -297,11 +230,7 @@ pub async fn migrate(
             continue;
         }
         if let std::collections::hash_map::Entry::Vacant(slot) = old_defs.entry(e.version) {
-            let old = deps
-                .store
-                .scenario_version(&tenant.id, scenario, e.version)
-                .await?;
-            slot.insert(old.map(|o| o.definition()).transpose()?);
+            slot.insert(followed_version(deps, &e).await?);
         }
         let old_step = old_defs
             .get(&e.version)

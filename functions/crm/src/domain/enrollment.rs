@@ -3,7 +3,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    LineUserId, Tenant, TenantId,
+    DeliveryWindow, LineUserId, Tenant, TenantId,
     scenario::{ScenarioDefinition, ScenarioId},
     schedule::{due_at, next_opening},
 };
@@ -55,6 +55,33 @@ pub struct Enrollment {
 }
 
 impl Enrollment {
+    /// A friend entering version `version` of the scenario at `now`, before its first step is
+    /// scheduled (`advance` to step 0 does that). `id` tells this pass from earlier ones.
+    pub fn new(
+        tenant: TenantId,
+        friend: LineUserId,
+        scenario: ScenarioId,
+        version: u32,
+        id: String,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            tenant,
+            friend,
+            scenario,
+            version,
+            id,
+            step: 0,
+            state: EnrollmentState::Active,
+            enrolled_at: now,
+            next_due_at: None,
+            previous_sent_at: None,
+            attempts: 0,
+            hops: 0,
+            ended_reason: None,
+        }
+    }
+
     pub fn is_open(&self) -> bool {
         matches!(
             self.state,
@@ -123,6 +150,12 @@ pub enum DeliveryStatus {
     Sent,
     Failed,
 }
+
+/// The hours the scenario's sends keep: its own window, or else the shop's.
+pub fn delivery_window(def: &ScenarioDefinition, tenant: &Tenant) -> DeliveryWindow {
+    def.window.unwrap_or(tenant.delivery_window)
+}
+
 /// Moves the enrollment to step `index` (or finishes it), due per that step's timing and the window.
 pub fn advance(
     next: &mut Enrollment,
@@ -145,6 +178,5 @@ pub fn advance(
     next.step = index;
     let zone = tenant.time_zone();
     let due = due_at(&step.timing, next.enrolled_at, next.previous_sent_at, &zone).max(now);
-    let window = def.window.unwrap_or(tenant.delivery_window);
-    next.next_due_at = Some(next_opening(&window, due, &zone));
+    next.next_due_at = Some(next_opening(&delivery_window(def, tenant), due, &zone));
 }

@@ -12,6 +12,7 @@ pub mod public_url;
 pub mod purchase;
 pub mod scenario;
 pub mod schedule;
+pub mod send_decision;
 pub mod survey;
 pub mod tag;
 pub mod tag_rule;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use tracing::warn;
 
-use super::{backoff, daily_cap_day, quota};
+use super::{backoff, quota};
 use crate::{
     deps::Deps,
     domain::{
@@ -42,18 +42,14 @@ pub(super) async fn run(
     let opening = next_opening(&tenant.delivery_window, now, &zone);
     if opening > now {
         // Outside the delivery window: wait for its opening, nothing lost.
-        b.next_due_at = Some(opening);
-        quota::note_broadcast(deps, &b, DeferReason::Window, opening, now).await?;
-        deps.store.save_broadcast(&claim, &b, false, None).await?;
+        wait(deps, &claim, &mut b, DeferReason::Window, opening, now).await?;
         return Ok(0);
     }
     if quota::exhausted(&tenant, now) {
         // LINE would answer 429 again: wait for the quota with the tenant's other sends (the
         // tenant was read just above, so a release that ran meanwhile is seen).
-        let due = quota::resumes_at(&tenant, now);
-        b.next_due_at = Some(due);
-        quota::note_broadcast(deps, &b, DeferReason::Quota, due, now).await?;
-        deps.store.save_broadcast(&claim, &b, false, None).await?;
+        let until = quota::resumes_at(&tenant, now);
+        wait(deps, &claim, &mut b, DeferReason::Quota, until, now).await?;
         return Ok(0);
     }
     b.state = BroadcastState::Running;
@@ -72,11 +68,8 @@ pub(super) async fn run(
                         .save_broadcast(&claim, &b, true, Some(&record))
                         .await?;
                 }
-                ChunkResult::Later(reason) => {
-                    if let Some(due) = b.next_due_at {
-                        quota::note_broadcast(deps, &b, reason, due, now).await?;
-                    }
-                    deps.store.save_broadcast(&claim, &b, false, None).await?;
+                ChunkResult::Later { reason, until } => {
+                    wait(deps, &claim, &mut b, reason, until, now).await?;
                     return Ok(accepted);
                 }
             }
@@ -90,6 +83,20 @@ pub(super) async fn run(
         plan_chunk(deps, &tenant, &mut b, now).await?;
         deps.store.save_broadcast(&claim, &b, true, None).await?;
     }
+}
+
+/// Puts the broadcast back in the due-index at `until`, with a note saying why it waits.
+async fn wait(
+    deps: &Deps,
+    claim: &BroadcastClaim,
+    b: &mut Broadcast,
+    reason: DeferReason,
+    until: Timestamp,
+    now: Timestamp,
+) -> Result<(), CrmError> {
+    b.next_due_at = Some(until);
+    quota::note(deps, quota::Waiting::Broadcast(b), reason, until, now).await?;
+    Ok(deps.store.save_broadcast(claim, b, false, None).await?)
 }
 
 fn finish(b: &mut Broadcast, state: BroadcastState, now: Timestamp) {
@@ -123,7 +130,7 @@ async fn plan_chunk(
     let members: Vec<&Friend> = page.friends.iter().filter(|f| seg.matches(f)).collect();
     let to = match (tenant.daily_cap, b.request.transactional) {
         (Some(cap), false) => {
-            let day = daily_cap_day(tenant, now);
+            let day = tenant.local_day(now);
             let expires = now.as_second() + 3 * 86_400;
             let mut slots = Vec::with_capacity(members.len());
             for batch in members.chunks(32) {
@@ -173,7 +180,10 @@ async fn take_slot<'a>(
 enum ChunkResult {
     Done(ChunkRecord),
     /// Rate limit, LINE error or quota: the same chunk goes again later with the same key.
-    Later(DeferReason),
+    Later {
+        reason: DeferReason,
+        until: Timestamp,
+    },
 }
 
 async fn send_chunk(
@@ -247,8 +257,7 @@ async fn send_chunk(
             };
             warn!(tenant = %b.tenant, broadcast = %b.id, chunk = chunk.index, error = %err, "broadcast chunk deferred");
             b.pending = Some(chunk);
-            b.next_due_at = Some(due);
-            Ok(ChunkResult::Later(reason))
+            Ok(ChunkResult::Later { reason, until: due })
         }
     }
 }

@@ -6,6 +6,7 @@
 //! again when the lease ends. Retries reuse the same `X-Line-Retry-Key`, and LINE's 409 for a key
 //! it already accepted counts as delivered, so nothing is sent twice or silently dropped.
 mod broadcasts;
+pub(crate) mod delivery;
 mod quota;
 mod steps;
 
@@ -15,21 +16,17 @@ use futures::{
     StreamExt,
     stream::{FuturesOrdered, FuturesUnordered},
 };
-use jiff::{SignedDuration, Timestamp, ToSpan};
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
+use delivery::Outcome;
 pub use quota::{QuotaCheck, check_and_release};
 
 use crate::{
     deps::Deps,
-    domain::{
-        Tenant, TenantId,
-        enrollment::Enrollment,
-        scenario::ScenarioDefinition,
-        schedule::{local_day, next_opening},
-    },
+    domain::{Tenant, TenantId, enrollment::Enrollment, scenario::ScenarioDefinition},
     http::CrmError,
     store::{BroadcastClaim, Claim, DUE_SHARDS, Due, StoreError},
 };
@@ -73,24 +70,16 @@ pub struct TickReport {
     pub digests_sent: usize,
 }
 
-pub(crate) enum Outcome {
-    Sent,
-    Skipped,
-    Deferred,
-    Capped,
-    Failed,
-    Ended,
-}
-
-impl Outcome {
-    fn count(self, r: &mut TickReport) {
-        match self {
-            Outcome::Sent => r.sent += 1,
-            Outcome::Skipped => r.skipped += 1,
-            Outcome::Deferred => r.deferred += 1,
-            Outcome::Capped => r.capped += 1,
-            Outcome::Failed => r.failed += 1,
-            Outcome::Ended => r.ended += 1,
+impl TickReport {
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Sent => self.sent += 1,
+            Outcome::Skipped => self.skipped += 1,
+            // Only the welcome reply hands a step back; for the tick it is one more wait.
+            Outcome::Deferred | Outcome::HandedBack => self.deferred += 1,
+            Outcome::Capped => self.capped += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Ended => self.ended += 1,
         }
     }
 }
@@ -130,15 +119,21 @@ pub async fn tick(deps: &Deps, now: Timestamp) -> Result<TickReport, CrmError> {
         }
     }
     if report.claimed > 0 {
+        let TickReport {
+            claimed,
+            sent,
+            skipped,
+            deferred,
+            capped,
+            failed,
+            ended,
+            lost,
+            broadcast_chunks: chunks,
+            ..
+        } = report;
         info!(
-            claimed = report.claimed,
-            sent = report.sent,
-            deferred = report.deferred,
-            capped = report.capped,
-            ended = report.ended,
-            failed = report.failed,
-            chunks = report.broadcast_chunks,
-            "scheduled sends tick"
+            claimed,
+            sent, skipped, deferred, capped, failed, ended, lost, chunks, "scheduled sends tick"
         );
     }
     Ok(report)
@@ -210,29 +205,40 @@ enum Claimed {
     Broadcast(Box<BroadcastClaim>),
 }
 
+impl Claimed {
+    fn step(c: Claim) -> Self {
+        Claimed::Step(Box::new(c))
+    }
+
+    fn broadcast(c: BroadcastClaim) -> Self {
+        Claimed::Broadcast(Box::new(c))
+    }
+}
+
 async fn claim_one(
     deps: &Deps,
     due: Due,
     lease_until: Timestamp,
 ) -> Result<Option<Claimed>, StoreError> {
     let token = uuid::Uuid::new_v4().to_string();
+    let store = &deps.store;
     Ok(match due {
         Due::Enrollment {
             observed,
-            enrollment,
-        } => deps
-            .store
-            .claim(&enrollment, &observed, lease_until, &token)
-            .await?
-            .map(|c| Claimed::Step(Box::new(c))),
+            enrollment: e,
+        } => {
+            let claim = store.claim(&e, &observed, lease_until, &token).await?;
+            claim.map(Claimed::step)
+        }
         Due::Broadcast {
             observed,
-            broadcast,
-        } => deps
-            .store
-            .claim_broadcast(&broadcast, &observed, lease_until, &token)
-            .await?
-            .map(|c| Claimed::Broadcast(Box::new(c))),
+            broadcast: b,
+        } => {
+            let claim = store
+                .claim_broadcast(&b, &observed, lease_until, &token)
+                .await?;
+            claim.map(Claimed::broadcast)
+        }
     })
 }
 
@@ -247,7 +253,7 @@ async fn process_one<'a>(
 
 fn settle(report: &mut TickReport, claim: &Claim, outcome: Result<Outcome, CrmError>) {
     match outcome {
-        Ok(o) => o.count(report),
+        Ok(o) => report.count(o),
         // The lease ran out and another tick owns it now; its outcome wins.
         Err(CrmError::Store(StoreError::Conflict)) => report.lost += 1,
         Err(e) => {
@@ -280,11 +286,7 @@ impl Cache {
             }
             let key = (e.tenant.clone(), e.scenario.to_string(), e.version);
             if let std::collections::hash_map::Entry::Vacant(slot) = cache.scenarios.entry(key) {
-                let stored = deps
-                    .store
-                    .scenario_version(&e.tenant, &e.scenario, e.version)
-                    .await?;
-                slot.insert(stored.map(|s| s.definition()).transpose()?);
+                slot.insert(crate::enrollments::followed_version(deps, e).await?);
             }
         }
         Ok(cache)
@@ -300,22 +302,4 @@ impl Cache {
             .cloned()
             .flatten()
     }
-}
-
-/// The day (tenant zone) a daily-cap count belongs to.
-fn daily_cap_day(tenant: &Tenant, now: Timestamp) -> String {
-    local_day(now, &tenant.time_zone()).to_string()
-}
-
-/// Tomorrow's delivery-window opening (tenant zone), for a send held back by the daily cap.
-fn next_day_opening(tenant: &Tenant, def: &ScenarioDefinition, now: Timestamp) -> Timestamp {
-    let zone = tenant.time_zone();
-    let window = def.window.unwrap_or(tenant.delivery_window);
-    let tomorrow = local_day(now, &zone)
-        .checked_add(1.day())
-        .ok()
-        .and_then(|d| d.to_zoned(zone.clone()).ok())
-        .map(|z| z.timestamp())
-        .unwrap_or(now);
-    next_opening(&window, tomorrow, &zone)
 }

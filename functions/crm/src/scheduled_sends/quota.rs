@@ -17,6 +17,7 @@ use crate::{
     deps::Deps,
     domain::{
         Tenant,
+        broadcast::Broadcast,
         deferral::{
             DeferReason, Deferred, quota_has_room, quota_resumes_at, quota_still_exhausted,
         },
@@ -177,43 +178,42 @@ async fn release(deps: &Deps, tenant: &Tenant, now: Timestamp) -> Result<usize, 
     Ok(released)
 }
 
-/// Notes why a step waits and until when (before the claim's outcome is written, so no item
-/// waits for quota without a note the release can find).
-pub(super) async fn note_step(
-    deps: &Deps,
-    e: &Enrollment,
-    reason: DeferReason,
-    due_at: Timestamp,
-    now: Timestamp,
-) -> Result<(), CrmError> {
-    let note = DeferredNote {
-        item: Deferred::Step {
-            user_id: e.friend.clone(),
-            scenario: e.scenario.clone(),
-        },
-        reason,
-        due_at,
-        shard: e.shard(DUE_SHARDS),
-        noted_at: now,
-    };
-    Ok(deps.store.note_deferred(&e.tenant, &note).await?)
+/// What waits in the due-index: a scenario step or a broadcast.
+pub(super) enum Waiting<'a> {
+    Step(&'a Enrollment),
+    Broadcast(&'a Broadcast),
 }
 
-pub(super) async fn note_broadcast(
+/// Notes why an item waits and until when (before the claim's outcome is written, so no item
+/// waits for quota without a note the release can find).
+pub(super) async fn note(
     deps: &Deps,
-    b: &crate::domain::broadcast::Broadcast,
+    waiting: Waiting<'_>,
     reason: DeferReason,
     due_at: Timestamp,
     now: Timestamp,
 ) -> Result<(), CrmError> {
+    let (tenant, item, shard) = match waiting {
+        Waiting::Step(e) => {
+            let item = Deferred::Step {
+                user_id: e.friend.clone(),
+                scenario: e.scenario.clone(),
+            };
+            (&e.tenant, item, e.shard(DUE_SHARDS))
+        }
+        Waiting::Broadcast(b) => {
+            let item = Deferred::Broadcast {
+                broadcast: b.id.clone(),
+            };
+            (&b.tenant, item, b.shard(DUE_SHARDS))
+        }
+    };
     let note = DeferredNote {
-        item: Deferred::Broadcast {
-            broadcast: b.id.clone(),
-        },
+        item,
         reason,
         due_at,
-        shard: b.shard(DUE_SHARDS),
+        shard,
         noted_at: now,
     };
-    Ok(deps.store.note_deferred(&b.tenant, &note).await?)
+    Ok(deps.store.note_deferred(tenant, &note).await?)
 }
