@@ -421,14 +421,10 @@ async fn follow_up(
             if !e.is_open() || e.enrolled_at > p.purchased_at {
                 continue;
             }
-            let Some(stored) = deps
-                .store
-                .scenario_version(&tenant.id, &e.scenario, e.version)
-                .await?
-            else {
+            let Some(def) = crate::enrollments::followed_version(deps, &e).await? else {
                 continue;
             };
-            if stored.definition()?.stops_on_purchase() {
+            if def.stops_on_purchase() {
                 e.end(EnrollmentState::Stopped, "stop rule: purchase");
                 if deps.store.update_enrollment(&e).await? {
                     report.stopped.push(e.scenario.clone());
