@@ -298,13 +298,25 @@ async fn a_long_survey_is_answered_once_on_the_friends_signed_form() -> anyhow::
     let (status, _) = call_text(&env, get(path.replace(&u, &other))?).await?;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let answers = "n=abc123&q.genre=beauty&q.age=twenties&q.birthday=1995-04-01";
+    // Only the nonce our page carries is taken: made-up ones cannot multiply the answers.
+    let post = |answers: String| {
+        http::Request::post(path.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(axum::body::Body::from(answers))
+    };
+    let filled = "q.genre=beauty&q.age=twenties&q.birthday=1995-04-01";
+    let (status, _) = call_text(&env, post(format!("n=abc123&{filled}"))?).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let nonce = html
+        .split("name=\"n\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    let answers = format!("n={nonce}&{filled}");
     for _ in 0..2 {
         // A double tap on 送信する posts the same page twice.
-        let post = http::Request::post(path.clone())
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(axum::body::Body::from(answers))?;
-        let (status, html) = call_text(&env, post).await?;
+        let (status, html) = call_text(&env, post(answers.clone())?).await?;
         assert_eq!(status, StatusCode::OK, "{html}");
     }
     env.run_bus().await?;
@@ -313,6 +325,11 @@ async fn a_long_survey_is_answered_once_on_the_friends_signed_form() -> anyhow::
     assert_eq!(view["fields"]["age_band"], "20代");
     assert_eq!(view["fields"]["birthday"], "1995-04-01");
     assert_eq!(view["score"], 5, "applied once");
+
+    // A month on, the link no longer opens the form.
+    env.clock.advance(jiff::SignedDuration::from_hours(31 * 24));
+    let (status, _) = call_text(&env, get(path.clone())?).await?;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     Ok(())
 }
 

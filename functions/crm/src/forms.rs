@@ -2,10 +2,11 @@
 //! serves every question as a plain HTML page usable on a phone; `POST` records the answers and
 //! publishes one `SurveyAnswered` per question, as chat answers do.
 //!
-//! The link is signed per friend with the tenant's channel secret (HMAC-SHA256), so a friend
-//! can answer only as themselves and a link cannot be forged or moved to another friend. Each
-//! rendered form carries a nonce; answer ids derive from it, so submitting the same page twice
-//! (a double tap, a reload) is applied once by survey-tagging.
+//! The link is signed per friend with the tenant's channel secret (HMAC-SHA256) and expires
+//! ([`LINK_TTL`]), so a friend can answer only as themselves and a link cannot be forged, moved
+//! to another friend or used forever. Each rendered form carries a nonce we sign; answer ids
+//! derive from it, so submitting the same page twice (a double tap, a reload) is applied once by
+//! survey-tagging, and made-up nonces are refused.
 use axum::{
     body::Bytes,
     extract::{Path, Query, State},
@@ -13,6 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use crate::{
@@ -26,41 +28,104 @@ use crate::{
     secret::Secret,
 };
 
-/// What a form link's HMAC signs. The domain prefix keeps these tags from ever equalling a
-/// webhook signature.
-fn signed(t: &TenantId, s: &SurveyId, u: &LineUserId) -> Vec<u8> {
-    format!("tsunagu-form/v1\n{t}\n{s}\n{u}").into_bytes()
+/// How long a friend's form link opens the form.
+pub const LINK_TTL: SignedDuration = SignedDuration::from_hours(30 * 24);
+/// How long a rendered form can be submitted.
+const NONCE_TTL: SignedDuration = SignedDuration::from_hours(24);
+
+/// What a form link's HMAC signs: tenant, survey, friend and expiry. The domain prefix keeps
+/// these tags from ever equalling a webhook signature or another kind of tag.
+fn signed(t: &TenantId, s: &SurveyId, u: &LineUserId, expires: i64) -> Vec<u8> {
+    format!("tsunagu-form/v2\n{t}\n{s}\n{u}\n{expires}").into_bytes()
 }
 
-/// The `sig` of a friend's form link.
-pub fn signature(secret: &Secret, t: &TenantId, s: &SurveyId, u: &LineUserId) -> String {
-    URL_SAFE_NO_PAD.encode(secret.hmac(&signed(t, s, u)))
+/// The `sig` of a friend's form link that opens until `expires` (unix seconds).
+pub fn signature(
+    secret: &Secret,
+    t: &TenantId,
+    s: &SurveyId,
+    u: &LineUserId,
+    expires: i64,
+) -> String {
+    URL_SAFE_NO_PAD.encode(secret.hmac(&signed(t, s, u, expires)))
 }
 
-fn verify(secret: &Secret, t: &TenantId, s: &SurveyId, u: &LineUserId, sig: &str) -> bool {
+fn verify(secret: &Secret, t: &TenantId, s: &SurveyId, u: &LineUserId, q: &FormQuery) -> bool {
     URL_SAFE_NO_PAD
-        .decode(sig)
-        .is_ok_and(|tag| secret.verify_hmac(&signed(t, s, u), &tag))
+        .decode(&q.sig)
+        .is_ok_and(|tag| secret.verify_hmac(&signed(t, s, u, q.e), &tag))
 }
 
 /// The friend's signed link, when the stack knows its public URL.
 pub fn link(deps: &Deps, tenant: &Tenant, survey: &SurveyId, u: &LineUserId) -> Option<String> {
     let base = deps.config.public_base_url.as_ref()?;
-    let sig = signature(&tenant.channel_secret, &tenant.id, survey, u);
+    let now = deps.clock.now();
+    let expires = now.saturating_add(LINK_TTL).unwrap_or(now).as_second();
+    let sig = signature(&tenant.channel_secret, &tenant.id, survey, u, expires);
     Some(format!(
-        "{}/forms/{}/{survey}?f={u}&sig={sig}",
+        "{}/forms/{}/{survey}?f={u}&e={expires}&sig={sig}",
         base.as_str().trim_end_matches('/'),
         tenant.id
     ))
 }
 
+/// A form's submission nonce, issued when the page is rendered: `{random}.{issued}.{tag}`, the
+/// tag binding it to this friend's form. Only we can issue one, so answers cannot be multiplied
+/// by posting made-up nonces; the answers' ids derive from it, so a page posted twice (a double
+/// tap) is applied once.
+struct Nonce;
+
+impl Nonce {
+    fn signed(t: &TenantId, s: &SurveyId, u: &LineUserId, random: &str, issued: i64) -> Vec<u8> {
+        format!("tsunagu-form-nonce/v1\n{t}\n{s}\n{u}\n{random}\n{issued}").into_bytes()
+    }
+
+    fn issue(
+        secret: &Secret,
+        t: &TenantId,
+        s: &SurveyId,
+        u: &LineUserId,
+        now: Timestamp,
+    ) -> String {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        let issued = now.as_second();
+        let tag = URL_SAFE_NO_PAD.encode(secret.hmac(&Self::signed(t, s, u, &random, issued)));
+        format!("{random}.{issued}.{tag}")
+    }
+
+    /// The nonce's random part (what answer ids derive from), if we issued it for this form and
+    /// it has not expired.
+    fn check(
+        secret: &Secret,
+        t: &TenantId,
+        s: &SurveyId,
+        u: &LineUserId,
+        posted: &str,
+        now: Timestamp,
+    ) -> Option<String> {
+        let mut parts = posted.splitn(3, '.');
+        let (random, issued, tag) = (parts.next()?, parts.next()?, parts.next()?);
+        let issued: i64 = issued.parse().ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let fresh = Timestamp::from_second(issued)
+            .ok()
+            .and_then(|at| at.checked_add(NONCE_TTL).ok())
+            .is_some_and(|until| now <= until);
+        (fresh && secret.verify_hmac(&Self::signed(t, s, u, random, issued), &tag))
+            .then(|| random.to_owned())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct FormQuery {
     f: String,
+    /// When the link stops opening the form (unix seconds), under the signature.
+    e: i64,
     sig: String,
 }
 
-/// Anything wrong with a link answers the same 404: the URL space cannot be probed.
+/// Anything wrong with a link (forged, moved, expired) answers the same 404: the URL space
+/// cannot be probed.
 async fn open(
     deps: &Deps,
     tenant: &str,
@@ -71,8 +136,11 @@ async fn open(
     let t = TenantId::parse(tenant).map_err(|_| gone())?;
     let s = SurveyId::parse(survey).map_err(|_| gone())?;
     let u = LineUserId::parse(&q.f).map_err(|_| gone())?;
+    if deps.clock.now().as_second() > q.e {
+        return Err(gone());
+    }
     let tenant = deps.store.get_tenant(&t).await?.ok_or_else(gone)?;
-    if !verify(&tenant.channel_secret, &t, &s, &u, &q.sig) {
+    if !verify(&tenant.channel_secret, &t, &s, &u, q) {
         return Err(gone());
     }
     let def = deps
@@ -135,8 +203,14 @@ pub(crate) async fn show(
     Path((tenant, survey)): Path<(String, String)>,
     Query(q): Query<FormQuery>,
 ) -> Result<Response, CrmError> {
-    let (_, def, _) = open(&deps, &tenant, &survey, &q).await?;
-    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let (tenant, def, u) = open(&deps, &tenant, &survey, &q).await?;
+    let nonce = Nonce::issue(
+        &tenant.channel_secret,
+        &tenant.id,
+        &def.id,
+        &u,
+        deps.clock.now(),
+    );
     let mut body =
         format!("<form method=\"post\"><input type=\"hidden\" name=\"n\" value=\"{nonce}\">");
     for question in &def.questions {
@@ -180,15 +254,18 @@ pub(crate) async fn submit(
 ) -> Result<Response, CrmError> {
     let (tenant, def, u) = open(&deps, &tenant, &survey, &q).await?;
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
-    let nonce = pairs
+    let now = deps.clock.now();
+    let posted = pairs
         .iter()
         .find(|(k, _)| k == "n")
-        .map(|(_, v)| v.clone())
-        .filter(|n| !n.is_empty() && n.len() <= 64 && n.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(|(_, v)| v.as_str());
+    let nonce = posted
+        .and_then(|n| Nonce::check(&tenant.channel_secret, &tenant.id, &def.id, &u, n, now))
         .ok_or_else(|| {
-            CrmError::BadRequest("the form is incomplete; open the link again".into())
+            CrmError::BadRequest(
+                "this form has expired or was not ours; open the link again".into(),
+            )
         })?;
-    let now = deps.clock.now();
     let mut records = Vec::new();
     let mut events = Vec::new();
     for question in &def.questions {
@@ -271,18 +348,63 @@ pub(crate) async fn submit(
 mod tests {
     use super::*;
 
+    fn ids() -> (Secret, TenantId, SurveyId, LineUserId, LineUserId) {
+        (
+            Secret::new("channel-secret"),
+            TenantId::parse("demo").unwrap(),
+            SurveyId::parse("hearing").unwrap(),
+            LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap(),
+            LineUserId::parse("U00000000000000000000000000000002").unwrap(),
+        )
+    }
+
     #[test]
-    fn a_link_signed_for_one_friend_does_not_open_for_another() {
-        let secret = Secret::new("channel-secret");
-        let t = TenantId::parse("demo").unwrap();
-        let s = SurveyId::parse("hearing").unwrap();
-        let a = LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap();
-        let b = LineUserId::parse("U00000000000000000000000000000002").unwrap();
-        let sig = signature(&secret, &t, &s, &a);
-        assert!(verify(&secret, &t, &s, &a, &sig));
-        assert!(!verify(&secret, &t, &s, &b, &sig));
-        assert!(!verify(&Secret::new("other"), &t, &s, &a, &sig));
-        assert!(!verify(&secret, &t, &s, &a, "not base64!"));
+    fn a_link_signed_for_one_friend_does_not_open_for_another_or_longer() {
+        let (secret, t, s, a, b) = ids();
+        let e = 1_800_000_000;
+        let query = |f: &LineUserId, e: i64, sig: &str| FormQuery {
+            f: f.to_string(),
+            e,
+            sig: sig.to_owned(),
+        };
+        let sig = signature(&secret, &t, &s, &a, e);
+        assert!(verify(&secret, &t, &s, &a, &query(&a, e, &sig)));
+        assert!(!verify(&secret, &t, &s, &b, &query(&b, e, &sig)));
+        assert!(
+            !verify(&secret, &t, &s, &a, &query(&a, e + 86_400, &sig)),
+            "expiry is signed"
+        );
+        assert!(!verify(
+            &Secret::new("other"),
+            &t,
+            &s,
+            &a,
+            &query(&a, e, &sig)
+        ));
+        assert!(!verify(&secret, &t, &s, &a, &query(&a, e, "not base64!")));
+    }
+
+    #[test]
+    fn only_a_nonce_we_issued_for_this_form_and_still_fresh_is_taken() {
+        let (secret, t, s, a, b) = ids();
+        let now: Timestamp = "2026-04-01T00:00:00Z".parse().unwrap();
+        let nonce = Nonce::issue(&secret, &t, &s, &a, now);
+        assert!(Nonce::check(&secret, &t, &s, &a, &nonce, now).is_some());
+        assert!(
+            Nonce::check(&secret, &t, &s, &b, &nonce, now).is_none(),
+            "another friend"
+        );
+        assert!(
+            Nonce::check(&secret, &t, &s, &a, "abc123", now).is_none(),
+            "made up"
+        );
+        let tomorrow = now.checked_add(SignedDuration::from_hours(25)).unwrap();
+        assert!(
+            Nonce::check(&secret, &t, &s, &a, &nonce, tomorrow).is_none(),
+            "expired"
+        );
+        let forged = nonce.replacen('.', "0.", 1);
+        assert!(Nonce::check(&secret, &t, &s, &a, &forged, now).is_none());
     }
 
     #[test]
