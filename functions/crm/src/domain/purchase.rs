@@ -1,6 +1,6 @@
 //! Purchases reported by the shop's system (or imported from a CSV of past orders): they count
 //! on the friend (count, total, first/last) and drive purchase tags and post-purchase scenarios.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -147,6 +147,9 @@ pub const CSV_COLUMNS: [&str; 6] = [
     "category",
 ];
 
+/// Lines one import may have; parsing stops past it, so a huge file costs no more than this.
+pub const MAX_CSV_LINES: usize = 20_000;
+
 /// Orders that parsed (each with the line of its first row) and the lines that did not.
 pub type Import = (Vec<(u64, Purchase)>, Vec<RowError>);
 
@@ -179,9 +182,16 @@ pub fn parse_csv(bytes: &[u8], zone: &jiff::tz::TimeZone) -> Result<Import, Fiel
         }
     }
     let mut orders: BTreeMap<OrderId, (u64, Purchase)> = BTreeMap::new();
-    let mut bad_orders: BTreeMap<String, ()> = BTreeMap::new();
+    let mut bad_orders: BTreeSet<String> = BTreeSet::new();
     let mut errors = Vec::new();
-    for record in reader.records() {
+    // Every step below is a map lookup: the import is linear in its lines.
+    for (n, record) in reader.records().enumerate() {
+        if n >= MAX_CSV_LINES {
+            return Err(FieldError::new(
+                "rows",
+                format!("at most {MAX_CSV_LINES} lines per import; split the file"),
+            ));
+        }
         let record = match record {
             Ok(r) => r,
             Err(e) => {
@@ -200,9 +210,10 @@ pub fn parse_csv(bytes: &[u8], zone: &jiff::tz::TimeZone) -> Result<Import, Fiel
         let row = parse_row(&get, zone);
         match row {
             Ok((order_id, friend, amount, at, item)) => {
-                if bad_orders.contains_key(order_id.as_str()) {
+                if bad_orders.contains(order_id.as_str()) {
                     continue;
                 }
+                let key = order_id.clone();
                 let entry = orders.entry(order_id.clone()).or_insert_with(|| {
                     (
                         line,
@@ -222,8 +233,8 @@ pub fn parse_csv(bytes: &[u8], zone: &jiff::tz::TimeZone) -> Result<Import, Fiel
                         order_id: Some(raw_order.clone()),
                         reason: "this order id was used for another userId above".into(),
                     });
-                    orders.retain(|k, _| k.as_str() != raw_order);
-                    bad_orders.insert(raw_order, ());
+                    orders.remove(&key);
+                    bad_orders.insert(raw_order);
                     continue;
                 }
                 entry.1.amount = entry.1.amount.saturating_add(amount);
@@ -236,8 +247,10 @@ pub fn parse_csv(bytes: &[u8], zone: &jiff::tz::TimeZone) -> Result<Import, Fiel
                     reason,
                 });
                 if !raw_order.is_empty() {
-                    orders.retain(|k, _| k.as_str() != raw_order);
-                    bad_orders.insert(raw_order, ());
+                    if let Ok(id) = OrderId::parse(&raw_order) {
+                        orders.remove(&id);
+                    }
+                    bad_orders.insert(raw_order);
                 }
             }
         }
@@ -308,6 +321,20 @@ mod tests {
 
     const U1: &str = "U4af4980629c1e2c3f2a41b8e4d0a3b0c";
     const U2: &str = "U00000000000000000000000000000002";
+
+    #[test]
+    fn a_file_past_the_line_limit_is_refused_while_parsing() {
+        let mut csv = String::from("orderId,userId,amount,purchasedAt,product\n");
+        for i in 0..=MAX_CSV_LINES {
+            // Every line bad and of its own order: the shape that once made imports quadratic.
+            csv.push_str(&format!("A-{i},{U1},not-yen,2026-04-01,mug\n"));
+        }
+        let err = parse_csv(csv.as_bytes(), &tokyo()).unwrap_err();
+        assert_eq!(err.field, "rows");
+        csv.truncate(csv.len() / 2);
+        let (good, bad) = parse_csv(csv.as_bytes(), &tokyo()).unwrap();
+        assert!(good.is_empty() && !bad.is_empty());
+    }
 
     #[test]
     fn rows_of_one_order_are_one_purchase_and_bad_lines_are_reported_by_line() {
