@@ -20,6 +20,7 @@ pub mod secret;
 pub mod store;
 pub mod survey_tagging;
 pub mod surveys;
+pub mod vault;
 pub mod webhook;
 
 pub use config::Config;
