@@ -3,12 +3,12 @@ use axum::{
     Json,
     body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 
-use super::tenant_caller;
+use super::auth::Caller;
 use crate::{
     deps::Deps,
     domain::broadcast::{Broadcast, BroadcastRequest, BroadcastState, Progress},
@@ -16,15 +16,12 @@ use crate::{
 };
 
 pub(super) async fn create(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let request: BroadcastRequest = parse_json(&body)?;
-    request
-        .validate()
-        .map_err(|e| CrmError::invalid(e.field, e.message))?;
+    request.validate()?;
     let now = deps.clock.now();
     let b = Broadcast {
         tenant: t.id.clone(),
@@ -45,10 +42,9 @@ pub(super) async fn create(
 }
 
 pub(super) async fn list(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     Ok(Json(
         json!({ "broadcasts": deps.store.broadcasts(&t.id).await? }),
     ))
@@ -56,11 +52,10 @@ pub(super) async fn list(
 
 /// The broadcast with its delivery report: progress counters and one record per chunk.
 pub(super) async fn report(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let b = deps
         .store
         .broadcast(&t.id, &id)
@@ -71,11 +66,10 @@ pub(super) async fn report(
 }
 
 pub(super) async fn cancel(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Broadcast>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let b = deps
         .store
         .broadcast(&t.id, &id)

@@ -7,8 +7,10 @@ use axum::{
 };
 use serde_json::json;
 
-use super::tenant_caller;
-use super::{parse_definition, same_id};
+use super::{
+    auth::Caller,
+    body::{parse_definition, same_id},
+};
 use crate::{
     deps::Deps,
     domain::{auto_reply::AutoReply, tag_rule::TagRule},
@@ -18,12 +20,12 @@ use crate::{
 
 /// `PUT /admin/rules/{id}`
 pub(super) async fn save_rule(
+    t: Caller,
     State(deps): State<Deps>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<TagRule>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let rule = parse_definition(&headers, &body, TagRule::parse_json, TagRule::parse_yaml)?;
     same_id(rule.id.as_str(), &id)?;
     deps.store.put_tag_rule(&t.id, &rule).await?;
@@ -31,19 +33,17 @@ pub(super) async fn save_rule(
 }
 
 pub(super) async fn list_rules(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     Ok(Json(json!({ "rules": deps.store.tag_rules(&t.id).await? })))
 }
 
 pub(super) async fn remove_rule(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     if deps.store.delete_tag_rule(&t.id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -53,12 +53,12 @@ pub(super) async fn remove_rule(
 
 /// `PUT /admin/auto-replies/{id}`
 pub(super) async fn save_auto_reply(
+    t: Caller,
     State(deps): State<Deps>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<AutoReply>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let reply = parse_definition(
         &headers,
         &body,
@@ -71,21 +71,19 @@ pub(super) async fn save_auto_reply(
 }
 
 pub(super) async fn list_auto_replies(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     Ok(Json(
         json!({ "autoReplies": deps.store.auto_replies(&t.id).await? }),
     ))
 }
 
 pub(super) async fn remove_auto_reply(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     if deps.store.delete_auto_reply(&t.id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -94,20 +92,18 @@ pub(super) async fn remove_auto_reply(
 }
 
 pub(super) async fn scoring(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
 ) -> Result<Json<ScoringSettings>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     Ok(Json(deps.store.scoring(&t.id).await?))
 }
 
 /// `PUT /admin/settings/scoring` `{halfLifeDays?}`: scores fade by half every N days (none: never).
 pub(super) async fn set_scoring(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ScoringSettings>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let settings: ScoringSettings = parse_json(&body)?;
     if settings.half_life_days == Some(0) {
         return Err(CrmError::invalid(

@@ -10,7 +10,10 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{parse_definition, parse_user, same_id, saved, tenant_caller};
+use super::{
+    auth::Caller,
+    body::{parse_definition, parse_user, same_id, saved},
+};
 use crate::{
     deps::Deps,
     domain::{
@@ -27,12 +30,12 @@ fn scenario_id(id: &str) -> Result<ScenarioId, CrmError> {
 
 /// `PUT /admin/scenarios/{id}`: the body is the definition, JSON or (with a YAML content type) YAML.
 pub(super) async fn save(
+    t: Caller,
     State(deps): State<Deps>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let def = parse_definition(
         &headers,
         &body,
@@ -51,10 +54,9 @@ pub(super) async fn save(
 }
 
 pub(super) async fn list(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let mut out = Vec::new();
     for s in deps.store.scenarios(&t.id).await? {
         out.push(json!({ "id": s.scenario, "version": s.version, "savedAt": s.created_at, "definition": s.definition()? }));
@@ -63,11 +65,10 @@ pub(super) async fn list(
 }
 
 pub(super) async fn one(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let s = deps
         .store
         .scenario(&t.id, &scenario_id(&id)?)
@@ -86,12 +87,11 @@ struct EnrollBody {
 
 /// `POST /admin/scenarios/{id}/enrollments` `{userId}`: manual / API enrollment.
 pub(super) async fn enroll_friend(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let scenario = scenario_id(&id)?;
     let req: EnrollBody = parse_json(&body)?;
     let u = parse_user(&req.user_id)?;
@@ -110,22 +110,20 @@ pub(super) async fn enroll_friend(
 }
 
 pub(super) async fn friend_enrollments(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(user_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let u = parse_user(&user_id)?;
     let enrollments = deps.store.friend_enrollments(&t.id, &u).await?;
     Ok(Json(json!({ "enrollments": enrollments })))
 }
 
 pub(super) async fn friend_deliveries(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(user_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let u = parse_user(&user_id)?;
     let deliveries = deps.store.friend_deliveries(&t.id, &u).await?;
     Ok(Json(json!({ "deliveries": deliveries })))
@@ -133,11 +131,10 @@ pub(super) async fn friend_deliveries(
 
 /// `DELETE /admin/friends/{userId}/enrollments/{scenario}`: stop the friend's way through it.
 pub(super) async fn unenroll(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path((user_id, id)): Path<(String, String)>,
 ) -> Result<StatusCode, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let u = parse_user(&user_id)?;
     let scenario = scenario_id(&id)?;
     let mut e = deps
@@ -160,11 +157,10 @@ pub(super) async fn unenroll(
 
 /// `GET /admin/scenarios/{id}/versions`: every saved version, oldest first.
 pub(super) async fn versions(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let mut out = Vec::new();
     for s in deps
         .store
@@ -183,11 +179,10 @@ pub(super) async fn versions(
 
 /// `DELETE /admin/scenarios/{id}`: no new enrollments; enrolled friends finish their version.
 pub(super) async fn retire(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     if deps
         .store
         .retire_scenario(&t.id, &scenario_id(&id)?)
@@ -201,11 +196,10 @@ pub(super) async fn retire(
 
 /// `POST /admin/scenarios/{id}/migrate`: move enrolled friends to the current version.
 pub(super) async fn migrate(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<crate::enrollments::Migration>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let report = crate::enrollments::migrate(&deps, &t, &scenario_id(&id)?, deps.clock.now())
         .await?
         .ok_or(CrmError::NotFound("scenario"))?;

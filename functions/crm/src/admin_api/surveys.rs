@@ -10,7 +10,10 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{parse_definition, parse_user, same_id, saved, tenant_caller};
+use super::{
+    auth::Caller,
+    body::{parse_definition, parse_user, same_id, saved},
+};
 use crate::{
     deps::Deps,
     domain::survey::{SurveyDefinition, SurveyId},
@@ -23,12 +26,12 @@ fn survey_id(id: &str) -> Result<SurveyId, CrmError> {
 
 /// `PUT /admin/surveys/{id}`
 pub(super) async fn save(
+    t: Caller,
     State(deps): State<Deps>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let def = parse_definition(
         &headers,
         &body,
@@ -47,10 +50,9 @@ pub(super) async fn save(
 }
 
 pub(super) async fn list(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let mut out = Vec::new();
     for s in deps.store.surveys(&t.id).await? {
         out.push(json!({ "id": s.survey, "version": s.version, "savedAt": s.saved_at, "definition": s.definition()? }));
@@ -59,11 +61,10 @@ pub(super) async fn list(
 }
 
 pub(super) async fn one(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let s = deps
         .store
         .survey(&t.id, &survey_id(&id)?)
@@ -75,11 +76,10 @@ pub(super) async fn one(
 }
 
 pub(super) async fn remove(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     if deps.store.delete_survey(&t.id, &survey_id(&id)?).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -88,11 +88,10 @@ pub(super) async fn remove(
 }
 
 pub(super) async fn friend_answers(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(user_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let u = parse_user(&user_id)?;
     let answers = deps.store.friend_answers(&t.id, &u).await?;
     Ok(Json(json!({ "answers": answers })))
@@ -107,12 +106,11 @@ pub(super) struct LinkQuery {
 /// `GET /admin/surveys/{id}/link?userId=…`: the friend's signed form link (to paste into a
 /// message by hand; a step asking a form survey sends it by itself).
 pub(super) async fn form_link(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<LinkQuery>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let survey = survey_id(&id)?;
     let u = parse_user(&q.user_id)?;
     let url = crate::forms::link(&deps, &t, &survey, &u)
