@@ -1,12 +1,18 @@
 //! Reading what a request names: ids in the path, tags, and definition bodies in JSON or YAML.
+use std::str::FromStr;
+
 use axum::{
     Json,
-    http::{HeaderMap, StatusCode},
+    extract::{FromRequestParts, Path},
+    http::{HeaderMap, StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::{
-    domain::{LineUserId, TagName, field_error::FieldError},
+    domain::{LineUserId, TagName, definition::Definition, ids::BadSlug},
     http::CrmError,
 };
 
@@ -20,44 +26,86 @@ pub(super) fn parse_tag(field: impl Into<String>, tag: &str) -> Result<TagName, 
     TagName::parse(tag).map_err(|e| CrmError::invalid(field, e.to_string()))
 }
 
-/// A definition body: YAML when the content type says so, JSON otherwise.
-pub(super) fn parse_definition<T>(
+/// An id in the path (`/admin/scenarios/{id}`); a malformed one is refused naming `id`.
+pub(super) fn path_id<T: FromStr<Err = BadSlug>>(id: &str) -> Result<T, CrmError> {
+    id.parse()
+        .map_err(|e: BadSlug| CrmError::invalid("id", e.to_string()))
+}
+
+/// The body of `PUT …/{id}`: YAML when the content type says so, JSON otherwise, refused
+/// naming the field; a body naming another id than the path's is refused rather than guessed at.
+pub(super) fn definition<D: Definition>(
     headers: &HeaderMap,
     body: &[u8],
-    json: impl Fn(&[u8]) -> Result<T, FieldError>,
-    yaml: impl Fn(&str) -> Result<T, FieldError>,
-) -> Result<T, CrmError> {
+    path_id: &str,
+) -> Result<D, CrmError> {
     let is_yaml = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.contains("yaml"));
-    if is_yaml {
+    let def = if is_yaml {
         let text = std::str::from_utf8(body)
             .map_err(|_| CrmError::BadRequest("YAML must be UTF-8".into()))?;
-        Ok(yaml(text)?)
+        D::parse_yaml(text)?
     } else {
-        Ok(json(body)?)
+        D::parse_json(body)?
+    };
+    if def.id() != path_id {
+        return Err(CrmError::invalid(
+            "id",
+            format!(
+                "the body's id {:?} differs from the path's {path_id:?}",
+                def.id()
+            ),
+        ));
     }
+    Ok(def)
 }
 
-/// The path names the definition; a body naming another is refused rather than guessed at.
-pub(super) fn same_id(body_id: &str, path_id: &str) -> Result<(), CrmError> {
-    if body_id == path_id {
-        Ok(())
-    } else {
-        Err(CrmError::invalid(
-            "id",
-            format!("the body's id {body_id:?} differs from the path's {path_id:?}"),
-        ))
-    }
+/// What a save answers: the definition with the version now stored.
+pub(super) fn saved<D: Definition>(def: &D, version: u32) -> Value {
+    json!({ "id": def.id(), "version": version, "definition": def })
 }
 
 /// 201 for a definition's first version, 200 for a later one (or an unchanged re-apply).
-pub(super) fn saved(version: u32, body: serde_json::Value) -> Response {
+pub(super) fn saved_version<D: Definition>(def: &D, version: u32) -> Response {
     let status = if version == 1 {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    (status, Json(body)).into_response()
+    (status, Json(saved(def, version))).into_response()
+}
+
+/// A stored definition as the admin API lists it.
+pub(super) fn shown(
+    id: &impl Serialize,
+    version: u32,
+    saved_at: Timestamp,
+    definition: &impl Serialize,
+) -> Value {
+    json!({ "id": id, "version": version, "savedAt": saved_at, "definition": definition })
+}
+
+/// A `DELETE`: 204 when there was something to delete, else 404 naming what.
+pub(super) fn deleted(found: bool, what: &'static str) -> Result<StatusCode, CrmError> {
+    if found {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(CrmError::NotFound(what))
+    }
+}
+
+/// The friend a route's one path parameter names (`/admin/friends/{user_id}/…`).
+pub(super) struct FriendInPath(pub LineUserId);
+
+impl<S: Send + Sync> FromRequestParts<S> for FriendInPath {
+    type Rejection = CrmError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, CrmError> {
+        let Path(user_id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| CrmError::NotFound("friend"))?;
+        parse_user(&user_id).map(Self)
+    }
 }

@@ -11,10 +11,21 @@ use serde_json::json;
 use super::auth::Caller;
 use crate::{
     deps::Deps,
-    domain::broadcast::{Broadcast, BroadcastRequest, BroadcastState, Progress},
+    domain::{
+        Tenant,
+        broadcast::{Broadcast, BroadcastRequest, BroadcastState, Progress},
+    },
     http::{CrmError, parse_json},
 };
 
+async fn broadcast(deps: &Deps, t: &Tenant, id: &str) -> Result<Broadcast, CrmError> {
+    deps.store
+        .broadcast(&t.id, id)
+        .await?
+        .ok_or(CrmError::NotFound("broadcast"))
+}
+
+/// `POST /admin/broadcasts`: to everyone or a segment, now or at `sendAt`.
 pub(super) async fn create(
     t: Caller,
     State(deps): State<Deps>,
@@ -56,11 +67,7 @@ pub(super) async fn report(
     State(deps): State<Deps>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let b = deps
-        .store
-        .broadcast(&t.id, &id)
-        .await?
-        .ok_or(CrmError::NotFound("broadcast"))?;
+    let b = broadcast(&deps, &t, &id).await?;
     let chunks = deps.store.broadcast_chunks(&t.id, &id).await?;
     Ok(Json(json!({ "broadcast": b, "chunks": chunks })))
 }
@@ -70,11 +77,7 @@ pub(super) async fn cancel(
     State(deps): State<Deps>,
     Path(id): Path<String>,
 ) -> Result<Json<Broadcast>, CrmError> {
-    let b = deps
-        .store
-        .broadcast(&t.id, &id)
-        .await?
-        .ok_or(CrmError::NotFound("broadcast"))?;
+    let b = broadcast(&deps, &t, &id).await?;
     if b.state == BroadcastState::Cancelled {
         return Ok(Json(b));
     }
@@ -83,10 +86,6 @@ pub(super) async fn cancel(
             "the broadcast has already started; it can no longer be cancelled".into(),
         ));
     }
-    let b = deps
-        .store
-        .broadcast(&t.id, &id)
-        .await?
-        .ok_or(CrmError::NotFound("broadcast"))?;
+    let b = broadcast(&deps, &t, &id).await?;
     Ok(Json(b))
 }

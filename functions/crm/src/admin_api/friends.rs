@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::{
     auth::Caller,
-    body::{parse_tag, parse_user},
+    body::{FriendInPath, parse_tag, parse_user},
 };
 use crate::{
     deps::Deps,
@@ -107,9 +107,8 @@ pub(super) struct FriendView {
 pub(super) async fn one(
     t: Caller,
     State(deps): State<Deps>,
-    Path(user_id): Path<String>,
+    FriendInPath(u): FriendInPath,
 ) -> Result<Json<FriendView>, CrmError> {
-    let u = parse_user(&user_id)?;
     let friend = deps
         .store
         .get_friend(&t.id, &u)
@@ -136,10 +135,9 @@ struct TagsBody {
 pub(super) async fn add_tags(
     t: Caller,
     State(deps): State<Deps>,
-    Path(user_id): Path<String>,
+    FriendInPath(u): FriendInPath,
     body: Bytes,
 ) -> Result<Json<Friend>, CrmError> {
-    let u = parse_user(&user_id)?;
     let req: TagsBody = parse_json(&body)?;
     let tags = req
         .tags
@@ -198,10 +196,9 @@ struct FieldsBody {
 pub(super) async fn set_fields(
     t: Caller,
     State(deps): State<Deps>,
-    Path(user_id): Path<String>,
+    FriendInPath(u): FriendInPath,
     body: Bytes,
 ) -> Result<Json<Friend>, CrmError> {
-    let u = parse_user(&user_id)?;
     let req: FieldsBody = parse_json(&body)?;
     for (name, value) in &req.fields {
         let name_ok = (1..=MAX_FIELD_NAME).contains(&name.chars().count())

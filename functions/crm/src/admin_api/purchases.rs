@@ -4,7 +4,7 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -12,7 +12,10 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{auth::Caller, body::parse_user};
+use super::{
+    auth::Caller,
+    body::{FriendInPath, parse_user},
+};
 use crate::{
     bus::Event,
     deps::Deps,
@@ -174,9 +177,8 @@ pub(super) async fn import(
 pub(super) async fn friend_purchases(
     t: Caller,
     State(deps): State<Deps>,
-    Path(user_id): Path<String>,
+    FriendInPath(u): FriendInPath,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let u = parse_user(&user_id)?;
     Ok(Json(
         json!({ "purchases": deps.store.friend_purchases(&t.id, &u).await? }),
     ))

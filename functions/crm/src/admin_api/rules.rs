@@ -5,11 +5,11 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{
     auth::Caller,
-    body::{parse_definition, same_id},
+    body::{definition, deleted, saved},
 };
 use crate::{
     deps::Deps,
@@ -18,24 +18,24 @@ use crate::{
     store::ScoringSettings,
 };
 
-/// `PUT /admin/rules/{id}`
+/// `PUT /admin/rules/{id}`: `{id, version, definition}`, 200 for every version.
 pub(super) async fn save_rule(
     t: Caller,
     State(deps): State<Deps>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<TagRule>, CrmError> {
-    let rule = parse_definition(&headers, &body, TagRule::parse_json, TagRule::parse_yaml)?;
-    same_id(rule.id.as_str(), &id)?;
-    deps.store.put_tag_rule(&t.id, &rule).await?;
-    Ok(Json(rule))
+) -> Result<Json<Value>, CrmError> {
+    let rule: TagRule = definition(&headers, &body, &id)?;
+    let now = deps.clock.now();
+    let version = deps.store.save_tag_rule(&t.id, &rule, now).await?;
+    Ok(Json(saved(&rule, version)))
 }
 
 pub(super) async fn list_rules(
     t: Caller,
     State(deps): State<Deps>,
-) -> Result<Json<serde_json::Value>, CrmError> {
+) -> Result<Json<Value>, CrmError> {
     Ok(Json(json!({ "rules": deps.store.tag_rules(&t.id).await? })))
 }
 
@@ -44,39 +44,29 @@ pub(super) async fn remove_rule(
     State(deps): State<Deps>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    if deps.store.delete_tag_rule(&t.id, &id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(CrmError::NotFound("rule"))
-    }
+    deleted(deps.store.delete_tag_rule(&t.id, &id).await?, "rule")
 }
 
-/// `PUT /admin/auto-replies/{id}`
+/// `PUT /admin/auto-replies/{id}`: `{id, version, definition}`, 200 for every version.
 pub(super) async fn save_auto_reply(
     t: Caller,
     State(deps): State<Deps>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<AutoReply>, CrmError> {
-    let reply = parse_definition(
-        &headers,
-        &body,
-        AutoReply::parse_json,
-        AutoReply::parse_yaml,
-    )?;
-    same_id(reply.id.as_str(), &id)?;
-    deps.store.put_auto_reply(&t.id, &reply).await?;
-    Ok(Json(reply))
+) -> Result<Json<Value>, CrmError> {
+    let reply: AutoReply = definition(&headers, &body, &id)?;
+    let now = deps.clock.now();
+    let version = deps.store.save_auto_reply(&t.id, &reply, now).await?;
+    Ok(Json(saved(&reply, version)))
 }
 
 pub(super) async fn list_auto_replies(
     t: Caller,
     State(deps): State<Deps>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    Ok(Json(
-        json!({ "autoReplies": deps.store.auto_replies(&t.id).await? }),
-    ))
+) -> Result<Json<Value>, CrmError> {
+    let replies = deps.store.auto_replies(&t.id).await?;
+    Ok(Json(json!({ "autoReplies": replies })))
 }
 
 pub(super) async fn remove_auto_reply(
@@ -84,11 +74,10 @@ pub(super) async fn remove_auto_reply(
     State(deps): State<Deps>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    if deps.store.delete_auto_reply(&t.id, &id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(CrmError::NotFound("auto-reply"))
-    }
+    deleted(
+        deps.store.delete_auto_reply(&t.id, &id).await?,
+        "auto-reply",
+    )
 }
 
 pub(super) async fn scoring(

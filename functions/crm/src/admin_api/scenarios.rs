@@ -1,4 +1,4 @@
-//! Step scenarios through the admin API: save (JSON or YAML, each save a new version), list,
+//! Step scenarios through the admin API: save (JSON or YAML, each change a new version), list,
 //! enroll and unenroll friends, and see a friend's enrollments and deliveries.
 use axum::{
     Json,
@@ -8,24 +8,27 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{
     auth::Caller,
-    body::{parse_definition, parse_user, same_id, saved},
+    body::{FriendInPath, definition, deleted, parse_user, path_id, saved_version, shown},
 };
 use crate::{
     deps::Deps,
-    domain::{
-        enrollment::EnrollmentState,
-        scenario::{ScenarioDefinition, ScenarioId},
-    },
+    domain::{enrollment::EnrollmentState, scenario::ScenarioDefinition},
     enrollments::{Enrolled, enroll},
     http::{CrmError, parse_json},
+    store::StoredScenario,
 };
 
-fn scenario_id(id: &str) -> Result<ScenarioId, CrmError> {
-    ScenarioId::parse(id).map_err(|e| CrmError::invalid("id", e.to_string()))
+fn view(s: &StoredScenario) -> Result<Value, CrmError> {
+    Ok(shown(
+        &s.scenario,
+        s.version,
+        s.created_at,
+        &s.definition()?,
+    ))
 }
 
 /// `PUT /admin/scenarios/{id}`: the body is the definition, JSON or (with a YAML content type) YAML.
@@ -36,31 +39,17 @@ pub(super) async fn save(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, CrmError> {
-    let def = parse_definition(
-        &headers,
-        &body,
-        ScenarioDefinition::parse_json,
-        ScenarioDefinition::parse_yaml,
-    )?;
-    same_id(def.id.as_str(), &id)?;
+    let def: ScenarioDefinition = definition(&headers, &body, &id)?;
     let stored = deps
         .store
         .save_scenario(&t.id, &def, deps.clock.now())
         .await?;
-    Ok(saved(
-        stored.version,
-        json!({ "id": def.id, "version": stored.version, "definition": def }),
-    ))
+    Ok(saved_version(&def, stored.version))
 }
 
-pub(super) async fn list(
-    t: Caller,
-    State(deps): State<Deps>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let mut out = Vec::new();
-    for s in deps.store.scenarios(&t.id).await? {
-        out.push(json!({ "id": s.scenario, "version": s.version, "savedAt": s.created_at, "definition": s.definition()? }));
-    }
+pub(super) async fn list(t: Caller, State(deps): State<Deps>) -> Result<Json<Value>, CrmError> {
+    let scenarios = deps.store.scenarios(&t.id).await?;
+    let out = scenarios.iter().map(view).collect::<Result<Vec<_>, _>>()?;
     Ok(Json(json!({ "scenarios": out })))
 }
 
@@ -68,15 +57,13 @@ pub(super) async fn one(
     t: Caller,
     State(deps): State<Deps>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, CrmError> {
+) -> Result<Json<Value>, CrmError> {
     let s = deps
         .store
-        .scenario(&t.id, &scenario_id(&id)?)
+        .scenario(&t.id, &path_id(&id)?)
         .await?
         .ok_or(CrmError::NotFound("scenario"))?;
-    Ok(Json(
-        json!({ "id": s.scenario, "version": s.version, "savedAt": s.created_at, "definition": s.definition()? }),
-    ))
+    Ok(Json(view(&s)?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,7 +79,7 @@ pub(super) async fn enroll_friend(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, CrmError> {
-    let scenario = scenario_id(&id)?;
+    let scenario = path_id(&id)?;
     let req: EnrollBody = parse_json(&body)?;
     let u = parse_user(&req.user_id)?;
     let friend = deps
@@ -109,22 +96,22 @@ pub(super) async fn enroll_friend(
     }
 }
 
+/// `GET /admin/friends/{userId}/enrollments`
 pub(super) async fn friend_enrollments(
     t: Caller,
     State(deps): State<Deps>,
-    Path(user_id): Path<String>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let u = parse_user(&user_id)?;
+    FriendInPath(u): FriendInPath,
+) -> Result<Json<Value>, CrmError> {
     let enrollments = deps.store.friend_enrollments(&t.id, &u).await?;
     Ok(Json(json!({ "enrollments": enrollments })))
 }
 
+/// `GET /admin/friends/{userId}/deliveries`
 pub(super) async fn friend_deliveries(
     t: Caller,
     State(deps): State<Deps>,
-    Path(user_id): Path<String>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let u = parse_user(&user_id)?;
+    FriendInPath(u): FriendInPath,
+) -> Result<Json<Value>, CrmError> {
     let deliveries = deps.store.friend_deliveries(&t.id, &u).await?;
     Ok(Json(json!({ "deliveries": deliveries })))
 }
@@ -136,10 +123,9 @@ pub(super) async fn unenroll(
     Path((user_id, id)): Path<(String, String)>,
 ) -> Result<StatusCode, CrmError> {
     let u = parse_user(&user_id)?;
-    let scenario = scenario_id(&id)?;
     let mut e = deps
         .store
-        .enrollment(&t.id, &u, &scenario)
+        .enrollment(&t.id, &u, &path_id(&id)?)
         .await?
         .ok_or(CrmError::NotFound("enrollment"))?;
     if !e.is_open() {
@@ -160,19 +146,16 @@ pub(super) async fn versions(
     t: Caller,
     State(deps): State<Deps>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, CrmError> {
+) -> Result<Json<Value>, CrmError> {
+    let versions = deps.store.scenario_versions(&t.id, &path_id(&id)?).await?;
+    if versions.is_empty() {
+        return Err(CrmError::NotFound("scenario"));
+    }
     let mut out = Vec::new();
-    for s in deps
-        .store
-        .scenario_versions(&t.id, &scenario_id(&id)?)
-        .await?
-    {
+    for s in &versions {
         out.push(
             json!({ "version": s.version, "savedAt": s.created_at, "definition": s.definition()? }),
         );
-    }
-    if out.is_empty() {
-        return Err(CrmError::NotFound("scenario"));
     }
     Ok(Json(json!({ "id": id, "versions": out })))
 }
@@ -183,15 +166,8 @@ pub(super) async fn retire(
     State(deps): State<Deps>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    if deps
-        .store
-        .retire_scenario(&t.id, &scenario_id(&id)?)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(CrmError::NotFound("scenario"))
-    }
+    let found = deps.store.retire_scenario(&t.id, &path_id(&id)?).await?;
+    deleted(found, "scenario")
 }
 
 /// `POST /admin/scenarios/{id}/migrate`: move enrolled friends to the current version.
@@ -200,7 +176,7 @@ pub(super) async fn migrate(
     State(deps): State<Deps>,
     Path(id): Path<String>,
 ) -> Result<Json<crate::enrollments::Migration>, CrmError> {
-    let report = crate::enrollments::migrate(&deps, &t, &scenario_id(&id)?, deps.clock.now())
+    let report = crate::enrollments::migrate(&deps, &t, &path_id(&id)?, deps.clock.now())
         .await?
         .ok_or(CrmError::NotFound("scenario"))?;
     Ok(Json(report))

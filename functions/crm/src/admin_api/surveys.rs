@@ -8,20 +8,16 @@ use axum::{
     response::Response,
 };
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{
     auth::Caller,
-    body::{parse_definition, parse_user, same_id, saved},
+    body::{FriendInPath, definition, deleted, parse_user, path_id, saved_version, shown},
 };
-use crate::{
-    deps::Deps,
-    domain::survey::{SurveyDefinition, SurveyId},
-    http::CrmError,
-};
+use crate::{deps::Deps, domain::survey::SurveyDefinition, http::CrmError, store::StoredSurvey};
 
-fn survey_id(id: &str) -> Result<SurveyId, CrmError> {
-    SurveyId::parse(id).map_err(|e| CrmError::invalid("id", e.to_string()))
+fn view(s: &StoredSurvey) -> Result<Value, CrmError> {
+    Ok(shown(&s.survey, s.version, s.saved_at, &s.definition()?))
 }
 
 /// `PUT /admin/surveys/{id}`
@@ -32,31 +28,17 @@ pub(super) async fn save(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, CrmError> {
-    let def = parse_definition(
-        &headers,
-        &body,
-        SurveyDefinition::parse_json,
-        SurveyDefinition::parse_yaml,
-    )?;
-    same_id(def.id.as_str(), &id)?;
+    let def: SurveyDefinition = definition(&headers, &body, &id)?;
     let stored = deps
         .store
         .save_survey(&t.id, &def, deps.clock.now())
         .await?;
-    Ok(saved(
-        stored.version,
-        json!({ "id": def.id, "version": stored.version, "definition": def }),
-    ))
+    Ok(saved_version(&def, stored.version))
 }
 
-pub(super) async fn list(
-    t: Caller,
-    State(deps): State<Deps>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let mut out = Vec::new();
-    for s in deps.store.surveys(&t.id).await? {
-        out.push(json!({ "id": s.survey, "version": s.version, "savedAt": s.saved_at, "definition": s.definition()? }));
-    }
+pub(super) async fn list(t: Caller, State(deps): State<Deps>) -> Result<Json<Value>, CrmError> {
+    let surveys = deps.store.surveys(&t.id).await?;
+    let out = surveys.iter().map(view).collect::<Result<Vec<_>, _>>()?;
     Ok(Json(json!({ "surveys": out })))
 }
 
@@ -64,15 +46,13 @@ pub(super) async fn one(
     t: Caller,
     State(deps): State<Deps>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, CrmError> {
+) -> Result<Json<Value>, CrmError> {
     let s = deps
         .store
-        .survey(&t.id, &survey_id(&id)?)
+        .survey(&t.id, &path_id(&id)?)
         .await?
         .ok_or(CrmError::NotFound("survey"))?;
-    Ok(Json(
-        json!({ "id": s.survey, "version": s.version, "savedAt": s.saved_at, "definition": s.definition()? }),
-    ))
+    Ok(Json(view(&s)?))
 }
 
 pub(super) async fn remove(
@@ -80,19 +60,16 @@ pub(super) async fn remove(
     State(deps): State<Deps>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    if deps.store.delete_survey(&t.id, &survey_id(&id)?).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(CrmError::NotFound("survey"))
-    }
+    let found = deps.store.delete_survey(&t.id, &path_id(&id)?).await?;
+    deleted(found, "survey")
 }
 
+/// `GET /admin/friends/{userId}/answers`
 pub(super) async fn friend_answers(
     t: Caller,
     State(deps): State<Deps>,
-    Path(user_id): Path<String>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let u = parse_user(&user_id)?;
+    FriendInPath(u): FriendInPath,
+) -> Result<Json<Value>, CrmError> {
     let answers = deps.store.friend_answers(&t.id, &u).await?;
     Ok(Json(json!({ "answers": answers })))
 }
@@ -110,8 +87,8 @@ pub(super) async fn form_link(
     State(deps): State<Deps>,
     Path(id): Path<String>,
     Query(q): Query<LinkQuery>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let survey = survey_id(&id)?;
+) -> Result<Json<Value>, CrmError> {
+    let survey = path_id(&id)?;
     let u = parse_user(&q.user_id)?;
     let url = crate::forms::link(&deps, &t, &survey, &u)
         .ok_or_else(|| CrmError::Conflict("PUBLIC_BASE_URL is not configured".into()))?;

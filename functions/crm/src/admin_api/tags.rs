@@ -9,7 +9,10 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{auth::Caller, body::parse_tag};
+use super::{
+    auth::Caller,
+    body::{deleted, parse_tag},
+};
 use crate::{
     deps::Deps,
     domain::TagDefinition,
@@ -64,9 +67,5 @@ pub(super) async fn undefine(
     Path(tag): Path<String>,
 ) -> Result<StatusCode, CrmError> {
     let name = parse_tag("tag", &tag)?;
-    if deps.store.delete_tag_definition(&t.id, &name).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(CrmError::NotFound("tag"))
-    }
+    deleted(deps.store.delete_tag_definition(&t.id, &name).await?, "tag")
 }

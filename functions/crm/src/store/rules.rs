@@ -1,16 +1,29 @@
 //! Tag rules, keyword auto-replies and scoring settings: small per-tenant definitions kept as
 //! JSON under the tenant's partition, read whole (tenants have tens of them, not thousands).
+//! Rules and auto-replies keep only their current version (`domain::definition::Definition`).
+use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::{Store, StoreError, from_item, keys, s, to_item};
+use super::{Item, Store, StoreError, from_item, keys, s, to_item};
 use crate::domain::{TenantId, auto_reply::AutoReply, tag_rule::TagRule};
 
 #[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct DefinitionItem {
     pk: String,
     sk: String,
     entity: String,
     definition: String,
+    /// Items saved before definitions carried versions read as version 1.
+    #[serde(default = "first_version")]
+    version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    saved_at: Option<Timestamp>,
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 /// How scores fade. Without a half-life they never do.
@@ -22,28 +35,66 @@ pub struct ScoringSettings {
 }
 
 impl Store {
-    async fn put_definition<T: Serialize>(
+    /// Saves a definition that keeps only its current version: unchanged content writes
+    /// nothing and keeps the version; changed content is the next version. A concurrent save
+    /// of the same definition gets `Conflict`. Returns the version now stored.
+    async fn save_definition<T: Serialize>(
         &self,
-        (pk, sk): keys::Key,
+        key: keys::Key,
         entity: &str,
         def: &T,
-    ) -> Result<(), StoreError> {
+        now: Timestamp,
+    ) -> Result<u32, StoreError> {
         let definition =
             serde_json::to_string(def).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        let current = match self.get(key.clone()).await? {
+            Some(item) => Some(from_item::<DefinitionItem>(item)?),
+            None => None,
+        };
+        if let Some(c) = current.as_ref().filter(|c| c.definition == definition) {
+            return Ok(c.version);
+        }
+        let version = current.as_ref().map_or(1, |c| c.version + 1);
+        let (pk, sk) = key;
         let item = to_item(&DefinitionItem {
             pk,
             sk,
             entity: entity.into(),
             definition,
+            version,
+            saved_at: Some(now),
         })?;
-        self.client
+        self.put_over(item, current.map(|c| c.version)).await?;
+        Ok(version)
+    }
+
+    /// Puts a definition's item only if it is still as read: absent (`None`) or at `version`.
+    pub(super) async fn put_over(&self, item: Item, read: Option<u32>) -> Result<(), StoreError> {
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
-        Ok(())
+            .set_item(Some(item));
+        let put = match read {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            // Version 1 may be an item written before definitions carried a version.
+            Some(1) => put
+                .condition_expression("attribute_not_exists(version) OR version = :v")
+                .expression_attribute_values(":v", AttributeValue::N("1".into())),
+            Some(v) => put
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", AttributeValue::N(v.to_string())),
+        };
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        }
     }
 
     async fn definitions<T: DeserializeOwned>(
@@ -77,8 +128,14 @@ impl Store {
         Ok(out.attributes.is_some())
     }
 
-    pub async fn put_tag_rule(&self, t: &TenantId, rule: &TagRule) -> Result<(), StoreError> {
-        self.put_definition(keys::tag_rule(t, rule.id.as_str()), "tag_rule", rule)
+    /// Saves the rule; returns its version (see [`Store::save_definition`]).
+    pub async fn save_tag_rule(
+        &self,
+        t: &TenantId,
+        rule: &TagRule,
+        now: Timestamp,
+    ) -> Result<u32, StoreError> {
+        self.save_definition(keys::tag_rule(t, rule.id.as_str()), "tag_rule", rule, now)
             .await
     }
 
@@ -90,9 +147,15 @@ impl Store {
         self.delete_item(keys::tag_rule(t, id)).await
     }
 
-    pub async fn put_auto_reply(&self, t: &TenantId, reply: &AutoReply) -> Result<(), StoreError> {
-        self.put_definition(keys::auto_reply(t, reply.id.as_str()), "auto_reply", reply)
-            .await
+    /// Saves the auto-reply; returns its version (see [`Store::save_definition`]).
+    pub async fn save_auto_reply(
+        &self,
+        t: &TenantId,
+        reply: &AutoReply,
+        now: Timestamp,
+    ) -> Result<u32, StoreError> {
+        let key = keys::auto_reply(t, reply.id.as_str());
+        self.save_definition(key, "auto_reply", reply, now).await
     }
 
     pub async fn auto_replies(&self, t: &TenantId) -> Result<Vec<AutoReply>, StoreError> {
@@ -119,7 +182,25 @@ impl Store {
         t: &TenantId,
         settings: &ScoringSettings,
     ) -> Result<(), StoreError> {
-        self.put_definition(keys::scoring(t), "scoring", settings)
+        // Settings, not a definition: the last save wins, no version.
+        let (pk, sk) = keys::scoring(t);
+        let definition =
+            serde_json::to_string(settings).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        let item = to_item(&DefinitionItem {
+            pk,
+            sk,
+            entity: "scoring".into(),
+            definition,
+            version: first_version(),
+            saved_at: None,
+        })?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
             .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        Ok(())
     }
 }

@@ -1,0 +1,98 @@
+//! What scenarios, surveys, tag rules and auto-replies have in common: a marketer writes them as
+//! JSON or YAML (same shape, camelCase), a broken one is refused naming the field
+//! (`steps[1].timing`), and a saved one carries a version.
+use serde::{Serialize, de::DeserializeOwned};
+use serde_path_to_error::Segment;
+
+use super::field_error::FieldError;
+
+/// A definition a marketer writes: parsed from JSON or YAML into `Self`, then validated, every
+/// error with the path of the field it concerns.
+///
+/// **One versioning rule.** Every saved definition carries a `version`: 1 when first saved, one
+/// more each time a save changes its content. Saving the same content again writes nothing and
+/// keeps the version, so applying the same file twice (from version control, a retried request)
+/// is a no-op. Scenarios also keep every past version, immutable, because an enrollment in
+/// flight runs the version it started on; surveys, tag rules and auto-replies keep only the
+/// current one, since nothing in flight pins them.
+pub trait Definition: Serialize + DeserializeOwned {
+    /// The definition's id, which the admin API's path must repeat.
+    fn id(&self) -> &str;
+
+    /// The first rule broken, with its path (`steps[2].onUnmet`).
+    fn validate(&self) -> Result<(), FieldError>;
+
+    fn parse_json(bytes: &[u8]) -> Result<Self, FieldError> {
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        let def: Self = serde_path_to_error::deserialize(de).map_err(located)?;
+        def.validate()?;
+        Ok(def)
+    }
+
+    fn parse_yaml(text: &str) -> Result<Self, FieldError> {
+        let de = serde_yaml_ng::Deserializer::from_str(text);
+        let def: Self = serde_path_to_error::deserialize(de).map_err(located)?;
+        def.validate()?;
+        Ok(def)
+    }
+}
+
+/// The failing field's path, with the parser's own words (and line) as the message. A key the
+/// definition does not know, or a `type` naming no known kind, is not a field of it: the object
+/// holding it is named, and the message says which key or type.
+fn located<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> FieldError {
+    let message = without_path_prefix(e.inner().to_string());
+    let mut segments: Vec<&Segment> = e.path().iter().collect();
+    if let Some(Segment::Map { key }) = segments.last() {
+        let unknown_key = message.starts_with(&format!("unknown field `{key}`"));
+        let unknown_type = key == "type" && message.starts_with("unknown variant");
+        if unknown_key || unknown_type {
+            segments.pop();
+        }
+    }
+    let mut field = String::new();
+    for s in segments {
+        match s {
+            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+            Segment::Map { key } if field.is_empty() => field.push_str(key),
+            Segment::Map { key } => field.push_str(&format!(".{key}")),
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    FieldError::new(field, message)
+}
+
+/// serde_yaml_ng starts its messages with the path it knows (`steps[1]: unknown field …`); the
+/// field carries the path, so the message need not.
+fn without_path_prefix(message: String) -> String {
+    match message.split_once(": ") {
+        Some((path, rest))
+            if !path.is_empty()
+                && path.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '.' | '[' | ']' | '_' | '-')
+                }) =>
+        {
+            rest.to_owned()
+        }
+        _ => message,
+    }
+}
+
+/// `parse_json` / `parse_yaml` as inherent functions, so code outside the crate (the local
+/// stack's tools, the tests reading example files) need not import [`Definition`].
+macro_rules! parse_without_import {
+    ($t:ty) => {
+        impl $t {
+            pub fn parse_json(
+                bytes: &[u8],
+            ) -> Result<Self, $crate::domain::field_error::FieldError> {
+                <Self as $crate::domain::definition::Definition>::parse_json(bytes)
+            }
+
+            pub fn parse_yaml(text: &str) -> Result<Self, $crate::domain::field_error::FieldError> {
+                <Self as $crate::domain::definition::Definition>::parse_yaml(text)
+            }
+        }
+    };
+}
+pub(crate) use parse_without_import;
