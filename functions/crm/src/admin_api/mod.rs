@@ -5,6 +5,7 @@ mod auth;
 mod body;
 mod broadcasts;
 mod deferred;
+mod definitions;
 mod dormancy;
 mod friends;
 mod links;
@@ -23,7 +24,14 @@ use axum::{
 pub use auth::{hash_key, new_api_key};
 pub use tenants::webhook_url;
 
-use crate::{deps::Deps, http::CrmError};
+use crate::{
+    deps::Deps,
+    domain::{
+        auto_reply::AutoReply, scenario::ScenarioDefinition, survey::SurveyDefinition,
+        tag_rule::TagRule,
+    },
+    http::CrmError,
+};
 
 pub fn router(deps: Deps) -> Router {
     Router::new()
@@ -60,11 +68,14 @@ pub fn router(deps: Deps) -> Router {
         )
         .route("/admin/broadcasts/{id}", get(broadcasts::report))
         .route("/admin/broadcasts/{id}/cancel", post(broadcasts::cancel))
-        .route("/admin/scenarios", get(scenarios::list))
+        .route(
+            "/admin/scenarios",
+            get(definitions::list::<ScenarioDefinition>),
+        )
         .route(
             "/admin/scenarios/{id}",
-            put(scenarios::save)
-                .get(scenarios::one)
+            put(definitions::save::<ScenarioDefinition>)
+                .get(definitions::one::<ScenarioDefinition>)
                 .delete(scenarios::retire),
         )
         .route("/admin/scenarios/{id}/versions", get(scenarios::versions))
@@ -73,10 +84,12 @@ pub fn router(deps: Deps) -> Router {
             "/admin/scenarios/{id}/enrollments",
             post(scenarios::enroll_friend),
         )
-        .route("/admin/surveys", get(surveys::list))
+        .route("/admin/surveys", get(definitions::list::<SurveyDefinition>))
         .route(
             "/admin/surveys/{id}",
-            put(surveys::save).get(surveys::one).delete(surveys::remove),
+            put(definitions::save::<SurveyDefinition>)
+                .get(definitions::one::<SurveyDefinition>)
+                .delete(surveys::remove),
         )
         .route("/admin/surveys/{id}/link", get(surveys::form_link))
         .route(
@@ -89,15 +102,15 @@ pub fn router(deps: Deps) -> Router {
             "/admin/friends/{user_id}/purchases",
             get(purchases::friend_purchases),
         )
-        .route("/admin/rules", get(rules::list_rules))
+        .route("/admin/rules", get(rules::list::<TagRule>))
         .route(
             "/admin/rules/{id}",
-            put(rules::save_rule).delete(rules::remove_rule),
+            put(rules::save::<TagRule>).delete(rules::remove::<TagRule>),
         )
-        .route("/admin/auto-replies", get(rules::list_auto_replies))
+        .route("/admin/auto-replies", get(rules::list::<AutoReply>))
         .route(
             "/admin/auto-replies/{id}",
-            put(rules::save_auto_reply).delete(rules::remove_auto_reply),
+            put(rules::save::<AutoReply>).delete(rules::remove::<AutoReply>),
         )
         .route(
             "/admin/settings/scoring",

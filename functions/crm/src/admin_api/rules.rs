@@ -1,83 +1,53 @@
-//! Tag rules, keyword auto-replies and scoring settings through the admin API.
+//! Tag rules, keyword auto-replies and scoring settings through the admin API. Rules and
+//! auto-replies are handled alike (`domain::definition::CurrentOnly`): the router names the type.
 use axum::{
     Json,
     body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
 };
 use serde_json::{Value, json};
 
 use super::{
     auth::Caller,
-    body::{definition, deleted, saved},
+    body::deleted,
+    definitions::{Put, saved},
 };
 use crate::{
     deps::Deps,
-    domain::{auto_reply::AutoReply, tag_rule::TagRule},
+    domain::definition::CurrentOnly,
     http::{CrmError, parse_json},
     store::ScoringSettings,
 };
 
-/// `PUT /admin/rules/{id}`: `{id, version, definition}`, 200 for every version.
-pub(super) async fn save_rule(
-    t: Caller,
+/// `PUT /admin/rules/{id}`, `PUT /admin/auto-replies/{id}`: `{id, version, definition}`, 200
+/// for every version.
+pub(super) async fn save<D: CurrentOnly + Send + Sync>(
     State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
+    Put(t, def): Put<D>,
 ) -> Result<Json<Value>, CrmError> {
-    let rule: TagRule = definition(&headers, &body, &id)?;
-    let now = deps.clock.now();
-    let version = deps.store.save_tag_rule(&t.id, &rule, now).await?;
-    Ok(Json(saved(&rule, version)))
+    let version = deps
+        .store
+        .save_current(&t.id, &def, deps.clock.now())
+        .await?;
+    Ok(Json(saved(&def, version)))
 }
 
-pub(super) async fn list_rules(
-    t: Caller,
-    State(deps): State<Deps>,
-) -> Result<Json<Value>, CrmError> {
-    Ok(Json(json!({ "rules": deps.store.tag_rules(&t.id).await? })))
-}
-
-pub(super) async fn remove_rule(
-    t: Caller,
-    State(deps): State<Deps>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, CrmError> {
-    deleted(deps.store.delete_tag_rule(&t.id, &id).await?, "rule")
-}
-
-/// `PUT /admin/auto-replies/{id}`: `{id, version, definition}`, 200 for every version.
-pub(super) async fn save_auto_reply(
-    t: Caller,
-    State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, CrmError> {
-    let reply: AutoReply = definition(&headers, &body, &id)?;
-    let now = deps.clock.now();
-    let version = deps.store.save_auto_reply(&t.id, &reply, now).await?;
-    Ok(Json(saved(&reply, version)))
-}
-
-pub(super) async fn list_auto_replies(
+/// `GET /admin/rules` (`{rules: […]}`), `GET /admin/auto-replies` (`{autoReplies: […]}`).
+pub(super) async fn list<D: CurrentOnly>(
     t: Caller,
     State(deps): State<Deps>,
 ) -> Result<Json<Value>, CrmError> {
-    let replies = deps.store.auto_replies(&t.id).await?;
-    Ok(Json(json!({ "autoReplies": replies })))
+    let all: Vec<D> = deps.store.all_current(&t.id).await?;
+    Ok(Json(json!({ D::PLURAL: all })))
 }
 
-pub(super) async fn remove_auto_reply(
+pub(super) async fn remove<D: CurrentOnly>(
     t: Caller,
     State(deps): State<Deps>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    deleted(
-        deps.store.delete_auto_reply(&t.id, &id).await?,
-        "auto-reply",
-    )
+    deleted(deps.store.delete_current::<D>(&t.id, &id).await?, D::NOUN)
 }
 
 pub(super) async fn scoring(
@@ -100,6 +70,7 @@ pub(super) async fn set_scoring(
             "must be at least 1 (or absent: no decay)",
         ));
     }
-    deps.store.put_scoring(&t.id, &settings).await?;
+    let now = deps.clock.now();
+    deps.store.put_scoring(&t.id, &settings, now).await?;
     Ok(Json(settings))
 }

@@ -4,7 +4,7 @@ use axum::{
     Json,
     body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 
 use super::{
     auth::Caller,
-    body::{FriendInPath, definition, deleted, parse_user, path_id, saved_version, shown},
+    body::{FriendInPath, deleted, parse_user, path_id},
+    definitions::{Versioned, shown},
 };
 use crate::{
     deps::Deps,
-    domain::{enrollment::EnrollmentState, scenario::ScenarioDefinition},
+    domain::{TenantId, enrollment::EnrollmentState, scenario::ScenarioDefinition},
     enrollments::{Enrolled, enroll},
     http::{CrmError, parse_json},
     store::StoredScenario,
@@ -31,39 +32,21 @@ fn view(s: &StoredScenario) -> Result<Value, CrmError> {
     ))
 }
 
-/// `PUT /admin/scenarios/{id}`: the body is the definition, JSON or (with a YAML content type) YAML.
-pub(super) async fn save(
-    t: Caller,
-    State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, CrmError> {
-    let def: ScenarioDefinition = definition(&headers, &body, &id)?;
-    let stored = deps
-        .store
-        .save_scenario(&t.id, &def, deps.clock.now())
-        .await?;
-    Ok(saved_version(&def, stored.version))
-}
+/// Each save that changes the content is a new version; past ones stay for enrolled friends.
+impl Versioned for ScenarioDefinition {
+    async fn save(deps: &Deps, t: &TenantId, def: &Self) -> Result<u32, CrmError> {
+        let stored = deps.store.save_scenario(t, def, deps.clock.now()).await?;
+        Ok(stored.version)
+    }
 
-pub(super) async fn list(t: Caller, State(deps): State<Deps>) -> Result<Json<Value>, CrmError> {
-    let scenarios = deps.store.scenarios(&t.id).await?;
-    let out = scenarios.iter().map(view).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({ "scenarios": out })))
-}
+    async fn all(deps: &Deps, t: &TenantId) -> Result<Vec<Value>, CrmError> {
+        deps.store.scenarios(t).await?.iter().map(view).collect()
+    }
 
-pub(super) async fn one(
-    t: Caller,
-    State(deps): State<Deps>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, CrmError> {
-    let s = deps
-        .store
-        .scenario(&t.id, &path_id(&id)?)
-        .await?
-        .ok_or(CrmError::NotFound("scenario"))?;
-    Ok(Json(view(&s)?))
+    async fn one(deps: &Deps, t: &TenantId, id: &str) -> Result<Option<Value>, CrmError> {
+        let current = deps.store.scenario(t, &path_id(id)?).await?;
+        current.as_ref().map(view).transpose()
+    }
 }
 
 #[derive(Debug, Deserialize)]

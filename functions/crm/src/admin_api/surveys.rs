@@ -2,57 +2,49 @@
 //! a friend's signed form link.
 use axum::{
     Json,
-    body::Bytes,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
-    response::Response,
+    http::StatusCode,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
     auth::Caller,
-    body::{FriendInPath, definition, deleted, parse_user, path_id, saved_version, shown},
+    body::{FriendInPath, deleted, parse_user, path_id},
+    definitions::{Versioned, shown},
 };
-use crate::{deps::Deps, domain::survey::SurveyDefinition, http::CrmError, store::StoredSurvey};
+use crate::{
+    deps::Deps,
+    domain::{TenantId, survey::SurveyDefinition},
+    http::CrmError,
+    store::StoredSurvey,
+};
 
 fn view(s: &StoredSurvey) -> Result<Value, CrmError> {
     Ok(shown(&s.survey, s.version, s.saved_at, &s.definition()?))
 }
 
-/// `PUT /admin/surveys/{id}`
-pub(super) async fn save(
-    t: Caller,
-    State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, CrmError> {
-    let def: SurveyDefinition = definition(&headers, &body, &id)?;
-    let stored = deps
-        .store
-        .save_survey(&t.id, &def, deps.clock.now())
-        .await?;
-    Ok(saved_version(&def, stored.version))
-}
+/// Only the current version is kept: an answer applies at once, nothing runs on an old one.
+impl Versioned for SurveyDefinition {
+    async fn save(deps: &Deps, t: &TenantId, def: &Self) -> Result<u32, CrmError> {
+        Ok(deps
+            .store
+            .save_survey(t, def, deps.clock.now())
+            .await?
+            .version)
+    }
 
-pub(super) async fn list(t: Caller, State(deps): State<Deps>) -> Result<Json<Value>, CrmError> {
-    let surveys = deps.store.surveys(&t.id).await?;
-    let out = surveys.iter().map(view).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({ "surveys": out })))
-}
+    async fn all(deps: &Deps, t: &TenantId) -> Result<Vec<Value>, CrmError> {
+        let surveys = deps.store.surveys(t).await?;
+        surveys.iter().map(view).collect()
+    }
 
-pub(super) async fn one(
-    t: Caller,
-    State(deps): State<Deps>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, CrmError> {
-    let s = deps
-        .store
-        .survey(&t.id, &path_id(&id)?)
-        .await?
-        .ok_or(CrmError::NotFound("survey"))?;
-    Ok(Json(view(&s)?))
+    async fn one(deps: &Deps, t: &TenantId, id: &str) -> Result<Option<Value>, CrmError> {
+        match deps.store.survey(t, &path_id(id)?).await? {
+            Some(s) => view(&s).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 pub(super) async fn remove(

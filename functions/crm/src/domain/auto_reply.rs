@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::definition::{self, Definition};
+use super::definition;
 use super::ids::slug_newtype;
 use super::message::{FieldError, validate_messages};
 
@@ -88,15 +88,15 @@ pub fn choose<'a>(replies: &'a [AutoReply], text: &str) -> Option<&'a AutoReply>
         .copied()
 }
 
-definition::parse_without_import!(AutoReply);
+definition::definition!(AutoReply, noun: "auto-reply", plural: "autoReplies");
 
-impl Definition for AutoReply {
-    fn id(&self) -> &str {
-        self.id.as_str()
-    }
+impl definition::CurrentOnly for AutoReply {
+    const KIND: definition::CurrentKind = definition::CurrentKind::AutoReply;
+}
 
+impl AutoReply {
     /// The first rule broken, with its path.
-    fn validate(&self) -> Result<(), FieldError> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         match &self.matching {
             Match::Exact { text } | Match::Contains { text } if text.trim().is_empty() => {
                 return Err(FieldError::new("match.text", "must not be blank"));

@@ -7,7 +7,8 @@ use serde_path_to_error::Segment;
 use super::field_error::FieldError;
 
 /// A definition a marketer writes: parsed from JSON or YAML into `Self`, then validated, every
-/// error with the path of the field it concerns.
+/// error with the path of the field it concerns. The four kinds implement it with
+/// [`definition!`] (`definition!(TagRule, noun: "rule", plural: "rules")`).
 ///
 /// **One versioning rule.** Every saved definition carries a `version`: 1 when first saved, one
 /// more each time a save changes its content. Saving the same content again writes nothing and
@@ -16,6 +17,11 @@ use super::field_error::FieldError;
 /// flight runs the version it started on; surveys, tag rules and auto-replies keep only the
 /// current one, since nothing in flight pins them.
 pub trait Definition: Serialize + DeserializeOwned {
+    /// What a marketer calls one (`scenario`, `auto-reply`), e.g. in "… not found".
+    const NOUN: &'static str;
+    /// Many of them, as the key of a list in JSON (`scenarios`, `autoReplies`).
+    const PLURAL: &'static str;
+
     /// The definition's id, which the admin API's path must repeat.
     fn id(&self) -> &str;
 
@@ -35,6 +41,19 @@ pub trait Definition: Serialize + DeserializeOwned {
         def.validate()?;
         Ok(def)
     }
+}
+
+/// Tag rules and auto-replies: definitions the store keeps as one item each, in their current
+/// version only, and the admin API saves, lists and deletes alike. (Surveys keep only their
+/// current version too, in an item of their own shape.)
+pub trait CurrentOnly: Definition {
+    const KIND: CurrentKind;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurrentKind {
+    TagRule,
+    AutoReply,
 }
 
 /// The failing field's path, with the parser's own words (and line) as the message. A key the
@@ -78,10 +97,24 @@ fn without_path_prefix(message: String) -> String {
     }
 }
 
+/// Makes `$t` a [`Definition`] from its `id` (a slug) and its own `validate`, and gives it
 /// `parse_json` / `parse_yaml` as inherent functions, so code outside the crate (the local
-/// stack's tools, the tests reading example files) need not import [`Definition`].
-macro_rules! parse_without_import {
-    ($t:ty) => {
+/// stack's tools, tests reading example files) need not import the trait.
+macro_rules! definition {
+    ($t:ty, noun: $noun:literal, plural: $plural:literal) => {
+        impl $crate::domain::definition::Definition for $t {
+            const NOUN: &'static str = $noun;
+            const PLURAL: &'static str = $plural;
+
+            fn id(&self) -> &str {
+                self.id.as_str()
+            }
+
+            fn validate(&self) -> Result<(), $crate::domain::field_error::FieldError> {
+                <$t>::validate(self)
+            }
+        }
+
         impl $t {
             pub fn parse_json(
                 bytes: &[u8],
@@ -95,4 +128,4 @@ macro_rules! parse_without_import {
         }
     };
 }
-pub(crate) use parse_without_import;
+pub(crate) use definition;

@@ -37,7 +37,7 @@ use serde::{
 };
 use serde_json::Value;
 
-use super::definition::{self, Definition};
+use super::definition;
 use super::message::{FieldError, validate_messages};
 use super::schedule::{Timing, window_serde};
 use super::{DeliveryWindow, Friend, LineUserId, TagName, TenantId};
@@ -468,15 +468,11 @@ impl ScenarioDefinition {
     }
 }
 
-definition::parse_without_import!(ScenarioDefinition);
+definition::definition!(ScenarioDefinition, noun: "scenario", plural: "scenarios");
 
-impl Definition for ScenarioDefinition {
-    fn id(&self) -> &str {
-        self.id.as_str()
-    }
-
+impl ScenarioDefinition {
     /// The first rule broken, with its path (`steps[2].onUnmet`).
-    fn validate(&self) -> Result<(), FieldError> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         if self.name.trim().is_empty() {
             return Err(FieldError::new("name", "a name is required"));
         }

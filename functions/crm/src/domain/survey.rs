@@ -31,7 +31,7 @@ use jiff::{Timestamp, civil::Date};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 
-use super::definition::{self, Definition};
+use super::definition;
 pub use super::friend::{OPEN_QUESTION_TTL, OpenQuestion};
 pub use super::ids::{QuestionId, SurveyId};
 use super::ids::{ScenarioId, slug_newtype};
@@ -644,15 +644,11 @@ impl fmt::Display for Next {
     }
 }
 
-definition::parse_without_import!(SurveyDefinition);
+definition::definition!(SurveyDefinition, noun: "survey", plural: "surveys");
 
-impl Definition for SurveyDefinition {
-    fn id(&self) -> &str {
-        self.id.as_str()
-    }
-
+impl SurveyDefinition {
     /// The first rule broken, with its path (`questions[1].choices[0].label`).
-    fn validate(&self) -> Result<(), FieldError> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         if self.name.trim().is_empty() {
             return Err(FieldError::new("name", "a name is required"));
         }

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::definition::{self, Definition};
+use super::definition;
 use super::message::FieldError;
 use super::purchase::Purchase;
 use super::scenario::{Condition, FieldOp, conditions_hold, slug_newtype};
@@ -335,15 +335,15 @@ pub fn apply_rules(
     outcome
 }
 
-definition::parse_without_import!(TagRule);
+definition::definition!(TagRule, noun: "rule", plural: "rules");
 
-impl Definition for TagRule {
-    fn id(&self) -> &str {
-        self.id.as_str()
-    }
+impl definition::CurrentOnly for TagRule {
+    const KIND: definition::CurrentKind = definition::CurrentKind::TagRule;
+}
 
+impl TagRule {
     /// The first rule broken, with its path.
-    fn validate(&self) -> Result<(), FieldError> {
+    pub fn validate(&self) -> Result<(), FieldError> {
         if self.add_tags.is_empty()
             && self.remove_tags.is_empty()
             && self.set_fields.is_empty()

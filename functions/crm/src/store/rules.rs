@@ -5,8 +5,35 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::{Item, Store, StoreError, from_item, keys, s, to_item};
-use crate::domain::{TenantId, auto_reply::AutoReply, tag_rule::TagRule};
+use super::{Item, Store, StoreError, from_item, keys, to_item};
+use crate::domain::{
+    TenantId,
+    auto_reply::AutoReply,
+    definition::{CurrentKind, CurrentOnly},
+    tag_rule::TagRule,
+};
+
+/// Where a tag rule or an auto-reply is kept: its key, its `entity`, and the prefix they share.
+fn current_key(kind: CurrentKind, t: &TenantId, id: &str) -> keys::Key {
+    match kind {
+        CurrentKind::TagRule => keys::tag_rule(t, id),
+        CurrentKind::AutoReply => keys::auto_reply(t, id),
+    }
+}
+
+fn current_entity(kind: CurrentKind) -> &'static str {
+    match kind {
+        CurrentKind::TagRule => "tag_rule",
+        CurrentKind::AutoReply => "auto_reply",
+    }
+}
+
+fn current_prefix(kind: CurrentKind) -> &'static str {
+    match kind {
+        CurrentKind::TagRule => keys::RULE_PREFIX,
+        CurrentKind::AutoReply => keys::AUTO_REPLY_PREFIX,
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -119,8 +146,8 @@ impl Store {
             .client
             .delete_item()
             .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
+            .key(keys::PK, super::s(pk))
+            .key(keys::SK, super::s(sk))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
@@ -128,42 +155,37 @@ impl Store {
         Ok(out.attributes.is_some())
     }
 
-    /// Saves the rule; returns its version (see [`Store::save_definition`]).
-    pub async fn save_tag_rule(
+    /// Saves a tag rule or an auto-reply; returns its version (see [`Store::save_definition`]).
+    pub async fn save_current<D: CurrentOnly>(
         &self,
         t: &TenantId,
-        rule: &TagRule,
+        def: &D,
         now: Timestamp,
     ) -> Result<u32, StoreError> {
-        self.save_definition(keys::tag_rule(t, rule.id.as_str()), "tag_rule", rule, now)
+        let key = current_key(D::KIND, t, def.id());
+        self.save_definition(key, current_entity(D::KIND), def, now)
             .await
     }
 
-    pub async fn tag_rules(&self, t: &TenantId) -> Result<Vec<TagRule>, StoreError> {
-        self.definitions(t, keys::RULE_PREFIX).await
+    /// Every tag rule or every auto-reply of the tenant.
+    pub async fn all_current<D: CurrentOnly>(&self, t: &TenantId) -> Result<Vec<D>, StoreError> {
+        self.definitions(t, current_prefix(D::KIND)).await
     }
 
-    pub async fn delete_tag_rule(&self, t: &TenantId, id: &str) -> Result<bool, StoreError> {
-        self.delete_item(keys::tag_rule(t, id)).await
-    }
-
-    /// Saves the auto-reply; returns its version (see [`Store::save_definition`]).
-    pub async fn save_auto_reply(
+    pub async fn delete_current<D: CurrentOnly>(
         &self,
         t: &TenantId,
-        reply: &AutoReply,
-        now: Timestamp,
-    ) -> Result<u32, StoreError> {
-        let key = keys::auto_reply(t, reply.id.as_str());
-        self.save_definition(key, "auto_reply", reply, now).await
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        self.delete_item(current_key(D::KIND, t, id)).await
+    }
+
+    pub async fn tag_rules(&self, t: &TenantId) -> Result<Vec<TagRule>, StoreError> {
+        self.all_current(t).await
     }
 
     pub async fn auto_replies(&self, t: &TenantId) -> Result<Vec<AutoReply>, StoreError> {
-        self.definitions(t, keys::AUTO_REPLY_PREFIX).await
-    }
-
-    pub async fn delete_auto_reply(&self, t: &TenantId, id: &str) -> Result<bool, StoreError> {
-        self.delete_item(keys::auto_reply(t, id)).await
+        self.all_current(t).await
     }
 
     pub async fn scoring(&self, t: &TenantId) -> Result<ScoringSettings, StoreError> {
@@ -177,30 +199,15 @@ impl Store {
         }
     }
 
+    /// Scoring settings follow the definitions' rule: a version that moves only on a change.
     pub async fn put_scoring(
         &self,
         t: &TenantId,
         settings: &ScoringSettings,
+        now: Timestamp,
     ) -> Result<(), StoreError> {
-        // Settings, not a definition: the last save wins, no version.
-        let (pk, sk) = keys::scoring(t);
-        let definition =
-            serde_json::to_string(settings).map_err(|e| StoreError::Malformed(e.to_string()))?;
-        let item = to_item(&DefinitionItem {
-            pk,
-            sk,
-            entity: "scoring".into(),
-            definition,
-            version: first_version(),
-            saved_at: None,
-        })?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        self.save_definition(keys::scoring(t), "scoring", settings, now)
+            .await?;
         Ok(())
     }
 }
