@@ -129,3 +129,45 @@ macro_rules! definition {
     };
 }
 pub(crate) use definition;
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::{auto_reply::AutoReply, tag_rule::TagRule};
+
+    #[test]
+    fn a_bad_value_inside_a_rule_names_its_path_in_json_and_yaml() {
+        let json = br#"{"id": "x", "when": {"type": "purchase"}, "addTags": ["VIP"],
+            "conditions": [{"type": "score", "op": "gte", "value": "many"}]}"#;
+        let e = TagRule::parse_json(json).unwrap_err();
+        assert_eq!(e.field, "conditions[0]", "{e}");
+        assert!(e.message.contains("line 2"), "{e}");
+        let yaml = "id: x\nwhen: { type: purchase }\naddTags: [VIP]\nscore: lots\n";
+        let e = TagRule::parse_yaml(yaml).unwrap_err();
+        assert_eq!(e.field, "score", "{e}");
+        assert!(
+            !e.message.starts_with("score:"),
+            "the path is not repeated: {e}"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_key_or_type_names_the_object_holding_it() {
+        let yaml = "id: x\nmatch: { type: contains, txt: 予約 }\nmessages: []\n";
+        let e = AutoReply::parse_yaml(yaml).unwrap_err();
+        assert_eq!(e.field, "match", "{e}");
+        assert!(e.message.contains("txt"), "{e}");
+        let json = br#"{"id": "x", "match": {"type": "startsWith", "text": "a"}, "messages": []}"#;
+        let e = AutoReply::parse_json(json).unwrap_err();
+        assert_eq!(e.field, "match", "{e}");
+        assert!(e.message.contains("startsWith"), "{e}");
+    }
+
+    #[test]
+    fn an_error_at_the_top_has_no_path() {
+        let e = TagRule::parse_json(br#""a rule""#).unwrap_err();
+        assert_eq!(e.field, "", "{e}");
+        let e = TagRule::parse_json(br#"{"when": {"type": "purchase"}, "score": 1}"#).unwrap_err();
+        assert_eq!(e.field, "", "{e}");
+        assert!(e.message.contains("missing field `id`"), "{e}");
+    }
+}
