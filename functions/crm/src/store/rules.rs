@@ -74,10 +74,7 @@ impl Store {
     ) -> Result<u32, StoreError> {
         let definition =
             serde_json::to_string(def).map_err(|e| StoreError::Malformed(e.to_string()))?;
-        let current = match self.get(key.clone()).await? {
-            Some(item) => Some(from_item::<DefinitionItem>(item)?),
-            None => None,
-        };
+        let current: Option<DefinitionItem> = self.get_as(key.clone()).await?;
         if let Some(c) = current.as_ref().filter(|c| c.definition == definition) {
             return Ok(c.version);
         }
@@ -97,11 +94,7 @@ impl Store {
 
     /// Puts a definition's item only if it is still as read: absent (`None`) or at `version`.
     pub(super) async fn put_over(&self, item: Item, read: Option<u32>) -> Result<(), StoreError> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
+        let put = self.put_one(item);
         let put = match read {
             None => put.condition_expression("attribute_not_exists(pk)"),
             // Version 1 may be an item written before definitions carried a version.
