@@ -7,7 +7,9 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{bus::BusError, line::client::LineError, store::StoreError};
+use crate::{
+    bus::BusError, domain::field_error::FieldError, line::client::LineError, store::StoreError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CrmError {
@@ -38,6 +40,16 @@ pub enum CrmError {
 impl crate::store::Conflicting for CrmError {
     fn is_conflict(&self) -> bool {
         matches!(self, CrmError::Store(e) if e.is_conflict())
+    }
+}
+
+/// A refused definition or body keeps its path, so the admin UI can point at the field.
+impl From<FieldError> for CrmError {
+    fn from(e: FieldError) -> Self {
+        Self::Invalid {
+            field: e.field,
+            message: e.message,
+        }
     }
 }
 

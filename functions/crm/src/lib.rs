@@ -10,6 +10,7 @@ pub mod domain;
 pub mod dormancy_sweep;
 pub mod enrollments;
 pub mod forms;
+pub mod friends;
 pub mod http;
 pub mod job;
 pub mod line;

@@ -3,28 +3,36 @@ use axum::{
     Json,
     body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 
-use super::tenant_caller;
+use super::auth::Caller;
 use crate::{
     deps::Deps,
-    domain::broadcast::{Broadcast, BroadcastRequest, BroadcastState, Progress},
+    domain::{
+        Tenant,
+        broadcast::{Broadcast, BroadcastRequest, BroadcastState, Progress},
+    },
     http::{CrmError, parse_json},
 };
 
+async fn broadcast(deps: &Deps, t: &Tenant, id: &str) -> Result<Broadcast, CrmError> {
+    deps.store
+        .broadcast(&t.id, id)
+        .await?
+        .ok_or(CrmError::NotFound("broadcast"))
+}
+
+/// `POST /admin/broadcasts`: to everyone or a segment, now or at `sendAt`.
 pub(super) async fn create(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let request: BroadcastRequest = parse_json(&body)?;
-    request
-        .validate()
-        .map_err(|e| CrmError::invalid(e.field, e.message))?;
+    request.validate()?;
     let now = deps.clock.now();
     let b = Broadcast {
         tenant: t.id.clone(),
@@ -45,10 +53,9 @@ pub(super) async fn create(
 }
 
 pub(super) async fn list(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     Ok(Json(
         json!({ "broadcasts": deps.store.broadcasts(&t.id).await? }),
     ))
@@ -56,31 +63,21 @@ pub(super) async fn list(
 
 /// The broadcast with its delivery report: progress counters and one record per chunk.
 pub(super) async fn report(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let b = deps
-        .store
-        .broadcast(&t.id, &id)
-        .await?
-        .ok_or(CrmError::NotFound("broadcast"))?;
+    let b = broadcast(&deps, &t, &id).await?;
     let chunks = deps.store.broadcast_chunks(&t.id, &id).await?;
     Ok(Json(json!({ "broadcast": b, "chunks": chunks })))
 }
 
 pub(super) async fn cancel(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Broadcast>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let b = deps
-        .store
-        .broadcast(&t.id, &id)
-        .await?
-        .ok_or(CrmError::NotFound("broadcast"))?;
+    let b = broadcast(&deps, &t, &id).await?;
     if b.state == BroadcastState::Cancelled {
         return Ok(Json(b));
     }
@@ -89,10 +86,6 @@ pub(super) async fn cancel(
             "the broadcast has already started; it can no longer be cancelled".into(),
         ));
     }
-    let b = deps
-        .store
-        .broadcast(&t.id, &id)
-        .await?
-        .ok_or(CrmError::NotFound("broadcast"))?;
+    let b = broadcast(&deps, &t, &id).await?;
     Ok(Json(b))
 }

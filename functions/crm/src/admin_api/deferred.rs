@@ -3,13 +3,12 @@
 use axum::{
     Json,
     extract::{Query, State, rejection::QueryRejection},
-    http::HeaderMap,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::tenant_caller;
+use super::auth::Caller;
 use crate::{
     deps::Deps,
     domain::deferral::{DeferReason, Deferred},
@@ -56,11 +55,10 @@ struct DeferredItem {
 /// went, or is going now), so a page may hold fewer than `limit`; a quota wait is shown until
 /// the quota is back.
 pub(super) async fn list(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     query: Result<Query<Page>, QueryRejection>,
 ) -> Result<Json<DeferredView>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let Query(page) = query.map_err(|e| CrmError::BadRequest(e.body_text()))?;
     let limit = page.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -109,10 +107,9 @@ pub(super) async fn list(
 /// quota wait due at once (the next tick sends them). Without room, changes nothing and says
 /// what LINE reported.
 pub(super) async fn retry_quota(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
 ) -> Result<Json<QuotaCheck>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let check = check_and_release(&deps, &t, deps.clock.now(), true).await?;
     Ok(Json(check))
 }

@@ -2,11 +2,11 @@
 //! and the reactivation report (`/admin/reports/reactivation`).
 use std::collections::BTreeMap;
 
-use axum::{Json, body::Bytes, extract::State, http::HeaderMap};
+use axum::{Json, body::Bytes, extract::State};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::tenant_caller;
+use super::auth::Caller;
 use crate::{
     deps::Deps,
     domain::dormancy::{DormancyClock, DormancySettings},
@@ -16,25 +16,21 @@ use crate::{
 
 /// `GET /admin/dormancy`: the tenant's settings (the defaults until it saves its own).
 pub(super) async fn settings(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
 ) -> Result<Json<DormancySettings>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let s = deps.store.dormancy_settings(&t.id).await?;
     Ok(Json(s.unwrap_or_default()))
 }
 
 /// `PUT /admin/dormancy`: replaces the settings; every scenario named must exist.
 pub(super) async fn save(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<DormancySettings>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let req: DormancySettings = parse_json(&body)?;
-    let settings = req
-        .validate()
-        .map_err(|e| CrmError::invalid(e.field, e.message))?;
+    let settings = req.validate()?;
     for (field, scenario) in settings.scenarios() {
         if deps.store.scenario(&t.id, scenario).await?.is_none() {
             return Err(CrmError::invalid(
@@ -87,10 +83,9 @@ type RowKey = (DormancyClock, u32, Option<String>);
 /// `GET /admin/reports/reactivation`: per tier and scenario, how many entered, were messaged
 /// and came back within the return window, in total and by inflow route.
 pub(super) async fn reactivation(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let settings = deps
         .store
         .dormancy_settings(&t.id)

@@ -8,20 +8,21 @@
 use axum::{
     Json,
     extract::{Path, Query, State, rejection::QueryRejection},
-    http::{HeaderMap, StatusCode, header},
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{parse_user, tenant_caller, update_friend};
+use super::{auth::Caller, body::parse_user};
 use crate::{
     deps::Deps,
     domain::{
         LineUserId, Tenant, TenantId,
         tag_rule::{Occurrence, apply_rules},
     },
+    friends::update_friend,
     http::CrmError,
 };
 
@@ -119,12 +120,11 @@ pub struct LinkRequest {
 
 /// `GET /admin/links/{link}?userId=&to=`: the friend's tracked link, for a message or a test.
 pub async fn make(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(link): Path<String>,
     query: Result<Query<LinkRequest>, QueryRejection>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let Query(q) = query.map_err(|e| CrmError::BadRequest(e.body_text()))?;
     if !valid_link_id(&link) {
         return Err(CrmError::invalid(

@@ -4,15 +4,18 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    extract::State,
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{parse_user, tenant_caller};
+use super::{
+    auth::Caller,
+    body::{FriendInPath, parse_user},
+};
 use crate::{
     bus::Event,
     deps::Deps,
@@ -21,11 +24,11 @@ use crate::{
         purchase::{OrderId, Purchase, PurchaseItem, RowError, parse_csv},
         tag_rule::{Occurrence, TagRule, apply_rules},
     },
+    friends::busy_friend,
     http::{CrmError, parse_json},
-    store::{OrderRecorded, StoreError},
+    store::{OrderRecorded, retry_on_conflict},
 };
 
-const WRITE_ATTEMPTS: usize = 5;
 /// An import is one request within the function's timeout; bigger files go in parts.
 const MAX_IMPORT_ORDERS: usize = 2_000;
 
@@ -57,7 +60,8 @@ pub(crate) async fn record(
 ) -> Result<Outcome, CrmError> {
     let zone = tenant.time_zone();
     let now = deps.clock.now();
-    for _ in 0..WRITE_ATTEMPTS {
+    let zone = &zone;
+    let recorded = retry_on_conflict(|| async move {
         let before = deps
             .store
             .get_friend(&tenant.id, &p.friend)
@@ -68,32 +72,29 @@ pub(crate) async fn record(
         // The tags the rules derive leave as `FriendTagged` with the friend's write.
         apply_rules(rules, &Occurrence::Purchase(p), &mut after, now, half_life);
         let events = [Event::purchase_recorded(&tenant.id, p)];
-        match deps
+        let recorded = deps
             .store
-            .record_purchase(&tenant.id, p, &before, &after, &zone, &events, now)
-            .await
-        {
-            Ok(OrderRecorded::New) => {
-                // A purchase tier the order ended (left in the write above): measure the return.
-                crate::dormancy_sweep::friend_returned(
-                    deps,
-                    tenant,
-                    Some(&before),
-                    &after,
-                    p.purchased_at,
-                )
-                .await;
-                return Ok(Outcome::Recorded);
-            }
-            // Posted again (a retry of the shop's system): counted once.
-            Ok(OrderRecorded::Duplicate) => return Ok(Outcome::Duplicate),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+            .record_purchase(&tenant.id, p, &before, &after, zone, &events, now)
+            .await?;
+        Ok::<_, CrmError>((recorded, before, after))
+    })
+    .await?;
+    match recorded.ok_or_else(busy_friend)? {
+        (OrderRecorded::New, before, after) => {
+            // A purchase tier the order ended (left in the write above): measure the return.
+            crate::dormancy_sweep::friend_returned(
+                deps,
+                tenant,
+                Some(&before),
+                &after,
+                p.purchased_at,
+            )
+            .await;
+            Ok(Outcome::Recorded)
         }
+        // Posted again (a retry of the shop's system): counted once.
+        (OrderRecorded::Duplicate, ..) => Ok(Outcome::Duplicate),
     }
-    Err(CrmError::Conflict(
-        "the friend is being changed concurrently; try again".into(),
-    ))
 }
 
 async fn rules_of(deps: &Deps, tenant: &Tenant) -> Result<(Vec<TagRule>, Option<u32>), CrmError> {
@@ -105,11 +106,10 @@ async fn rules_of(deps: &Deps, tenant: &Tenant) -> Result<(Vec<TagRule>, Option<
 
 /// `POST /admin/purchases` `{orderId, userId, amount, items: [{product, category?, quantity?}], purchasedAt?}`
 pub(super) async fn create(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let req: PurchaseBody = parse_json(&body)?;
     let p = Purchase {
         order_id: OrderId::parse(&req.order_id)
@@ -120,8 +120,7 @@ pub(super) async fn create(
         purchased_at: req.purchased_at.unwrap_or_else(|| deps.clock.now()),
         imported: false,
     };
-    p.validate()
-        .map_err(|e| CrmError::invalid(e.field, e.message))?;
+    p.validate()?;
     let (rules, half_life) = rules_of(&deps, &t).await?;
     let outcome = record(&deps, &t, &p, &rules, half_life).await?;
     let friend = deps.store.get_friend(&t.id, &p.friend).await?;
@@ -138,13 +137,11 @@ pub(super) async fn create(
 
 /// `POST /admin/purchases/import` (text/csv): good orders are recorded, bad lines reported.
 pub(super) async fn import(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let (orders, mut errors) =
-        parse_csv(&body, &t.time_zone()).map_err(|e| CrmError::invalid(e.field, e.message))?;
+    let (orders, mut errors) = parse_csv(&body, &t.time_zone())?;
     if orders.len() > MAX_IMPORT_ORDERS {
         return Err(CrmError::invalid(
             "body",
@@ -178,12 +175,10 @@ pub(super) async fn import(
 }
 
 pub(super) async fn friend_purchases(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(user_id): Path<String>,
+    FriendInPath(u): FriendInPath,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let u = parse_user(&user_id)?;
     Ok(Json(
         json!({ "purchases": deps.store.friend_purchases(&t.id, &u).await? }),
     ))

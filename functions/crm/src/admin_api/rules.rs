@@ -1,113 +1,68 @@
-//! Tag rules, keyword auto-replies and scoring settings through the admin API.
+//! Tag rules, keyword auto-replies and scoring settings through the admin API. Rules and
+//! auto-replies are handled alike (`domain::definition::CurrentOnly`): the router names the type.
 use axum::{
     Json,
     body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::tenant_caller;
-use super::{parse_definition, same_id};
+use super::{
+    auth::Caller,
+    body::deleted,
+    definitions::{Put, saved},
+};
 use crate::{
     deps::Deps,
-    domain::{auto_reply::AutoReply, tag_rule::TagRule},
+    domain::definition::CurrentOnly,
     http::{CrmError, parse_json},
     store::ScoringSettings,
 };
 
-/// `PUT /admin/rules/{id}`
-pub(super) async fn save_rule(
+/// `PUT /admin/rules/{id}`, `PUT /admin/auto-replies/{id}`: `{id, version, definition}`, 200
+/// for every version.
+pub(super) async fn save<D: CurrentOnly + Send + Sync>(
     State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<TagRule>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let rule = parse_definition(&headers, &body, TagRule::parse_json, TagRule::parse_yaml)?;
-    same_id(rule.id.as_str(), &id)?;
-    deps.store.put_tag_rule(&t.id, &rule).await?;
-    Ok(Json(rule))
+    Put(t, def): Put<D>,
+) -> Result<Json<Value>, CrmError> {
+    let version = deps
+        .store
+        .save_current(&t.id, &def, deps.clock.now())
+        .await?;
+    Ok(Json(saved(&def, version)))
 }
 
-pub(super) async fn list_rules(
+/// `GET /admin/rules` (`{rules: […]}`), `GET /admin/auto-replies` (`{autoReplies: […]}`).
+pub(super) async fn list<D: CurrentOnly>(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    Ok(Json(json!({ "rules": deps.store.tag_rules(&t.id).await? })))
+) -> Result<Json<Value>, CrmError> {
+    let all: Vec<D> = deps.store.all_current(&t.id).await?;
+    Ok(Json(json!({ D::PLURAL: all })))
 }
 
-pub(super) async fn remove_rule(
+pub(super) async fn remove<D: CurrentOnly>(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<StatusCode, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    if deps.store.delete_tag_rule(&t.id, &id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(CrmError::NotFound("rule"))
-    }
-}
-
-/// `PUT /admin/auto-replies/{id}`
-pub(super) async fn save_auto_reply(
-    State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Json<AutoReply>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let reply = parse_definition(
-        &headers,
-        &body,
-        AutoReply::parse_json,
-        AutoReply::parse_yaml,
-    )?;
-    same_id(reply.id.as_str(), &id)?;
-    deps.store.put_auto_reply(&t.id, &reply).await?;
-    Ok(Json(reply))
-}
-
-pub(super) async fn list_auto_replies(
-    State(deps): State<Deps>,
-    headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    Ok(Json(
-        json!({ "autoReplies": deps.store.auto_replies(&t.id).await? }),
-    ))
-}
-
-pub(super) async fn remove_auto_reply(
-    State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    if deps.store.delete_auto_reply(&t.id, &id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(CrmError::NotFound("auto-reply"))
-    }
+    deleted(deps.store.delete_current::<D>(&t.id, &id).await?, D::NOUN)
 }
 
 pub(super) async fn scoring(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
 ) -> Result<Json<ScoringSettings>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     Ok(Json(deps.store.scoring(&t.id).await?))
 }
 
 /// `PUT /admin/settings/scoring` `{halfLifeDays?}`: scores fade by half every N days (none: never).
 pub(super) async fn set_scoring(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ScoringSettings>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let settings: ScoringSettings = parse_json(&body)?;
     if settings.half_life_days == Some(0) {
         return Err(CrmError::invalid(
@@ -115,6 +70,7 @@ pub(super) async fn set_scoring(
             "must be at least 1 (or absent: no decay)",
         ));
     }
-    deps.store.put_scoring(&t.id, &settings).await?;
+    let now = deps.clock.now();
+    deps.store.put_scoring(&t.id, &settings, now).await?;
     Ok(Json(settings))
 }

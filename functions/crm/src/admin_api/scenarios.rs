@@ -1,81 +1,52 @@
-//! Step scenarios through the admin API: save (JSON or YAML, each save a new version), list,
+//! Step scenarios through the admin API: save (JSON or YAML, each change a new version), list,
 //! enroll and unenroll friends, and see a friend's enrollments and deliveries.
 use axum::{
     Json,
     body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{parse_definition, parse_user, same_id, saved, tenant_caller};
+use super::{
+    auth::Caller,
+    body::{FriendInPath, deleted, parse_user, path_id},
+    definitions::{Versioned, shown},
+};
 use crate::{
     deps::Deps,
-    domain::{
-        enrollment::EnrollmentState,
-        scenario::{ScenarioDefinition, ScenarioId},
-    },
+    domain::{TenantId, enrollment::EnrollmentState, scenario::ScenarioDefinition},
     enrollments::{Enrolled, enroll},
     http::{CrmError, parse_json},
+    store::StoredScenario,
 };
 
-fn scenario_id(id: &str) -> Result<ScenarioId, CrmError> {
-    ScenarioId::parse(id).map_err(|e| CrmError::invalid("id", e.to_string()))
-}
-
-/// `PUT /admin/scenarios/{id}`: the body is the definition, JSON or (with a YAML content type) YAML.
-pub(super) async fn save(
-    State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let def = parse_definition(
-        &headers,
-        &body,
-        ScenarioDefinition::parse_json,
-        ScenarioDefinition::parse_yaml,
-    )?;
-    same_id(def.id.as_str(), &id)?;
-    let stored = deps
-        .store
-        .save_scenario(&t.id, &def, deps.clock.now())
-        .await?;
-    Ok(saved(
-        stored.version,
-        json!({ "id": def.id, "version": stored.version, "definition": def }),
+fn view(s: &StoredScenario) -> Result<Value, CrmError> {
+    Ok(shown(
+        &s.scenario,
+        s.version,
+        s.created_at,
+        &s.definition()?,
     ))
 }
 
-pub(super) async fn list(
-    State(deps): State<Deps>,
-    headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let mut out = Vec::new();
-    for s in deps.store.scenarios(&t.id).await? {
-        out.push(json!({ "id": s.scenario, "version": s.version, "savedAt": s.created_at, "definition": s.definition()? }));
+/// Each save that changes the content is a new version; past ones stay for enrolled friends.
+impl Versioned for ScenarioDefinition {
+    async fn save(deps: &Deps, t: &TenantId, def: &Self) -> Result<u32, CrmError> {
+        let stored = deps.store.save_scenario(t, def, deps.clock.now()).await?;
+        Ok(stored.version)
     }
-    Ok(Json(json!({ "scenarios": out })))
-}
 
-pub(super) async fn one(
-    State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let s = deps
-        .store
-        .scenario(&t.id, &scenario_id(&id)?)
-        .await?
-        .ok_or(CrmError::NotFound("scenario"))?;
-    Ok(Json(
-        json!({ "id": s.scenario, "version": s.version, "savedAt": s.created_at, "definition": s.definition()? }),
-    ))
+    async fn all(deps: &Deps, t: &TenantId) -> Result<Vec<Value>, CrmError> {
+        deps.store.scenarios(t).await?.iter().map(view).collect()
+    }
+
+    async fn one(deps: &Deps, t: &TenantId, id: &str) -> Result<Option<Value>, CrmError> {
+        let current = deps.store.scenario(t, &path_id(id)?).await?;
+        current.as_ref().map(view).transpose()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,13 +57,12 @@ struct EnrollBody {
 
 /// `POST /admin/scenarios/{id}/enrollments` `{userId}`: manual / API enrollment.
 pub(super) async fn enroll_friend(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let scenario = scenario_id(&id)?;
+    let scenario = path_id(&id)?;
     let req: EnrollBody = parse_json(&body)?;
     let u = parse_user(&req.user_id)?;
     let friend = deps
@@ -109,40 +79,36 @@ pub(super) async fn enroll_friend(
     }
 }
 
+/// `GET /admin/friends/{userId}/enrollments`
 pub(super) async fn friend_enrollments(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(user_id): Path<String>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let u = parse_user(&user_id)?;
+    FriendInPath(u): FriendInPath,
+) -> Result<Json<Value>, CrmError> {
     let enrollments = deps.store.friend_enrollments(&t.id, &u).await?;
     Ok(Json(json!({ "enrollments": enrollments })))
 }
 
+/// `GET /admin/friends/{userId}/deliveries`
 pub(super) async fn friend_deliveries(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(user_id): Path<String>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let u = parse_user(&user_id)?;
+    FriendInPath(u): FriendInPath,
+) -> Result<Json<Value>, CrmError> {
     let deliveries = deps.store.friend_deliveries(&t.id, &u).await?;
     Ok(Json(json!({ "deliveries": deliveries })))
 }
 
 /// `DELETE /admin/friends/{userId}/enrollments/{scenario}`: stop the friend's way through it.
 pub(super) async fn unenroll(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path((user_id, id)): Path<(String, String)>,
 ) -> Result<StatusCode, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
     let u = parse_user(&user_id)?;
-    let scenario = scenario_id(&id)?;
     let mut e = deps
         .store
-        .enrollment(&t.id, &u, &scenario)
+        .enrollment(&t.id, &u, &path_id(&id)?)
         .await?
         .ok_or(CrmError::NotFound("enrollment"))?;
     if !e.is_open() {
@@ -160,53 +126,40 @@ pub(super) async fn unenroll(
 
 /// `GET /admin/scenarios/{id}/versions`: every saved version, oldest first.
 pub(super) async fn versions(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
+) -> Result<Json<Value>, CrmError> {
+    let versions = deps.store.scenario_versions(&t.id, &path_id(&id)?).await?;
+    if versions.is_empty() {
+        return Err(CrmError::NotFound("scenario"));
+    }
     let mut out = Vec::new();
-    for s in deps
-        .store
-        .scenario_versions(&t.id, &scenario_id(&id)?)
-        .await?
-    {
+    for s in &versions {
         out.push(
             json!({ "version": s.version, "savedAt": s.created_at, "definition": s.definition()? }),
         );
-    }
-    if out.is_empty() {
-        return Err(CrmError::NotFound("scenario"));
     }
     Ok(Json(json!({ "id": id, "versions": out })))
 }
 
 /// `DELETE /admin/scenarios/{id}`: no new enrollments; enrolled friends finish their version.
 pub(super) async fn retire(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    if deps
-        .store
-        .retire_scenario(&t.id, &scenario_id(&id)?)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(CrmError::NotFound("scenario"))
-    }
+    let found = deps.store.retire_scenario(&t.id, &path_id(&id)?).await?;
+    deleted(found, "scenario")
 }
 
 /// `POST /admin/scenarios/{id}/migrate`: move enrolled friends to the current version.
 pub(super) async fn migrate(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<crate::enrollments::Migration>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let report = crate::enrollments::migrate(&deps, &t, &scenario_id(&id)?, deps.clock.now())
+    let report = crate::enrollments::migrate(&deps, &t, &path_id(&id)?, deps.clock.now())
         .await?
         .ok_or(CrmError::NotFound("scenario"))?;
     Ok(Json(report))

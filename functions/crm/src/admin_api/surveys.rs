@@ -2,98 +2,66 @@
 //! a friend's signed form link.
 use axum::{
     Json,
-    body::Bytes,
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
-    response::Response,
+    http::StatusCode,
 };
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::{parse_definition, parse_user, same_id, saved, tenant_caller};
+use super::{
+    auth::Caller,
+    body::{FriendInPath, deleted, parse_user, path_id},
+    definitions::{Versioned, shown},
+};
 use crate::{
     deps::Deps,
-    domain::survey::{SurveyDefinition, SurveyId},
+    domain::{TenantId, survey::SurveyDefinition},
     http::CrmError,
+    store::StoredSurvey,
 };
 
-fn survey_id(id: &str) -> Result<SurveyId, CrmError> {
-    SurveyId::parse(id).map_err(|e| CrmError::invalid("id", e.to_string()))
+fn view(s: &StoredSurvey) -> Result<Value, CrmError> {
+    Ok(shown(&s.survey, s.version, s.saved_at, &s.definition()?))
 }
 
-/// `PUT /admin/surveys/{id}`
-pub(super) async fn save(
-    State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Result<Response, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let def = parse_definition(
-        &headers,
-        &body,
-        SurveyDefinition::parse_json,
-        SurveyDefinition::parse_yaml,
-    )?;
-    same_id(def.id.as_str(), &id)?;
-    let stored = deps
-        .store
-        .save_survey(&t.id, &def, deps.clock.now())
-        .await?;
-    Ok(saved(
-        stored.version,
-        json!({ "id": def.id, "version": stored.version, "definition": def }),
-    ))
-}
-
-pub(super) async fn list(
-    State(deps): State<Deps>,
-    headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let mut out = Vec::new();
-    for s in deps.store.surveys(&t.id).await? {
-        out.push(json!({ "id": s.survey, "version": s.version, "savedAt": s.saved_at, "definition": s.definition()? }));
+/// Only the current version is kept: an answer applies at once, nothing runs on an old one.
+impl Versioned for SurveyDefinition {
+    async fn save(deps: &Deps, t: &TenantId, def: &Self) -> Result<u32, CrmError> {
+        Ok(deps
+            .store
+            .save_survey(t, def, deps.clock.now())
+            .await?
+            .version)
     }
-    Ok(Json(json!({ "surveys": out })))
-}
 
-pub(super) async fn one(
-    State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let s = deps
-        .store
-        .survey(&t.id, &survey_id(&id)?)
-        .await?
-        .ok_or(CrmError::NotFound("survey"))?;
-    Ok(Json(
-        json!({ "id": s.survey, "version": s.version, "savedAt": s.saved_at, "definition": s.definition()? }),
-    ))
+    async fn all(deps: &Deps, t: &TenantId) -> Result<Vec<Value>, CrmError> {
+        let surveys = deps.store.surveys(t).await?;
+        surveys.iter().map(view).collect()
+    }
+
+    async fn one(deps: &Deps, t: &TenantId, id: &str) -> Result<Option<Value>, CrmError> {
+        match deps.store.survey(t, &path_id(id)?).await? {
+            Some(s) => view(&s).map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 pub(super) async fn remove(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    if deps.store.delete_survey(&t.id, &survey_id(&id)?).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(CrmError::NotFound("survey"))
-    }
+    let found = deps.store.delete_survey(&t.id, &path_id(&id)?).await?;
+    deleted(found, "survey")
 }
 
+/// `GET /admin/friends/{userId}/answers`
 pub(super) async fn friend_answers(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
-    Path(user_id): Path<String>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let u = parse_user(&user_id)?;
+    FriendInPath(u): FriendInPath,
+) -> Result<Json<Value>, CrmError> {
     let answers = deps.store.friend_answers(&t.id, &u).await?;
     Ok(Json(json!({ "answers": answers })))
 }
@@ -107,13 +75,12 @@ pub(super) struct LinkQuery {
 /// `GET /admin/surveys/{id}/link?userId=…`: the friend's signed form link (to paste into a
 /// message by hand; a step asking a form survey sends it by itself).
 pub(super) async fn form_link(
+    t: Caller,
     State(deps): State<Deps>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<LinkQuery>,
-) -> Result<Json<serde_json::Value>, CrmError> {
-    let t = tenant_caller(&deps, &headers).await?;
-    let survey = survey_id(&id)?;
+) -> Result<Json<Value>, CrmError> {
+    let survey = path_id(&id)?;
     let u = parse_user(&q.user_id)?;
     let url = crate::forms::link(&deps, &t, &survey, &u)
         .ok_or_else(|| CrmError::Conflict("PUBLIC_BASE_URL is not configured".into()))?;

@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::definition;
 use super::ids::slug_newtype;
 use super::message::{FieldError, validate_messages};
 
@@ -64,33 +65,6 @@ fn compile(pattern: &str) -> Result<regex::Regex, regex::Error> {
 }
 
 impl AutoReply {
-    pub fn parse_json(bytes: &[u8]) -> Result<Self, FieldError> {
-        let r: Self =
-            serde_json::from_slice(bytes).map_err(|e| FieldError::new("", e.to_string()))?;
-        r.validate()?;
-        Ok(r)
-    }
-
-    pub fn parse_yaml(text: &str) -> Result<Self, FieldError> {
-        let r: Self =
-            serde_yaml_ng::from_str(text).map_err(|e| FieldError::new("", e.to_string()))?;
-        r.validate()?;
-        Ok(r)
-    }
-
-    pub fn validate(&self) -> Result<(), FieldError> {
-        match &self.matching {
-            Match::Exact { text } | Match::Contains { text } if text.trim().is_empty() => {
-                return Err(FieldError::new("match.text", "must not be blank"));
-            }
-            Match::Regex { pattern } => {
-                compile(pattern).map_err(|e| FieldError::new("match.pattern", e.to_string()))?;
-            }
-            _ => {}
-        }
-        validate_messages(&self.messages, "messages")
-    }
-
     fn matches(&self, text: &str) -> bool {
         let text = text.trim();
         match &self.matching {
@@ -112,6 +86,28 @@ pub fn choose<'a>(replies: &'a [AutoReply], text: &str) -> Option<&'a AutoReply>
         .find(|r| r.matches(text))
         .or_else(|| enabled.iter().find(|r| r.matching == Match::Fallback))
         .copied()
+}
+
+definition::definition!(AutoReply, noun: "auto-reply", plural: "autoReplies");
+
+impl definition::CurrentOnly for AutoReply {
+    const KIND: definition::CurrentKind = definition::CurrentKind::AutoReply;
+}
+
+impl AutoReply {
+    /// The first rule broken, with its path.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        match &self.matching {
+            Match::Exact { text } | Match::Contains { text } if text.trim().is_empty() => {
+                return Err(FieldError::new("match.text", "must not be blank"));
+            }
+            Match::Regex { pattern } => {
+                compile(pattern).map_err(|e| FieldError::new("match.pattern", e.to_string()))?;
+            }
+            _ => {}
+        }
+        validate_messages(&self.messages, "messages")
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 pub mod auto_reply;
 pub mod broadcast;
 pub mod deferral;
+pub mod definition;
 pub mod dormancy;
 pub mod enrollment;
 pub mod field_error;

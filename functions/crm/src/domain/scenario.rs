@@ -33,10 +33,11 @@ use std::fmt;
 
 use serde::{
     Deserialize, Deserializer, Serialize, Serializer,
-    de::{self, DeserializeOwned, MapAccess, Visitor},
+    de::{self, MapAccess, Visitor},
 };
 use serde_json::Value;
 
+use super::definition;
 use super::message::{FieldError, validate_messages};
 use super::schedule::{Timing, window_serde};
 use super::{DeliveryWindow, Friend, LineUserId, TagName, TenantId};
@@ -362,68 +363,6 @@ pub fn retry_key(
 }
 
 impl ScenarioDefinition {
-    pub fn parse_json(bytes: &[u8]) -> Result<ScenarioDefinition, FieldError> {
-        let def: ScenarioDefinition = serde_json::from_slice(bytes).map_err(|e| {
-            // serde_json does not say where in the tree it failed; find the piece ourselves.
-            let located = serde_json::from_slice::<Value>(bytes)
-                .ok()
-                .and_then(|v| locate_json_error(&v));
-            match located {
-                Some(mut fe) => {
-                    fe.message =
-                        format!("{} (line {} column {})", fe.message, e.line(), e.column());
-                    fe
-                }
-                None => FieldError::new("", e.to_string()),
-            }
-        })?;
-        def.validate()?;
-        Ok(def)
-    }
-
-    pub fn parse_yaml(text: &str) -> Result<ScenarioDefinition, FieldError> {
-        let def: ScenarioDefinition = serde_yaml_ng::from_str(text).map_err(yaml_error)?;
-        def.validate()?;
-        Ok(def)
-    }
-
-    /// The first rule broken, with its path (`steps[2].onUnmet`).
-    pub fn validate(&self) -> Result<(), FieldError> {
-        if self.name.trim().is_empty() {
-            return Err(FieldError::new("name", "a name is required"));
-        }
-        self.validate_trigger()?;
-        if let Some(w) = &self.window
-            && w.start >= w.end
-        {
-            return Err(FieldError::new(
-                "window",
-                "start must be before end (e.g. 09:00–21:00)",
-            ));
-        }
-        if self.steps.is_empty() {
-            return Err(FieldError::new("steps", "at least one step is needed"));
-        }
-        if self.steps.len() > MAX_STEPS {
-            return Err(FieldError::new(
-                "steps",
-                format!("at most {MAX_STEPS} steps, got {}", self.steps.len()),
-            ));
-        }
-        for (i, step) in self.steps.iter().enumerate() {
-            if let Some(j) = self.steps[..i].iter().position(|s| s.id == step.id) {
-                return Err(FieldError::new(
-                    format!("steps[{i}].id"),
-                    format!("duplicate step id `{}` (also steps[{j}])", step.id),
-                ));
-            }
-        }
-        for (i, step) in self.steps.iter().enumerate() {
-            self.validate_step(i, step)?;
-        }
-        Ok(())
-    }
-
     fn validate_trigger(&self) -> Result<(), FieldError> {
         let blank = |field: &str| Err(FieldError::new(field, "must not be blank"));
         match &self.trigger {
@@ -529,58 +468,45 @@ impl ScenarioDefinition {
     }
 }
 
-/// Re-reads the failing JSON piece by piece to find the path serde_json does not report.
-fn locate_json_error(v: &Value) -> Option<FieldError> {
-    fn probe<T: DeserializeOwned>(v: Option<&Value>, path: &str) -> Option<FieldError> {
-        T::deserialize(v?)
-            .err()
-            .map(|e| FieldError::new(path, e.to_string()))
-    }
-    fn each<T: DeserializeOwned>(v: Option<&Value>, path: &str) -> Option<FieldError> {
-        v?.as_array()?
-            .iter()
-            .enumerate()
-            .find_map(|(i, item)| probe::<T>(Some(item), &format!("{path}[{i}]")))
-    }
-    fn step(v: &Value, path: &str) -> Option<FieldError> {
-        probe::<StepId>(v.get("id"), &format!("{path}.id"))
-            .or_else(|| probe::<Timing>(v.get("timing"), &format!("{path}.timing")))
-            .or_else(|| each::<Condition>(v.get("conditions"), &format!("{path}.conditions")))
-            .or_else(|| probe::<OnUnmet>(v.get("onUnmet"), &format!("{path}.onUnmet")))
-            .or_else(|| probe::<StepDefinition>(Some(v), path))
-    }
-    probe::<ScenarioId>(v.get("id"), "id")
-        .or_else(|| probe::<Trigger>(v.get("trigger"), "trigger"))
-        .or_else(|| {
-            window_serde::deserialize(v.get("window")?)
-                .err()
-                .map(|e| FieldError::new("window", e.to_string()))
-        })
-        .or_else(|| each::<StopRule>(v.get("stopRules"), "stopRules"))
-        .or_else(|| {
-            v.get("steps")?
-                .as_array()?
-                .iter()
-                .enumerate()
-                .find_map(|(i, s)| step(s, &format!("steps[{i}]")))
-        })
-        .or_else(|| probe::<ScenarioDefinition>(Some(v), ""))
-}
+definition::definition!(ScenarioDefinition, noun: "scenario", plural: "scenarios");
 
-/// serde_yaml_ng prefixes its message with the path (`steps[1]: unknown field …`); lift it into
-/// `field` so JSON and YAML errors look alike.
-fn yaml_error(e: serde_yaml_ng::Error) -> FieldError {
-    let text = e.to_string();
-    if let Some((path, rest)) = text.split_once(": ") {
-        let path_like = !path.is_empty()
-            && path
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '[' | ']' | '_' | '-'));
-        if path_like {
-            return FieldError::new(path, rest);
+impl ScenarioDefinition {
+    /// The first rule broken, with its path (`steps[2].onUnmet`).
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.name.trim().is_empty() {
+            return Err(FieldError::new("name", "a name is required"));
         }
+        self.validate_trigger()?;
+        if let Some(w) = &self.window
+            && w.start >= w.end
+        {
+            return Err(FieldError::new(
+                "window",
+                "start must be before end (e.g. 09:00–21:00)",
+            ));
+        }
+        if self.steps.is_empty() {
+            return Err(FieldError::new("steps", "at least one step is needed"));
+        }
+        if self.steps.len() > MAX_STEPS {
+            return Err(FieldError::new(
+                "steps",
+                format!("at most {MAX_STEPS} steps, got {}", self.steps.len()),
+            ));
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            if let Some(j) = self.steps[..i].iter().position(|s| s.id == step.id) {
+                return Err(FieldError::new(
+                    format!("steps[{i}].id"),
+                    format!("duplicate step id `{}` (also steps[{j}])", step.id),
+                ));
+            }
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            self.validate_step(i, step)?;
+        }
+        Ok(())
     }
-    FieldError::new("", text)
 }
 
 #[cfg(test)]

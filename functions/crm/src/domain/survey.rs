@@ -28,9 +28,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use jiff::{Timestamp, civil::Date};
-use serde::{Deserialize, Deserializer, Serialize, Serializer, de::DeserializeOwned};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 
+use super::definition;
 pub use super::friend::{OPEN_QUESTION_TTL, OpenQuestion};
 pub use super::ids::{QuestionId, SurveyId};
 use super::ids::{ScenarioId, slug_newtype};
@@ -400,43 +401,6 @@ impl Question {
 }
 
 impl SurveyDefinition {
-    pub fn parse_json(bytes: &[u8]) -> Result<Self, FieldError> {
-        let def: Self = serde_json::from_slice(bytes).map_err(|e| {
-            let located = serde_json::from_slice::<Value>(bytes)
-                .ok()
-                .and_then(|v| locate(&v));
-            match located {
-                Some(mut fe) => {
-                    fe.message =
-                        format!("{} (line {} column {})", fe.message, e.line(), e.column());
-                    fe
-                }
-                None => FieldError::new("", e.to_string()),
-            }
-        })?;
-        def.validate()?;
-        Ok(def)
-    }
-
-    pub fn parse_yaml(text: &str) -> Result<Self, FieldError> {
-        let def: Self = serde_yaml_ng::from_str(text).map_err(|e| {
-            let text = e.to_string();
-            match text.split_once(": ") {
-                Some((path, rest))
-                    if !path.is_empty()
-                        && path.chars().all(|c| {
-                            c.is_ascii_alphanumeric() || matches!(c, '.' | '[' | ']' | '_' | '-')
-                        }) =>
-                {
-                    FieldError::new(path, rest)
-                }
-                _ => FieldError::new("", text),
-            }
-        })?;
-        def.validate()?;
-        Ok(def)
-    }
-
     pub fn question(&self, id: &QuestionId) -> Option<&Question> {
         self.questions.iter().find(|q| q.id == *id)
     }
@@ -527,42 +491,6 @@ impl SurveyDefinition {
                 }
             }
         }
-    }
-
-    /// The first rule broken, with its path (`questions[1].choices[0].label`).
-    pub fn validate(&self) -> Result<(), FieldError> {
-        if self.name.trim().is_empty() {
-            return Err(FieldError::new("name", "a name is required"));
-        }
-        if self.questions.is_empty() || self.questions.len() > MAX_QUESTIONS {
-            return Err(FieldError::new(
-                "questions",
-                format!(
-                    "1 to {MAX_QUESTIONS} questions, got {}",
-                    self.questions.len()
-                ),
-            ));
-        }
-        for (i, q) in self.questions.iter().enumerate() {
-            let path = format!("questions[{i}]");
-            if let Some(j) = self.questions[..i].iter().position(|p| p.id == q.id) {
-                return Err(FieldError::new(
-                    format!("{path}.id"),
-                    format!("duplicate question id `{}` (also questions[{j}])", q.id),
-                ));
-            }
-            if q.id.as_str() == "end" {
-                return Err(FieldError::new(
-                    format!("{path}.id"),
-                    "`end` is reserved for `next: end`",
-                ));
-            }
-            self.validate_question(q, &path)?;
-        }
-        if !self.thanks.is_empty() {
-            validate_messages(&self.thanks, "thanks")?;
-        }
-        Ok(())
     }
 
     fn validate_question(&self, q: &Question, path: &str) -> Result<(), FieldError> {
@@ -687,30 +615,6 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
-fn locate(v: &Value) -> Option<FieldError> {
-    fn probe<T: DeserializeOwned>(v: Option<&Value>, path: &str) -> Option<FieldError> {
-        T::deserialize(v?)
-            .err()
-            .map(|e| FieldError::new(path, e.to_string()))
-    }
-    let questions = v.get("questions").and_then(Value::as_array);
-    let in_questions = questions.and_then(|qs| {
-        qs.iter().enumerate().find_map(|(i, q)| {
-            let path = format!("questions[{i}]");
-            let in_choices = q.get("choices").and_then(Value::as_array).and_then(|cs| {
-                cs.iter()
-                    .enumerate()
-                    .find_map(|(j, c)| probe::<Choice>(Some(c), &format!("{path}.choices[{j}]")))
-            });
-            in_choices.or_else(|| probe::<Question>(Some(q), &path))
-        })
-    });
-    probe::<SurveyId>(v.get("id"), "id")
-        .or_else(|| probe::<Delivery>(v.get("delivery"), "delivery"))
-        .or(in_questions)
-        .or_else(|| probe::<SurveyDefinition>(Some(v), ""))
-}
-
 impl Friend {
     /// Applies the profile part of `fx` (tags, fields, score); scenario moves are the caller's.
     pub fn apply_effects(&mut self, fx: &Effects, now: Timestamp, half_life_days: Option<u32>) {
@@ -737,6 +641,46 @@ impl fmt::Display for Next {
             Next::Question(q) => f.write_str(q.as_str()),
             Next::End => f.write_str("end"),
         }
+    }
+}
+
+definition::definition!(SurveyDefinition, noun: "survey", plural: "surveys");
+
+impl SurveyDefinition {
+    /// The first rule broken, with its path (`questions[1].choices[0].label`).
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.name.trim().is_empty() {
+            return Err(FieldError::new("name", "a name is required"));
+        }
+        if self.questions.is_empty() || self.questions.len() > MAX_QUESTIONS {
+            return Err(FieldError::new(
+                "questions",
+                format!(
+                    "1 to {MAX_QUESTIONS} questions, got {}",
+                    self.questions.len()
+                ),
+            ));
+        }
+        for (i, q) in self.questions.iter().enumerate() {
+            let path = format!("questions[{i}]");
+            if let Some(j) = self.questions[..i].iter().position(|p| p.id == q.id) {
+                return Err(FieldError::new(
+                    format!("{path}.id"),
+                    format!("duplicate question id `{}` (also questions[{j}])", q.id),
+                ));
+            }
+            if q.id.as_str() == "end" {
+                return Err(FieldError::new(
+                    format!("{path}.id"),
+                    "`end` is reserved for `next: end`",
+                ));
+            }
+            self.validate_question(q, &path)?;
+        }
+        if !self.thanks.is_empty() {
+            validate_messages(&self.thanks, "thanks")?;
+        }
+        Ok(())
     }
 }
 

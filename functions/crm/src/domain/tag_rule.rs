@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::definition;
 use super::message::FieldError;
 use super::purchase::Purchase;
 use super::scenario::{Condition, FieldOp, conditions_hold, slug_newtype};
@@ -200,73 +201,6 @@ pub struct RuleOutcome {
 }
 
 impl TagRule {
-    pub fn parse_json(bytes: &[u8]) -> Result<Self, FieldError> {
-        let rule: Self =
-            serde_json::from_slice(bytes).map_err(|e| FieldError::new("", e.to_string()))?;
-        rule.validate()?;
-        Ok(rule)
-    }
-
-    pub fn parse_yaml(text: &str) -> Result<Self, FieldError> {
-        let rule: Self =
-            serde_yaml_ng::from_str(text).map_err(|e| FieldError::new("", e.to_string()))?;
-        rule.validate()?;
-        Ok(rule)
-    }
-
-    pub fn validate(&self) -> Result<(), FieldError> {
-        if self.add_tags.is_empty()
-            && self.remove_tags.is_empty()
-            && self.set_fields.is_empty()
-            && self.score == 0
-        {
-            return Err(FieldError::new(
-                "",
-                "a rule needs addTags, removeTags, setFields or score",
-            ));
-        }
-        for (i, t) in self.add_tags.iter().enumerate() {
-            // A template must still be a valid tag once its placeholders are filled.
-            let sample = fill(t, &|_| Some("x".into()));
-            if sample
-                .as_deref()
-                .map(TagName::parse)
-                .is_none_or(|r| r.is_err())
-            {
-                return Err(FieldError::new(
-                    format!("addTags[{i}]"),
-                    "not a valid tag name or template",
-                ));
-            }
-        }
-        for name in self.set_fields.keys() {
-            check_field_name(name, &format!("setFields.{name}"))?;
-        }
-        for (i, c) in self.conditions.iter().enumerate() {
-            if let RuleCondition::Field {
-                op, value: None, ..
-            } = c
-                && !matches!(op, FieldOp::Exists | FieldOp::Missing)
-            {
-                return Err(FieldError::new(
-                    format!("conditions[{i}].value"),
-                    "this comparison needs a value",
-                ));
-            }
-        }
-        let blank = match &self.when {
-            When::Postback { data: s, .. }
-            | When::Keyword { text: s, .. }
-            | When::LinkClick { link: s } => s.trim().is_empty(),
-            When::Answer { survey, .. } => survey.trim().is_empty(),
-            When::Purchase { .. } => false,
-        };
-        if blank {
-            return Err(FieldError::new("when", "must name what to match"));
-        }
-        Ok(())
-    }
-
     pub fn listens_to(&self, occ: &Occurrence<'_>) -> bool {
         match (&self.when, occ) {
             (When::Postback { data, matching }, Occurrence::Postback(d)) => {
@@ -399,6 +333,68 @@ pub fn apply_rules(
         }
     }
     outcome
+}
+
+definition::definition!(TagRule, noun: "rule", plural: "rules");
+
+impl definition::CurrentOnly for TagRule {
+    const KIND: definition::CurrentKind = definition::CurrentKind::TagRule;
+}
+
+impl TagRule {
+    /// The first rule broken, with its path.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.add_tags.is_empty()
+            && self.remove_tags.is_empty()
+            && self.set_fields.is_empty()
+            && self.score == 0
+        {
+            return Err(FieldError::new(
+                "",
+                "a rule needs addTags, removeTags, setFields or score",
+            ));
+        }
+        for (i, t) in self.add_tags.iter().enumerate() {
+            // A template must still be a valid tag once its placeholders are filled.
+            let sample = fill(t, &|_| Some("x".into()));
+            if sample
+                .as_deref()
+                .map(TagName::parse)
+                .is_none_or(|r| r.is_err())
+            {
+                return Err(FieldError::new(
+                    format!("addTags[{i}]"),
+                    "not a valid tag name or template",
+                ));
+            }
+        }
+        for name in self.set_fields.keys() {
+            check_field_name(name, &format!("setFields.{name}"))?;
+        }
+        for (i, c) in self.conditions.iter().enumerate() {
+            if let RuleCondition::Field {
+                op, value: None, ..
+            } = c
+                && !matches!(op, FieldOp::Exists | FieldOp::Missing)
+            {
+                return Err(FieldError::new(
+                    format!("conditions[{i}].value"),
+                    "this comparison needs a value",
+                ));
+            }
+        }
+        let blank = match &self.when {
+            When::Postback { data: s, .. }
+            | When::Keyword { text: s, .. }
+            | When::LinkClick { link: s } => s.trim().is_empty(),
+            When::Answer { survey, .. } => survey.trim().is_empty(),
+            When::Purchase { .. } => false,
+        };
+        if blank {
+            return Err(FieldError::new("when", "must name what to match"));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -152,18 +152,7 @@ impl Store {
     /// Removes the scenario's head: no trigger enrolls into it any more. Its versions stay, so
     /// friends already enrolled finish the version they are on.
     pub async fn retire_scenario(&self, t: &TenantId, id: &ScenarioId) -> Result<bool, StoreError> {
-        let (pk, sk) = keys::scenario_head(t, id);
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
-        Ok(out.attributes.is_some())
+        self.delete_item(keys::scenario_head(t, id)).await
     }
 
     /// Every scenario's current version (tenants have tens of scenarios, not thousands).

@@ -1,5 +1,5 @@
 //! Survey definitions, friends' answers, and survey-tagging's apply-once markers.
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +13,7 @@ use crate::domain::{
 /// EventBridge retries for at most a day (the rule allows an hour); a week of markers is ample.
 const APPLIED_TTL: SignedDuration = SignedDuration::from_hours(7 * 24);
 
-/// A saved survey: the definition as JSON text, with a version counting saves.
+/// A saved survey: the definition as JSON text, with a version counting changes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredSurvey {
@@ -70,7 +70,9 @@ struct AppliedItem {
 }
 
 impl Store {
-    /// Saves the definition as the next version; a concurrent save of the same survey gets `Conflict`.
+    /// Saves the definition: unchanged content writes nothing and keeps the version, changed
+    /// content is the next version (only the current one is kept). A concurrent save of the
+    /// same survey gets `Conflict`.
     pub async fn save_survey(
         &self,
         t: &TenantId,
@@ -78,12 +80,16 @@ impl Store {
         now: Timestamp,
     ) -> Result<StoredSurvey, StoreError> {
         let current = self.survey(t, &def.id).await?;
+        let definition =
+            serde_json::to_string(def).map_err(|e| StoreError::Malformed(e.to_string()))?;
+        if let Some(c) = current.as_ref().filter(|c| c.definition == definition) {
+            return Ok(c.clone());
+        }
         let stored = StoredSurvey {
             survey: def.id.clone(),
             version: current.as_ref().map_or(1, |c| c.version + 1),
             saved_at: now,
-            definition: serde_json::to_string(def)
-                .map_err(|e| StoreError::Malformed(e.to_string()))?,
+            definition,
         };
         let (pk, sk) = keys::survey(t, &def.id);
         let item = to_item(&SurveyItem {
@@ -92,27 +98,8 @@ impl Store {
             entity: "survey".into(),
             stored: stored.clone(),
         })?;
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
-        put = match &current {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(c) => put
-                .condition_expression("version = :v")
-                .expression_attribute_values(":v", AttributeValue::N(c.version.to_string())),
-        };
-        match put.send().await {
-            Ok(_) => Ok(stored),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict)
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
-        }
+        self.put_over(item, current.map(|c| c.version)).await?;
+        Ok(stored)
     }
 
     pub async fn survey(

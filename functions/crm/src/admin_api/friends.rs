@@ -1,0 +1,230 @@
+//! Friends through the admin API: the list (filters, pages), one friend with answers, purchases
+//! and history, and the marketer's changes to tags and custom fields.
+use std::collections::BTreeMap;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Query, State, rejection::QueryRejection},
+};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{
+    auth::Caller,
+    body::{FriendInPath, parse_tag, parse_user},
+};
+use crate::{
+    deps::Deps,
+    domain::{Friend, TagDefinition, TagName},
+    friends::update_friend,
+    http::{CrmError, parse_json},
+    store::{FriendFilter, HistoryEntry},
+};
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 200;
+const HISTORY_SHOWN: usize = 50;
+const MAX_FIELD_NAME: usize = 64;
+const MAX_FIELD_VALUE: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct FriendQuery {
+    /// Comma-separated tags the friend must have.
+    #[serde(default)]
+    tags: Option<String>,
+    /// Comma-separated tags the friend must not have.
+    #[serde(default)]
+    not_tags: Option<String>,
+    #[serde(default)]
+    followed_from: Option<Timestamp>,
+    #[serde(default)]
+    followed_to: Option<Timestamp>,
+    #[serde(default)]
+    blocked: Option<bool>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+fn tag_list(field: &str, csv: Option<&str>) -> Result<Vec<TagName>, CrmError> {
+    csv.unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| parse_tag(field, s))
+        .collect()
+}
+
+/// `GET /admin/friends?tags=&notTags=&followedFrom=&followedTo=&blocked=&name=&limit=&cursor=`
+pub(super) async fn list(
+    t: Caller,
+    State(deps): State<Deps>,
+    query: Result<Query<FriendQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let Query(q) = query.map_err(|e| CrmError::BadRequest(e.body_text()))?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(CrmError::invalid(
+            "limit",
+            format!("must be 1..={MAX_PAGE}"),
+        ));
+    }
+    let filter = FriendFilter {
+        has_tags: tag_list("tags", q.tags.as_deref())?,
+        lacks_tags: tag_list("notTags", q.not_tags.as_deref())?,
+        followed_from: q.followed_from,
+        followed_until: q.followed_to,
+        blocked: q.blocked,
+        name_contains: q.name.filter(|n| !n.is_empty()),
+    };
+    let page = deps
+        .store
+        .list_friends(&t.id, &filter, limit, q.cursor.as_deref())
+        .await?;
+    Ok(Json(
+        json!({ "friends": page.friends, "cursor": page.cursor }),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct FriendView {
+    #[serde(flatten)]
+    friend: Friend,
+    /// The score as of now, after the tenant's decay (`score` is as last written).
+    current_score: i64,
+    answers: Vec<crate::domain::survey::AnswerRecord>,
+    purchases: Vec<crate::domain::purchase::Purchase>,
+    history: Vec<HistoryEntry>,
+}
+
+/// `GET /admin/friends/{userId}`
+pub(super) async fn one(
+    t: Caller,
+    State(deps): State<Deps>,
+    FriendInPath(u): FriendInPath,
+) -> Result<Json<FriendView>, CrmError> {
+    let friend = deps
+        .store
+        .get_friend(&t.id, &u)
+        .await?
+        .ok_or(CrmError::NotFound("friend"))?;
+    let history = deps.store.friend_history(&t.id, &u, HISTORY_SHOWN).await?;
+    let half_life = deps.store.scoring(&t.id).await?.half_life_days;
+    Ok(Json(FriendView {
+        current_score: friend.score_at(deps.clock.now(), half_life),
+        answers: deps.store.friend_answers(&t.id, &u).await?,
+        purchases: deps.store.friend_purchases(&t.id, &u).await?,
+        friend,
+        history,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TagsBody {
+    tags: Vec<String>,
+}
+
+/// `POST /admin/friends/{userId}/tags` `{tags: […]}`: unknown tags are defined on the way.
+pub(super) async fn add_tags(
+    t: Caller,
+    State(deps): State<Deps>,
+    FriendInPath(u): FriendInPath,
+    body: Bytes,
+) -> Result<Json<Friend>, CrmError> {
+    let req: TagsBody = parse_json(&body)?;
+    let tags = req
+        .tags
+        .iter()
+        .enumerate()
+        .map(|(i, s)| parse_tag(format!("tags[{i}]"), s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if tags.is_empty() {
+        return Err(CrmError::invalid("tags", "give at least one tag"));
+    }
+    let now = deps.clock.now();
+    // The new tags' FriendTagged event commits with them (the store's friend writes).
+    let (_, after) = update_friend(&deps, &t, &u, |f| {
+        for tag in &tags {
+            f.add_tag(tag.clone(), now);
+        }
+        Ok(())
+    })
+    .await?;
+    for tag in &tags {
+        let def = TagDefinition {
+            name: tag.clone(),
+            folder: None,
+            description: None,
+            created_at: now,
+        };
+        deps.store.ensure_tag_definition(&t.id, &def).await?;
+    }
+    Ok(Json(after))
+}
+
+/// `DELETE /admin/friends/{userId}/tags/{tag}`
+pub(super) async fn remove_tag(
+    t: Caller,
+    State(deps): State<Deps>,
+    Path((user_id, tag)): Path<(String, String)>,
+) -> Result<Json<Friend>, CrmError> {
+    let u = parse_user(&user_id)?;
+    let tag = parse_tag("tag", &tag)?;
+    let (_, after) = update_friend(&deps, &t, &u, |f| {
+        f.remove_tag(&tag);
+        Ok(())
+    })
+    .await?;
+    Ok(Json(after))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldsBody {
+    /// Field → new value; `null` clears the field.
+    fields: BTreeMap<String, Option<String>>,
+}
+
+/// `PATCH /admin/friends/{userId}/fields` `{fields: {name: value | null}}`
+pub(super) async fn set_fields(
+    t: Caller,
+    State(deps): State<Deps>,
+    FriendInPath(u): FriendInPath,
+    body: Bytes,
+) -> Result<Json<Friend>, CrmError> {
+    let req: FieldsBody = parse_json(&body)?;
+    for (name, value) in &req.fields {
+        let name_ok = (1..=MAX_FIELD_NAME).contains(&name.chars().count())
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+        if !name_ok {
+            return Err(CrmError::invalid(
+                format!("fields.{name}"),
+                "field names are 1–64 letters, digits, '_' or '-'",
+            ));
+        }
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().count() > MAX_FIELD_VALUE)
+        {
+            return Err(CrmError::invalid(
+                format!("fields.{name}"),
+                "value longer than 1000 characters",
+            ));
+        }
+    }
+    let (_, after) = update_friend(&deps, &t, &u, |f| {
+        f.set_fields(req.fields.clone());
+        Ok(())
+    })
+    .await?;
+    Ok(Json(after))
+}

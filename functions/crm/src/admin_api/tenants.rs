@@ -1,0 +1,226 @@
+//! Tenants through the admin API: the operator creates one (and gets its first API key); a
+//! tenant reads and changes its own settings.
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::auth::{Caller, Operator, hash_key, new_api_key};
+use crate::{
+    deps::Deps,
+    domain::{DeliveryWindow, Tenant, TenantId, tenant},
+    http::{CrmError, parse_json},
+    secret::Secret,
+    store::{ApiKeyRecord, Role, StoreError},
+};
+
+/// A tenant as the admin API shows it: secrets are never returned.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantView {
+    id: TenantId,
+    name: String,
+    channel_id: Option<String>,
+    zone: String,
+    /// `null`: always open.
+    delivery_window: Option<DeliveryWindow>,
+    daily_cap: Option<u32>,
+    quota_exhausted_at: Option<Timestamp>,
+    created_at: Timestamp,
+    webhook_url: String,
+}
+
+fn tenant_view(deps: &Deps, t: &Tenant) -> TenantView {
+    TenantView {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        channel_id: t.channel_id.clone(),
+        zone: t.zone.clone(),
+        delivery_window: t.delivery_window.as_option(),
+        daily_cap: t.daily_cap,
+        quota_exhausted_at: t.quota_exhausted_at,
+        created_at: t.created_at,
+        webhook_url: webhook_url(deps, &t.id),
+    }
+}
+
+pub fn webhook_url(deps: &Deps, t: &TenantId) -> String {
+    let path = format!("webhook/{t}");
+    match &deps.config.public_base_url {
+        Some(base) => format!("{}/{path}", base.as_str().trim_end_matches('/')),
+        None => format!("/{path}"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CreateTenant {
+    id: String,
+    name: String,
+    channel_secret: String,
+    access_token: String,
+    #[serde(default)]
+    channel_id: Option<String>,
+    #[serde(default)]
+    zone: Option<String>,
+    /// Absent: 09:00–21:00; `null`: always open.
+    #[serde(default, with = "serde_with_null")]
+    delivery_window: Option<Option<DeliveryWindow>>,
+    #[serde(default)]
+    daily_cap: Option<u32>,
+}
+
+/// `POST /admin/tenants` (operator only): the tenant, its webhook URL and its first API key.
+pub(super) async fn create(
+    _: Operator,
+    State(deps): State<Deps>,
+    body: Bytes,
+) -> Result<Response, CrmError> {
+    let req: CreateTenant = parse_json(&body)?;
+    let id = TenantId::parse(&req.id).map_err(|e| CrmError::invalid("id", e.to_string()))?;
+    let zone = req.zone.unwrap_or_else(|| tenant::DEFAULT_ZONE.to_owned());
+    checked_zone(&zone)?;
+    for (field, value) in [
+        ("name", &req.name),
+        ("channelSecret", &req.channel_secret),
+        ("accessToken", &req.access_token),
+    ] {
+        if value.trim().is_empty() {
+            return Err(CrmError::invalid(field, "must not be empty"));
+        }
+    }
+    let window = match req.delivery_window {
+        None => DeliveryWindow::default(),
+        Some(w) => checked_window(w)?,
+    };
+    let now = deps.clock.now();
+    let tenant = Tenant {
+        id: id.clone(),
+        name: req.name,
+        channel_id: req.channel_id,
+        channel_secret: Secret::new(req.channel_secret),
+        access_token: Secret::new(req.access_token),
+        zone,
+        delivery_window: window,
+        daily_cap: req.daily_cap,
+        quota_exhausted_at: None,
+        created_at: now,
+    };
+    let key = new_api_key();
+    let record = ApiKeyRecord {
+        tenant: id.clone(),
+        role: Role::Tenant,
+        label: "initial".into(),
+        created_at: now,
+    };
+    match deps
+        .store
+        .create_tenant(&tenant, &hash_key(&key), &record)
+        .await
+    {
+        Err(StoreError::AlreadyExists) => {
+            return Err(CrmError::Conflict(format!("tenant {id} already exists")));
+        }
+        other => other?,
+    }
+    tracing::info!(tenant = %id, "tenant created");
+    let body = json!({
+        "tenant": tenant_view(&deps, &tenant),
+        "webhookUrl": webhook_url(&deps, &id),
+        "apiKey": key,
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// `GET /admin/tenant`
+pub(super) async fn own(t: Caller, State(deps): State<Deps>) -> Json<TenantView> {
+    Json(tenant_view(&deps, &t))
+}
+
+/// Settings a marketer changes: name, zone, delivery window, daily cap (`null` removes the cap).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TenantSettings {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    zone: Option<String>,
+    /// `null`: always open.
+    #[serde(default, with = "serde_with_null")]
+    delivery_window: Option<Option<DeliveryWindow>>,
+    #[serde(default, with = "serde_with_null")]
+    daily_cap: Option<Option<u32>>,
+}
+
+/// Tells "absent" (keep) from `null` (clear) for an optional setting.
+mod serde_with_null {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Ok(Some(Option::<T>::deserialize(d)?))
+    }
+}
+
+fn checked_zone(zone: &str) -> Result<(), CrmError> {
+    if tenant::is_known_zone(zone) {
+        Ok(())
+    } else {
+        Err(CrmError::invalid(
+            "zone",
+            format!("unknown time zone {zone:?}"),
+        ))
+    }
+}
+
+/// A window given as `{start, end}` must open before it closes; `null` is always open.
+fn checked_window(w: Option<DeliveryWindow>) -> Result<DeliveryWindow, CrmError> {
+    match w {
+        None => Ok(DeliveryWindow::ALWAYS_OPEN),
+        Some(w) if w.start >= w.end => Err(CrmError::invalid(
+            "deliveryWindow",
+            "start must be before end (or null for always open)",
+        )),
+        Some(w) => Ok(w),
+    }
+}
+
+/// `PATCH /admin/tenant`
+pub(super) async fn update(
+    caller: Caller,
+    State(deps): State<Deps>,
+    body: Bytes,
+) -> Result<Json<TenantView>, CrmError> {
+    let mut t = caller.tenant;
+    let req: TenantSettings = parse_json(&body)?;
+    if let Some(name) = req.name {
+        if name.trim().is_empty() {
+            return Err(CrmError::invalid("name", "must not be empty"));
+        }
+        t.name = name;
+    }
+    if let Some(zone) = req.zone {
+        checked_zone(&zone)?;
+        t.zone = zone;
+    }
+    if let Some(window) = req.delivery_window {
+        t.delivery_window = checked_window(window)?;
+    }
+    if let Some(cap) = req.daily_cap {
+        if cap == Some(0) {
+            return Err(CrmError::invalid(
+                "dailyCap",
+                "must be at least 1 (or null for no cap)",
+            ));
+        }
+        t.daily_cap = cap;
+    }
+    deps.store.put_tenant(&t).await?;
+    Ok(Json(tenant_view(&deps, &t)))
+}
