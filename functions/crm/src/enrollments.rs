@@ -21,36 +21,24 @@ pub enum Enrolled {
     NoSuchScenario,
 }
 
+/// Why a friend enters a scenario, which decides whether an earlier pass blocks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// A trigger, a branch or the marketer: the scenario's `allowReentry` decides.
+    Trigger,
+    /// A new occasion (this year's birthday, a new stay in a dormancy tier): a finished earlier
+    /// pass does not block it, whatever `allowReentry` says; an open one does.
+    NewOccasion,
+}
+
 /// Enrolls the friend into the scenario's current version, first step due per its timing.
 pub async fn enroll(
     deps: &Deps,
     tenant: &Tenant,
     friend: &Friend,
     scenario: &ScenarioId,
+    entry: Entry,
     now: Timestamp,
-) -> Result<Enrolled, CrmError> {
-    enroll_as(deps, tenant, friend, scenario, now, false).await
-}
-
-/// Enrolls for a new occasion (this year's birthday, a new stay in a dormancy tier): a finished
-/// earlier pass does not block it, whatever the scenario's `allowReentry` says; an open one does.
-pub async fn reenroll(
-    deps: &Deps,
-    tenant: &Tenant,
-    friend: &Friend,
-    scenario: &ScenarioId,
-    now: Timestamp,
-) -> Result<Enrolled, CrmError> {
-    enroll_as(deps, tenant, friend, scenario, now, true).await
-}
-
-async fn enroll_as(
-    deps: &Deps,
-    tenant: &Tenant,
-    friend: &Friend,
-    scenario: &ScenarioId,
-    now: Timestamp,
-    new_occasion: bool,
 ) -> Result<Enrolled, CrmError> {
     let Some(stored) = deps.store.scenario(&tenant.id, scenario).await? else {
         return Ok(Enrolled::NoSuchScenario);
@@ -67,7 +55,7 @@ async fn enroll_as(
     advance(&mut e, &def, 0, None, now, tenant);
     if deps
         .store
-        .start_enrollment(&e, def.allow_reentry || new_occasion)
+        .start_enrollment(&e, def.allow_reentry || entry == Entry::NewOccasion)
         .await?
     {
         Ok(Enrolled::Yes(Box::new(e)))
@@ -90,7 +78,8 @@ pub async fn trigger(
         if !matches(&def.trigger) {
             continue;
         }
-        if let Enrolled::Yes(e) = enroll(deps, tenant, friend, &def.id, now).await? {
+        if let Enrolled::Yes(e) = enroll(deps, tenant, friend, &def.id, Entry::Trigger, now).await?
+        {
             entered.push(e.scenario);
         }
     }

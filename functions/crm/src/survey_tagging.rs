@@ -24,7 +24,7 @@ use crate::{
         survey::{Answer, ChoiceId, QuestionId, QuestionKind, SurveyId},
         tag_rule::{Occurrence, apply_rules},
     },
-    enrollments::{Enrolled, enroll, on_follow, on_tag, resume, trigger, welcome_by_reply},
+    enrollments::{Enrolled, Entry, enroll, on_follow, on_tag, resume, trigger, welcome_by_reply},
     http::CrmError,
     store::{Applied, StoreError, keys::AppliedEvent, retry_on_conflict},
 };
@@ -438,7 +438,9 @@ async fn follow_up(
         report.enrolled.extend(entered);
     }
     for scenario in &follow.enroll {
-        if let Enrolled::Yes(_) = enroll(deps, tenant, &friend, scenario, now).await? {
+        if let Enrolled::Yes(_) =
+            enroll(deps, tenant, &friend, scenario, Entry::Trigger, now).await?
+        {
             report.enrolled.push(scenario.clone());
         }
     }

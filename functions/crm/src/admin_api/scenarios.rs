@@ -70,7 +70,16 @@ pub(super) async fn enroll_friend(
         .get_friend(&t.id, &u)
         .await?
         .ok_or(CrmError::NotFound("friend"))?;
-    match enroll(&deps, &t, &friend, &scenario, deps.clock.now()).await? {
+    match enroll(
+        &deps,
+        &t,
+        &friend,
+        &scenario,
+        crate::enrollments::Entry::Trigger,
+        deps.clock.now(),
+    )
+    .await?
+    {
         Enrolled::Yes(e) => Ok((StatusCode::CREATED, Json(json!(e))).into_response()),
         Enrolled::AlreadyEnrolled => Err(CrmError::Conflict(
             "the friend is already enrolled in this scenario".into(),

@@ -30,7 +30,7 @@ use crate::{
             self, DormancyClock, DormancySettings, LapsedFriend, Occasion, Tier, local_day,
         },
     },
-    enrollments::{Enrolled, reenroll},
+    enrollments::{Enrolled, Entry, enroll},
     http::CrmError,
     store::{Once, StoreError, TierEntry, keys, retry_on_conflict},
 };
@@ -319,39 +319,25 @@ async fn sweep_day(
             enter(deps, tenant, settings, tier, crossing, day, &u, now, found).await?;
         }
     }
-    if let Some(occasion) = &settings.birthday {
+    // Birthdays come from the birthday field's bucket, anniversaries from the follow day's.
+    let occasions = [
+        (
+            &settings.birthday,
+            Celebration::Birthday,
+            keys::FriendBucket::Birthday,
+        ),
+        (
+            &settings.anniversary,
+            Celebration::Anniversary,
+            keys::FriendBucket::Followed,
+        ),
+    ];
+    for (occasion, kind, bucket) in occasions {
+        let Some(occasion) = occasion else { continue };
         for md in dormancy::month_days_celebrated(day) {
-            let pk = keys::bucket_pk(&tenant.id, keys::FriendBucket::Birthday, &md);
+            let pk = keys::bucket_pk(&tenant.id, bucket, &md);
             for u in bucket_friends(deps, &pk, found).await? {
-                celebrate(
-                    deps,
-                    tenant,
-                    occasion,
-                    Celebration::Birthday,
-                    day,
-                    &u,
-                    now,
-                    found,
-                )
-                .await?;
-            }
-        }
-    }
-    if let Some(occasion) = &settings.anniversary {
-        for md in dormancy::month_days_celebrated(day) {
-            let pk = keys::bucket_pk(&tenant.id, keys::FriendBucket::Followed, &md);
-            for u in bucket_friends(deps, &pk, found).await? {
-                celebrate(
-                    deps,
-                    tenant,
-                    occasion,
-                    Celebration::Anniversary,
-                    day,
-                    &u,
-                    now,
-                    found,
-                )
-                .await?;
+                celebrate(deps, tenant, occasion, kind, day, &u, now, found).await?;
             }
         }
     }
@@ -535,7 +521,7 @@ async fn follow_up(
     found: &mut Found,
 ) -> Result<(), CrmError> {
     if let Some(scenario) = &entry.scenario {
-        match reenroll(deps, tenant, friend, scenario, now).await? {
+        match enroll(deps, tenant, friend, scenario, Entry::NewOccasion, now).await? {
             Enrolled::Yes(_) => found.report.enrolled += 1,
             Enrolled::AlreadyEnrolled => {}
             Enrolled::NoSuchScenario => {
@@ -622,8 +608,15 @@ async fn celebrate(
             } else {
                 found.report.already_done += 1;
             }
-            if let Enrolled::Yes(_) =
-                reenroll(deps, tenant, &after, &occasion.scenario, now).await?
+            if let Enrolled::Yes(_) = enroll(
+                deps,
+                tenant,
+                &after,
+                &occasion.scenario,
+                Entry::NewOccasion,
+                now,
+            )
+            .await?
             {
                 found.report.enrolled += 1;
             }

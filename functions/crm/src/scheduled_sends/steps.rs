@@ -73,7 +73,15 @@ pub(super) async fn process(
                 format!("switched to scenario {scenario}"),
             );
             deps.store.complete_claim(claim, &next, None).await?;
-            crate::enrollments::enroll(deps, &tenant, &friend, &scenario, now).await?;
+            crate::enrollments::enroll(
+                deps,
+                &tenant,
+                &friend,
+                &scenario,
+                crate::enrollments::Entry::Trigger,
+                now,
+            )
+            .await?;
             return Ok(Outcome::Ended);
         }
     };

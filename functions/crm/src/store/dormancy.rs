@@ -6,7 +6,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Select, TransactWriteItem, Update}
 use jiff::{SignedDuration, Timestamp, civil::Date, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
-use super::{Expiry, Store, StoreError, condition_held, from_item, keys, s, to_item};
+use super::{
+    Expiry, Gsi3, SendUpdate, Store, StoreError, condition_held, from_item, keys, s, to_item,
+};
 use crate::domain::{
     Friend, LineUserId, TagName, TenantId,
     dormancy::{Digest, DormancyClock, DormancySettings},
@@ -74,10 +76,8 @@ struct DigestItem {
     pk: String,
     sk: String,
     entity: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi3pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi3sk: Option<String>,
+    #[serde(flatten)]
+    gsi3: Gsi3,
     due_at: Timestamp,
     #[serde(default)]
     attempts: u32,
@@ -157,10 +157,8 @@ struct TierEntryItem {
     pk: String,
     sk: String,
     entity: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi3pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi3sk: Option<String>,
+    #[serde(flatten)]
+    gsi3: Gsi3,
     #[serde(flatten)]
     entry: TierEntry,
 }
@@ -299,10 +297,8 @@ impl Store {
             .update_expression("SET backfillRequestedAt = :now, entity = :e")
             .expression_attribute_values(":now", s(now.to_string()))
             .expression_attribute_values(":e", s("sweep_state"))
-            .send()
+            .sent()
             .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
     }
 
     /// Records a finished backfill. The request it answered is cleared only if no newer import
@@ -349,10 +345,8 @@ impl Store {
             .expression_attribute_values(":c", s(cursor))
             .expression_attribute_values(":s", s(started.to_string()))
             .expression_attribute_values(":e", s("sweep_state"))
-            .send()
+            .sent()
             .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
     }
 
     /// Keeps a composed digest until `due`. False when this day's digest was already sent (a
@@ -360,13 +354,11 @@ impl Store {
     pub async fn save_digest(&self, d: &Digest, due: Timestamp) -> Result<bool, StoreError> {
         let day = d.day.to_string();
         let (pk, sk) = keys::digest(&d.tenant, &day);
-        let (gsi3pk, gsi3sk) = keys::digest_due(due, &d.tenant, &day);
         let item = to_item(&DigestItem {
             pk,
             sk,
             entity: "digest".into(),
-            gsi3pk: Some(gsi3pk),
-            gsi3sk: Some(gsi3sk),
+            gsi3: Gsi3::new(Some(keys::digest_due(due, &d.tenant, &day))),
             due_at: due,
             attempts: 0,
             sent_at: None,
@@ -516,13 +508,11 @@ impl Store {
                 &sk,
             )
         });
-        let (gsi3pk, gsi3sk) = close.unzip();
         let item = TierEntryItem {
             pk,
             sk,
             entity: "tier_entry".into(),
-            gsi3pk,
-            gsi3sk,
+            gsi3: Gsi3::new(close),
             entry: entry.clone(),
         };
         let mut writes = vec![self.put(to_item(&item)?, Some("attribute_not_exists(pk)"))?];
@@ -632,10 +622,8 @@ impl Store {
             .update_expression("SET pending = :no")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":no", AttributeValue::Bool(false))
-            .send()
+            .sent()
             .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
     }
 
     /// Measures a stay once: whether the reactivation message went out and whether the friend
@@ -792,8 +780,7 @@ mod tests {
             pk,
             sk,
             entity: "tier_entry".into(),
-            gsi3pk: Some("T#demo#REACT#2026-05-01".into()),
-            gsi3sk: None,
+            gsi3: Gsi3::default(),
             entry: entry.clone(),
         })
         .unwrap();

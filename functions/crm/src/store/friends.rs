@@ -7,7 +7,7 @@ use jiff::{Timestamp, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
 use super::keys::FriendBucket;
-use super::{Item, Store, StoreError, from_item, keys, s, to_item};
+use super::{Gsi3, Item, Store, StoreError, from_item, keys, s, to_item};
 use crate::{
     bus::Event,
     domain::{Friend, LineUserId, TagName, TenantId, dormancy},
@@ -20,10 +20,8 @@ pub(super) struct FriendItem {
     entity: String,
     gsi1pk: String,
     gsi1sk: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi3pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi3sk: Option<String>,
+    #[serde(flatten)]
+    gsi3: Gsi3,
     #[serde(flatten)]
     friend: Friend,
 }
@@ -47,15 +45,13 @@ impl FriendItem {
             let day = at.to_zoned(zone.clone()).date().to_string();
             keys::seen_bucket(&friend.tenant, &friend.user_id, &day)
         });
-        let (gsi3pk, gsi3sk) = bucket.unzip();
         Self {
             pk,
             sk,
             entity: "friend".into(),
             gsi1pk,
             gsi1sk,
-            gsi3pk,
-            gsi3sk,
+            gsi3: Gsi3::new(bucket),
             friend: friend.clone(),
         }
     }

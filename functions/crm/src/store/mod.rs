@@ -364,6 +364,36 @@ where
     }
 }
 
+/// An item's place in gsi3, a sparse index: present only while the item belongs in it.
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+pub(crate) struct Gsi3 {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi3pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi3sk: Option<String>,
+}
+
+impl Gsi3 {
+    pub(crate) fn new(key: Option<keys::Key>) -> Self {
+        let (gsi3pk, gsi3sk) = key.unzip();
+        Self { gsi3pk, gsi3sk }
+    }
+}
+
+/// Sends an UpdateItem that has no outcome to report but success.
+pub(crate) trait SendUpdate {
+    async fn sent(self) -> Result<(), StoreError>;
+}
+
+impl SendUpdate for aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+    async fn sent(self) -> Result<(), StoreError> {
+        self.send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+}
+
 /// An item struct that stores one domain value beside its keys (declared with `holds!`).
 pub(crate) trait Holds: DeserializeOwned {
     type Value;

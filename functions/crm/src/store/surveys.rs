@@ -3,7 +3,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
-use super::{Expiry, Store, StoreError, from_item, keys, s, to_item};
+use super::{Expiry, SendUpdate, Store, StoreError, from_item, keys, s, to_item};
 use crate::bus::Event;
 use crate::domain::{
     Friend, LineUserId, TenantId,
@@ -249,9 +249,7 @@ impl Store {
             .key(keys::SK, s(sk))
             .update_expression("REMOVE pending")
             .condition_expression("attribute_exists(pk)")
-            .send()
+            .sent()
             .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
     }
 }

@@ -16,6 +16,18 @@ struct TagDefItem {
 
 holds!(TagDefItem, def: TagDefinition);
 
+impl TagDefItem {
+    fn item(t: &TenantId, def: &TagDefinition) -> Result<super::Item, StoreError> {
+        let (pk, sk) = keys::tag_definition(t, &def.name);
+        to_item(&TagDefItem {
+            pk,
+            sk,
+            entity: "tag_definition".into(),
+            def: def.clone(),
+        })
+    }
+}
+
 impl Store {
     /// Creates or updates a definition.
     pub async fn put_tag_definition(
@@ -23,15 +35,7 @@ impl Store {
         t: &TenantId,
         def: &TagDefinition,
     ) -> Result<(), StoreError> {
-        let (pk, sk) = keys::tag_definition(t, &def.name);
-        let item = to_item(&TagDefItem {
-            pk,
-            sk,
-            entity: "tag_definition".into(),
-            def: def.clone(),
-        })?;
-        self.put_item(item).await?;
-        Ok(())
+        self.put_item(TagDefItem::item(t, def)?).await
     }
 
     /// Defines the tag unless it already is; tags added ad hoc still appear in the catalogue.
@@ -40,15 +44,8 @@ impl Store {
         t: &TenantId,
         def: &TagDefinition,
     ) -> Result<(), StoreError> {
-        let (pk, sk) = keys::tag_definition(t, &def.name);
-        let item = to_item(&TagDefItem {
-            pk,
-            sk,
-            entity: "tag_definition".into(),
-            def: def.clone(),
-        })?;
         let res = self
-            .put_one(item)
+            .put_one(TagDefItem::item(t, def)?)
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;

@@ -1,7 +1,7 @@
 //! Tenants and the API keys that open the admin API for exactly one of them.
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, keys, to_item, values};
+use super::{Gsi3, SendUpdate, Store, StoreError, keys, to_item, values};
 use crate::domain::{Tenant, TenantId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,10 +32,8 @@ struct TenantItem {
     gsi1sk: Option<String>,
     /// gsi3 `QUOTA#EXHAUSTED` / id, only while `quotaExhaustedAt` is set: the tick's list of
     /// tenants to ask LINE about.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi3pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    gsi3sk: Option<String>,
+    #[serde(flatten)]
+    gsi3: Gsi3,
     #[serde(flatten)]
     tenant: Tenant,
 }
@@ -44,18 +42,18 @@ impl TenantItem {
     fn new(tenant: &Tenant) -> Self {
         let (pk, sk) = keys::tenant(&tenant.id);
         let (gsi1pk, gsi1sk) = keys::tenants_index(&tenant.id);
-        let (gsi3pk, gsi3sk) = tenant
-            .quota_exhausted_at
-            .map(|_| keys::quota_exhausted_index(&tenant.id))
-            .unzip();
+        let gsi3 = Gsi3::new(
+            tenant
+                .quota_exhausted_at
+                .map(|_| keys::quota_exhausted_index(&tenant.id)),
+        );
         Self {
             pk,
             sk,
             entity: "tenant".into(),
             gsi1pk: Some(gsi1pk),
             gsi1sk: Some(gsi1sk),
-            gsi3pk,
-            gsi3sk,
+            gsi3,
             tenant: tenant.clone(),
         }
     }
@@ -158,11 +156,7 @@ impl Store {
             }
             None => update.update_expression("REMOVE #q, #ip, #is"),
         };
-        update
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
-        Ok(())
+        update.sent().await
     }
 
     pub async fn api_key(&self, key_sha256: &str) -> Result<Option<ApiKeyRecord>, StoreError> {

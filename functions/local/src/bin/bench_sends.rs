@@ -326,7 +326,16 @@ steps:
         .map(|i| {
             let (deps, tenant, id, f) = (&deps, &tenant, &def.id, friend(i));
             async move {
-                match crm::enrollments::enroll(deps, tenant, &f, id, now).await? {
+                match crm::enrollments::enroll(
+                    deps,
+                    tenant,
+                    &f,
+                    id,
+                    crm::enrollments::Entry::Trigger,
+                    now,
+                )
+                .await?
+                {
                     Enrolled::Yes(_) => Ok(()),
                     other => Err(anyhow::anyhow!("not enrolled: {other:?}")),
                 }
