@@ -365,3 +365,42 @@ async fn friends_are_found_by_name() -> anyhow::Result<()> {
     assert_eq!(ids(&page), [hanako]);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_operator_rotates_a_shops_channel_secret_and_the_old_one_stops_working()
+-> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let u = new_user();
+    let body = user::batch(vec![user::follow(&u, env.now_ms(), false)]);
+    let path = format!("/admin/tenants/{}/credentials", env.tenant.id);
+    let rotation = json!({ "channelSecret": "the-new-channel-secret" });
+
+    // A shop's own key cannot; the operator's can.
+    let (status, _) = env
+        .admin("PUT", &path, &env.tenant.api_key, Some(rotation.clone()))
+        .await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, err) = env
+        .admin("PUT", &path, OPERATOR_KEY, Some(json!({})))
+        .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    let (status, _) = env
+        .admin("PUT", &path, OPERATOR_KEY, Some(rotation))
+        .await?;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let old = user::signature(&env.tenant.channel_secret, &body);
+    let (status, _) = env
+        .post_raw(env.tenant.id.as_str(), Some(&old), body.clone())
+        .await?;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let new = user::signature("the-new-channel-secret", &body);
+    let (status, _) = env
+        .post_raw(env.tenant.id.as_str(), Some(&new), body)
+        .await?;
+    assert_eq!(status, StatusCode::OK);
+    // The access token was kept: the shop can still send.
+    let t = env.store.get_tenant(&env.tenant.id).await?.expect("tenant");
+    assert_eq!(t.access_token.expose(), env.tenant.access_token);
+    Ok(())
+}

@@ -303,7 +303,19 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
     let now = env.now_ms() / 1000;
     let mut seen_entities = BTreeSet::new();
     let mut wrong = BTreeSet::new();
+    // Credentials are sealed (crm::vault): neither shows in any item, index copies included.
+    let secrets = [
+        env.tenant.channel_secret.clone(),
+        env.tenant.access_token.clone(),
+    ];
     for item in items.items() {
+        let dump = format!("{item:?}");
+        for secret in &secrets {
+            assert!(
+                !dump.contains(secret.as_str()),
+                "a credential stored in the clear"
+            );
+        }
         let entity = match item.get("entity") {
             Some(AttributeValue::S(e)) => e.clone(),
             _ => String::new(),
@@ -327,6 +339,7 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
         wrong.is_empty(),
         "neither table attributes nor camelCase: {wrong:?}"
     );
+    assert!(seen_entities.contains("tenant_credentials"));
     for entity in EXPIRING {
         assert!(
             seen_entities.contains(*entity),

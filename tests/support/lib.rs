@@ -114,6 +114,7 @@ impl TestEnv {
             operator_key_sha256: Some(crm::admin_api::hash_key(OPERATOR_KEY)),
             // Staff-webhook receivers listen on loopback here.
             allow_loopback_webhooks: true,
+            vault_key: crm::config::VaultKey::local_default(),
         };
         let deps = Deps::new(config, &aws, Arc::new(clock.clone()))?;
         let store = deps.store.clone();

@@ -1,6 +1,24 @@
 //! Settings read once, in `main`, from the function's environment. Nothing reads env vars later.
 use url::Url;
 
+use crate::secret::Secret;
+
+/// Who keeps the master key that wraps tenant credentials (see `crate::vault`).
+#[derive(Debug, Clone)]
+pub enum VaultKey {
+    /// `KMS_KEY_ID`: the deployed stack's KMS key.
+    Kms(String),
+    /// `LOCAL_VAULT_KEY`: a passphrase the local stack and the tests derive a key from.
+    Local(Secret),
+}
+
+impl VaultKey {
+    /// The local stack's and the tests' key when `LOCAL_VAULT_KEY` is not set.
+    pub fn local_default() -> Self {
+        Self::Local(Secret::new("tsunagu-local-development-only"))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
@@ -24,6 +42,8 @@ pub struct Config {
     /// Tenant-given URLs (staff webhooks) may point at loopback (`ALLOW_LOOPBACK_WEBHOOKS=true`):
     /// only the local stack and the tests set it, where the receivers listen on 127.0.0.1.
     pub allow_loopback_webhooks: bool,
+    /// Where tenant credentials' master key is kept: KMS in AWS, a local key elsewhere.
+    pub vault_key: VaultKey,
 }
 
 impl Config {
@@ -59,6 +79,12 @@ impl Config {
             }
             None => None,
         };
+        let vault_key = match (get("KMS_KEY_ID"), get("LOCAL_VAULT_KEY")) {
+            (Some(id), _) => VaultKey::Kms(id),
+            (None, Some(passphrase)) => VaultKey::Local(Secret::new(passphrase)),
+            // Credentials are never stored in the clear: no key, no start.
+            (None, None) => return Err(ConfigError::Missing("KMS_KEY_ID")),
+        };
         Ok(Self {
             table_name,
             bus_name: get("BUS_NAME"),
@@ -66,6 +92,7 @@ impl Config {
             public_base_url,
             operator_key_sha256,
             allow_loopback_webhooks: get("ALLOW_LOOPBACK_WEBHOOKS").as_deref() == Some("true"),
+            vault_key,
         })
     }
 }
@@ -87,6 +114,7 @@ mod tests {
     fn a_bad_operator_hash_is_named() {
         let err = Config::from_lookup(|n| match n {
             "TABLE_NAME" => Some("crm".into()),
+            "LOCAL_VAULT_KEY" => Some("dev".into()),
             "OPERATOR_KEY_SHA256" => Some("nope".into()),
             _ => None,
         })
@@ -96,8 +124,20 @@ mod tests {
 
     #[test]
     fn defaults_point_at_line() {
-        let c = Config::from_lookup(|n| (n == "TABLE_NAME").then(|| "crm".into())).unwrap();
+        let c = Config::from_lookup(|n| match n {
+            "TABLE_NAME" => Some("crm".into()),
+            "KMS_KEY_ID" => Some("alias/tsunagu".into()),
+            _ => None,
+        })
+        .unwrap();
         assert_eq!(c.line_api_base.as_str(), "https://api.line.me/");
         assert!(c.bus_name.is_none());
+        assert!(matches!(c.vault_key, VaultKey::Kms(id) if id == "alias/tsunagu"));
+    }
+
+    #[test]
+    fn without_a_key_for_credentials_nothing_starts() {
+        let err = Config::from_lookup(|n| (n == "TABLE_NAME").then(|| "crm".into())).unwrap_err();
+        assert!(err.to_string().contains("KMS_KEY_ID"));
     }
 }

@@ -1,7 +1,13 @@
 //! Everything a handler needs, built once per cold start and lent to every invocation.
 use std::{sync::Arc, time::Duration};
 
-use crate::{clock::Clock, config::Config, line::client::LineClient, store::Store};
+use crate::{
+    clock::Clock,
+    config::{Config, VaultKey},
+    line::client::LineClient,
+    store::Store,
+    vault::{Keeper, Vault},
+};
 
 /// No bus here: handlers write their domain events to the outbox, and only the relay publishes.
 #[derive(Clone)]
@@ -19,10 +25,18 @@ impl Deps {
         aws: &aws_config::SdkConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, DepsError> {
+        let vault = match &config.vault_key {
+            VaultKey::Kms(key_id) => Vault::new(Keeper::Kms {
+                client: aws_sdk_kms::Client::new(aws),
+                key_id: key_id.clone(),
+            }),
+            VaultKey::Local(passphrase) => Vault::local(passphrase),
+        };
         Ok(Self {
             store: Store::new(
                 aws_sdk_dynamodb::Client::new(aws),
                 config.table_name.clone(),
+                vault,
             ),
             line: LineClient::new(line_http_client()?, config.line_api_base.clone()),
             clock,

@@ -179,7 +179,16 @@ pub async fn welcome_by_reply(
         enrollment: &claim.enrollment,
         ..due
     };
-    let outcome = deliver(deps, &claim, &due, cap, Via::Reply(reply_token), now).await?;
+    // Boxed: the send path's future is large, and this runs deep inside the webhook's.
+    let outcome = Box::pin(deliver(
+        deps,
+        &claim,
+        &due,
+        cap,
+        Via::Reply(reply_token),
+        now,
+    ))
+    .await?;
     Ok(outcome == Outcome::Sent)
 }
 

@@ -109,14 +109,17 @@ impl Vault {
     async fn new_data_key(&self) -> Result<(Vec<u8>, Key<Aes256Gcm>), VaultError> {
         match &self.keeper {
             Keeper::Kms { client, key_id } => {
-                let out = client
-                    .generate_data_key()
-                    .key_id(key_id)
-                    .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
-                    .encryption_context(CONTEXT.0, CONTEXT.1)
-                    .send()
-                    .await
-                    .map_err(|e| VaultError::KeyService(e.to_string()))?;
+                // SDK futures are large; boxed, they stay off the callers' stacks.
+                let out = Box::pin(
+                    client
+                        .generate_data_key()
+                        .key_id(key_id)
+                        .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+                        .encryption_context(CONTEXT.0, CONTEXT.1)
+                        .send(),
+                )
+                .await
+                .map_err(|e| VaultError::KeyService(e.to_string()))?;
                 let (Some(plain), Some(wrapped)) = (out.plaintext, out.ciphertext_blob) else {
                     return Err(VaultError::KeyService("no data key returned".into()));
                 };
@@ -137,14 +140,16 @@ impl Vault {
         }
         let key = match &self.keeper {
             Keeper::Kms { client, key_id } => {
-                let out = client
-                    .decrypt()
-                    .key_id(key_id)
-                    .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped))
-                    .encryption_context(CONTEXT.0, CONTEXT.1)
-                    .send()
-                    .await
-                    .map_err(|e| VaultError::KeyService(e.to_string()))?;
+                let out = Box::pin(
+                    client
+                        .decrypt()
+                        .key_id(key_id)
+                        .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped))
+                        .encryption_context(CONTEXT.0, CONTEXT.1)
+                        .send(),
+                )
+                .await
+                .map_err(|e| VaultError::KeyService(e.to_string()))?;
                 let plain = out
                     .plaintext
                     .ok_or_else(|| VaultError::KeyService("no plaintext returned".into()))?;

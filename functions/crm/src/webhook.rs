@@ -247,7 +247,16 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
         crate::dormancy_sweep::friend_returned(deps, tenant, before.as_ref(), a, at).await;
     }
     if let (Some(u), FriendChange::Followed { refollow }) = (friend_id, change) {
-        welcome(deps, tenant, u, refollow, event_id, reply_token(event)).await;
+        // Boxed: the welcome (a whole send) would otherwise sit inside every event's future.
+        Box::pin(welcome(
+            deps,
+            tenant,
+            u,
+            refollow,
+            event_id,
+            reply_token(event),
+        ))
+        .await;
     }
     Ok(Recorded::New)
 }

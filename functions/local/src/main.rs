@@ -231,7 +231,11 @@ async fn bootstrap() -> anyhow::Result<(aws_config::SdkConfig, stack::Demo)> {
     let table = table_name();
     stack::ensure_table(&aws_sdk_dynamodb::Client::new(&aws), &table).await?;
     let demo = stack::Demo::from_env()?;
-    let store = crm::store::Store::new(aws_sdk_dynamodb::Client::new(&aws), table.clone());
+    let vault = match stack::vault_key() {
+        crm::config::VaultKey::Local(passphrase) => crm::vault::Vault::local(&passphrase),
+        crm::config::VaultKey::Kms(_) => anyhow::bail!("the local stack seals with a local key"),
+    };
+    let store = crm::store::Store::new(aws_sdk_dynamodb::Client::new(&aws), table.clone(), vault);
     demo.seed(&store, jiff::Timestamp::now()).await?;
     println!("table {table} ready on DynamoDB Local; demo tenant seeded");
     Ok((aws, demo))
@@ -265,6 +269,7 @@ async fn serve(
         operator_key_sha256: Some(crm::admin_api::hash_key(&demo.operator_key)),
         // Staff-webhook receivers listen on loopback here.
         allow_loopback_webhooks: true,
+        vault_key: stack::vault_key(),
     };
     let deps = Deps::new(config, &aws, Arc::new(clock.clone()))?;
     // The outbox relay on DynamoDB Local's stream, as the outbox-relay function runs on the

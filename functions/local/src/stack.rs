@@ -13,6 +13,17 @@ pub const DEFAULT_TABLE: &str = "tsunagu-local";
 
 /// AWS config for DynamoDB Local: the endpoint comes from `AWS_ENDPOINT_URL_DYNAMODB` (set by
 /// infra/env.sh); region and dummy credentials are filled in when absent.
+/// The key the local stack seals tenant credentials with: `LOCAL_VAULT_KEY`, or the fixed
+/// development passphrase (the seed and the server must agree, so both read it here).
+pub fn vault_key() -> crm::config::VaultKey {
+    match std::env::var("LOCAL_VAULT_KEY") {
+        Ok(passphrase) if !passphrase.trim().is_empty() => {
+            crm::config::VaultKey::Local(crm::secret::Secret::new(passphrase))
+        }
+        _ => crm::config::VaultKey::local_default(),
+    }
+}
+
 pub async fn aws_config() -> aws_config::SdkConfig {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
         .unwrap_or_else(|_| "http://127.0.0.1:8000".to_owned());

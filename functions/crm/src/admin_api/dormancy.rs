@@ -31,6 +31,11 @@ pub(super) async fn save(
 ) -> Result<Json<DormancySettings>, CrmError> {
     let req: DormancySettings = parse_json(&body)?;
     let settings = req.validate()?;
+    // Loopback receivers only where this deployment says so (the local stack, the tests).
+    if let Some(url) = &settings.alerts.webhook_url {
+        crate::domain::public_url::check_url(url, deps.config.allow_loopback_webhooks)
+            .map_err(|e| CrmError::invalid("alerts.webhookUrl", e.to_string()))?;
+    }
     for (field, scenario) in settings.scenarios() {
         if deps.store.scenario(&t.id, scenario).await?.is_none() {
             return Err(CrmError::invalid(

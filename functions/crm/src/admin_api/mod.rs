@@ -36,6 +36,10 @@ use crate::{
 pub fn router(deps: Deps) -> Router {
     Router::new()
         .route("/admin/tenants", post(tenants::create))
+        .route(
+            "/admin/tenants/{id}/credentials",
+            put(tenants::rotate_credentials),
+        )
         .route("/admin/tenant", get(tenants::own).patch(tenants::update))
         .route("/admin/tenant/quota/retry", post(deferred::retry_quota))
         .route("/admin/deferred", get(deferred::list))

@@ -224,3 +224,51 @@ pub(super) async fn update(
     deps.store.put_tenant(&t).await?;
     Ok(Json(tenant_view(&deps, &t)))
 }
+
+/// New LINE credentials for a tenant; either or both.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NewCredentials {
+    #[serde(default)]
+    channel_secret: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+}
+
+/// `PUT /admin/tenants/{id}/credentials` (operator): rotates a tenant's channel secret and/or
+/// access token. Sealed like every credential; the webhook and sends use the new ones at once.
+pub(super) async fn rotate_credentials(
+    _: Operator,
+    State(deps): State<Deps>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, CrmError> {
+    let id = TenantId::parse(&id).map_err(|_| CrmError::NotFound("tenant"))?;
+    let req: NewCredentials = parse_json(&body)?;
+    let mut t = deps
+        .store
+        .get_tenant(&id)
+        .await?
+        .ok_or(CrmError::NotFound("tenant"))?;
+    let given = |field: &str, v: Option<String>| match v {
+        Some(v) if v.trim().is_empty() => Err(CrmError::invalid(field, "must not be empty")),
+        other => Ok(other.map(Secret::new)),
+    };
+    let secret = given("channelSecret", req.channel_secret)?;
+    let token = given("accessToken", req.access_token)?;
+    if secret.is_none() && token.is_none() {
+        return Err(CrmError::invalid(
+            "channelSecret",
+            "give channelSecret, accessToken or both",
+        ));
+    }
+    if let Some(s) = secret {
+        t.channel_secret = s;
+    }
+    if let Some(a) = token {
+        t.access_token = a;
+    }
+    deps.store.put_credentials(&t).await?;
+    tracing::info!(tenant = %t.id, "tenant credentials rotated");
+    Ok(StatusCode::NO_CONTENT)
+}

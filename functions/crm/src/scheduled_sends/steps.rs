@@ -41,7 +41,9 @@ pub(super) async fn process(
     };
     let mut next = e.clone();
     let outcome = match decide(&due, now) {
-        Verdict::Send { cap } => return deliver(deps, claim, &due, cap, Via::Push, now).await,
+        Verdict::Send { cap } => {
+            return Box::pin(deliver(deps, claim, &due, cap, Via::Push, now)).await;
+        }
         Verdict::OutsideWindow { until } => {
             defer(deps, claim, next, DeferReason::Window, until, now).await?;
             return Ok(Outcome::Deferred);

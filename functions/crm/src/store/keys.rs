@@ -34,8 +34,16 @@ pub type Key = (String, String);
 /// one partition's write rate does not cap how many sends come due at once.
 pub const DUE_SHARDS: u8 = 4;
 
+pub const TENANT_SK: &str = "TENANT";
+
 pub fn tenant(t: &TenantId) -> Key {
-    (format!("T#{t}"), "TENANT".into())
+    (format!("T#{t}"), TENANT_SK.into())
+}
+
+/// A tenant's channel secret and access token, sealed (`crate::vault`), in an item of their own
+/// that no index holds.
+pub fn tenant_credentials(t: &TenantId) -> Key {
+    (format!("T#{t}"), format!("{TENANT_SK}#CREDENTIALS"))
 }
 
 /// gsi1: every tenant, so the daily sweep can visit them (tenants number in thousands, not millions).

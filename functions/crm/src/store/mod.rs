@@ -95,6 +95,8 @@ pub enum StoreError {
     Malformed(String),
     #[error("the pagination cursor is not valid")]
     BadCursor,
+    #[error("tenant credentials: {0}")]
+    Credentials(#[from] crate::vault::VaultError),
 }
 
 impl StoreError {
@@ -114,13 +116,20 @@ impl StoreError {
 pub struct Store {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// Seals tenant credentials before they are written, opens them when read.
+    vault: std::sync::Arc<crate::vault::Vault>,
 }
 
 impl Store {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        vault: std::sync::Arc<crate::vault::Vault>,
+    ) -> Self {
         Self {
             client,
             table: table.into(),
+            vault,
         }
     }
 

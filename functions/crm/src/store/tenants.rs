@@ -1,7 +1,7 @@
 //! Tenants and the API keys that open the admin API for exactly one of them.
 use serde::{Deserialize, Serialize};
 
-use super::{Gsi3, SendUpdate, Store, StoreError, keys, to_item, values};
+use super::{Gsi3, SendUpdate, Store, StoreError, from_item, keys, s, to_item};
 use crate::domain::{Tenant, TenantId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +38,27 @@ struct TenantItem {
     tenant: Tenant,
 }
 
+/// The credentials' own item: sealed, and in no index.
+#[derive(Serialize, Deserialize)]
+struct CredentialsItem {
+    pk: String,
+    sk: String,
+    entity: String,
+    /// `{"channelSecret":…,"accessToken":…}` sealed by the vault.
+    sealed: String,
+}
+
+/// What the credentials item seals.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Credentials {
+    channel_secret: crate::secret::Secret,
+    access_token: crate::secret::Secret,
+}
+
+/// The tenant attributes that live only sealed, never on the tenant item.
+const SEALED_ATTRIBUTES: [&str; 2] = ["channelSecret", "accessToken"];
+
 impl TenantItem {
     fn new(tenant: &Tenant) -> Self {
         let (pk, sk) = keys::tenant(&tenant.id);
@@ -69,11 +90,51 @@ struct KeyItem {
 }
 
 holds!(KeyItem, key: ApiKeyRecord);
-holds!(TenantItem, tenant: Tenant);
 
 impl Store {
+    /// The tenant with its credentials opened (both items read at once).
     pub async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
-        self.value::<TenantItem>(keys::tenant(id)).await
+        // Boxed: read on nearly every path, its future would otherwise sit inside every
+        // caller's, and the deepest (a webhook reply that welcomes) ran out of stack.
+        Box::pin(self.read_tenant(id)).await
+    }
+
+    async fn read_tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        let (tenant, sealed) = futures::try_join!(
+            Box::pin(self.get(keys::tenant(id))),
+            Box::pin(self.get(keys::tenant_credentials(id)))
+        )?;
+        let (Some(mut tenant), Some(sealed)) = (tenant, sealed) else {
+            return Ok(None);
+        };
+        let sealed: CredentialsItem = from_item(sealed)?;
+        let opened = self.vault.open(&sealed.sealed).await?;
+        let creds: Credentials = serde_json::from_str(opened.expose())
+            .map_err(|e| StoreError::Malformed(e.to_string()))?;
+        tenant.insert("channelSecret".into(), s(creds.channel_secret.expose()));
+        tenant.insert("accessToken".into(), s(creds.access_token.expose()));
+        Ok(Some(from_item::<TenantItem>(tenant)?.tenant))
+    }
+
+    /// The tenant item (credentials left out) and its sealed credentials item.
+    async fn sealed_tenant_items(&self, tenant: &Tenant) -> Result<[super::Item; 2], StoreError> {
+        let mut item = to_item(&TenantItem::new(tenant))?;
+        for name in SEALED_ATTRIBUTES {
+            item.remove(name);
+        }
+        let creds = serde_json::to_string(&Credentials {
+            channel_secret: tenant.channel_secret.clone(),
+            access_token: tenant.access_token.clone(),
+        })
+        .map_err(|e| StoreError::Malformed(e.to_string()))?;
+        let (pk, sk) = keys::tenant_credentials(&tenant.id);
+        let sealed = to_item(&CredentialsItem {
+            pk,
+            sk,
+            entity: "tenant_credentials".into(),
+            sealed: self.vault.seal(&creds).await?,
+        })?;
+        Ok([item, sealed])
     }
 
     /// Creates the tenant and its first API key together; an existing tenant id is refused.
@@ -83,7 +144,7 @@ impl Store {
         key_sha256: &str,
         key: &ApiKeyRecord,
     ) -> Result<(), StoreError> {
-        let tenant_item = to_item(&TenantItem::new(tenant))?;
+        let [tenant_item, credentials] = self.sealed_tenant_items(tenant).await?;
         let (pk, sk) = keys::api_key(key_sha256);
         let key_item = to_item(&KeyItem {
             pk,
@@ -93,6 +154,7 @@ impl Store {
         })?;
         let writes = vec![
             self.put(tenant_item, Some("attribute_not_exists(pk)"))?,
+            self.put(credentials, None)?,
             self.put(key_item, Some("attribute_not_exists(pk)"))?,
         ];
         match self.transact(writes).await? {
@@ -101,18 +163,55 @@ impl Store {
         }
     }
 
-    /// Writes (or replaces) a tenant's settings; used by seeding and settings updates.
+    /// Writes (or replaces) a tenant's settings and credentials; used by seeding and updates.
     pub async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
-        let item = to_item(&TenantItem::new(tenant))?;
-        self.put_item(item).await?;
-        Ok(())
+        let writes = self
+            .sealed_tenant_items(tenant)
+            .await?
+            .into_iter()
+            .map(|item| self.put(item, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.transact(writes).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(StoreError::Conflict),
+        }
     }
 
-    /// Every tenant, in id order (one index partition; read once a day by the sweep).
+    /// Replaces the tenant's channel secret and access token only (the operator's rotation):
+    /// settings written meanwhile are untouched.
+    pub async fn put_credentials(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let [_, sealed] = self.sealed_tenant_items(tenant).await?;
+        let res = self
+            .put_one(sealed)
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await;
+        match super::condition_held("PutItem", res)? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict),
+        }
+    }
+
+    /// Every tenant, in id order (one index partition, which holds no credentials; read once a
+    /// day by the sweep, so each tenant is then read whole).
     pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
-        self.partition(Some(keys::GSI1), keys::TENANTS_INDEX_PK.to_owned())
-            .await
-            .and_then(values::<TenantItem>)
+        let listed = self
+            .partition(Some(keys::GSI1), keys::TENANTS_INDEX_PK.to_owned())
+            .await?;
+        let mut tenants = Vec::with_capacity(listed.len());
+        for item in listed {
+            let id = item
+                .get("id")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|id| TenantId::parse(id).ok());
+            if let Some(t) = match id {
+                Some(id) => self.get_tenant(&id).await?,
+                None => None,
+            } {
+                tenants.push(t);
+            }
+        }
+        Ok(tenants)
     }
 
     pub async fn put_api_key(

@@ -88,6 +88,7 @@ async fn run(
             public_base_url: None,
             operator_key_sha256: None,
             allow_loopback_webhooks: false,
+            vault_key: crm::config::VaultKey::local_default(),
         },
         aws,
         Arc::new(ManualClock::at(now)),

@@ -155,7 +155,11 @@ async fn run(args: &Args, aws: &aws_config::SdkConfig, table: &str) -> anyhow::R
             .interceptor(meter.clone())
             .build(),
     );
-    let store = Store::new(metered, table);
+    let store = Store::new(
+        metered,
+        table,
+        crm::vault::Vault::local(&crm::secret::Secret::new("bench")),
+    );
     let fake = FakeLine::new();
     let (fake_url, _server) = fake.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let zone = TimeZone::get(ZONE)?;
@@ -174,6 +178,7 @@ async fn run(args: &Args, aws: &aws_config::SdkConfig, table: &str) -> anyhow::R
             public_base_url: None,
             operator_key_sha256: None,
             allow_loopback_webhooks: false,
+            vault_key: crm::config::VaultKey::local_default(),
         }),
     };
     let tenant = Tenant {
