@@ -12,14 +12,13 @@
 use std::time::Instant;
 
 use futures::{StreamExt, stream::FuturesUnordered};
-use jiff::{Timestamp, civil::Date};
+use jiff::civil::Date;
 
-use super::{Entered, Found, already_entered, enter_once, follow_up};
+use super::{Entered, Found, Run, already_entered, enter_once, follow_up};
 use crate::{
-    deps::Deps,
     domain::{
-        Friend, LineUserId, Tenant,
-        dormancy::{DormancyClock, DormancySettings, Tier, backfill_tier},
+        Friend, LineUserId,
+        dormancy::{DormancyClock, Tier, backfill_tier},
     },
     http::CrmError,
     store::{FriendFilter, Once, SweepState},
@@ -40,15 +39,6 @@ pub(super) fn due(state: &SweepState) -> Option<&'static [DormancyClock]> {
         (Some(_), Some(_)) => Some(PURCHASE),
         (Some(_), None) => None,
     }
-}
-
-/// What every placement of one run shares.
-pub(super) struct Run<'a> {
-    pub deps: &'a Deps,
-    pub tenant: &'a Tenant,
-    pub settings: &'a DormancySettings,
-    pub today: Date,
-    pub now: Timestamp,
 }
 
 /// How far a run got.

@@ -222,7 +222,7 @@ async fn sweep_tenant_until(
     }
     // After the days, so today's crossings count as news and the backfill skips them.
     if let Some(clocks) = backfill {
-        let run = backfill::Run {
+        let run = Run {
             deps,
             tenant,
             settings: &settings,
@@ -270,7 +270,7 @@ pub async fn backfill_tenant(
     now: Timestamp,
 ) -> Result<SweepReport, CrmError> {
     let (settings, mut found) = start_tenant(deps, tenant).await?;
-    let run = backfill::Run {
+    let run = Run {
         deps,
         tenant,
         settings: &settings,
@@ -303,6 +303,13 @@ async fn sweep_day(
     now: Timestamp,
     found: &mut Found,
 ) -> Result<(), CrmError> {
+    let run = Run {
+        deps,
+        tenant,
+        settings,
+        today: day,
+        now,
+    };
     for tier in &settings.tiers {
         let Some(crossing) = dormancy::crossing_day(day, tier.days) else {
             continue;
@@ -316,7 +323,7 @@ async fn sweep_day(
             Some(k) => keys::bucket_pk(&tenant.id, k, &crossing.to_string()),
         };
         for u in bucket_friends(deps, &pk, found).await? {
-            enter(deps, tenant, settings, tier, crossing, day, &u, now, found).await?;
+            enter(&run, tier, crossing, &u, found).await?;
         }
     }
     // Birthdays come from the birthday field's bucket, anniversaries from the follow day's.
@@ -337,7 +344,7 @@ async fn sweep_day(
         for md in dormancy::month_days_celebrated(day) {
             let pk = keys::bucket_pk(&tenant.id, bucket, &md);
             for u in bucket_friends(deps, &pk, found).await? {
-                celebrate(deps, tenant, occasion, kind, day, &u, now, found).await?;
+                celebrate(&run, occasion, kind, &u, found).await?;
             }
         }
     }
@@ -359,19 +366,32 @@ async fn bucket_friends(
         .collect())
 }
 
+/// One tenant's run: who, with which settings, for which day (in the tenant's zone), at what
+/// instant. The daily sweep and the backfill both pass it down.
+#[derive(Clone, Copy)]
+pub(super) struct Run<'a> {
+    pub deps: &'a Deps,
+    pub tenant: &'a Tenant,
+    pub settings: &'a DormancySettings,
+    pub today: Date,
+    pub now: Timestamp,
+}
+
 /// Moves one friend found in a crossing bucket into `tier`, once.
-#[allow(clippy::too_many_arguments)]
 async fn enter(
-    deps: &Deps,
-    tenant: &Tenant,
-    settings: &DormancySettings,
+    run: &Run<'_>,
     tier: &Tier,
     crossing: Date,
-    day: Date,
     u: &LineUserId,
-    now: Timestamp,
     found: &mut Found,
 ) -> Result<(), CrmError> {
+    let Run {
+        deps,
+        tenant,
+        settings,
+        today: day,
+        now,
+    } = *run;
     let zone = tenant.time_zone();
     found.report.friends_read += 1;
     // The index is eventually consistent: trust the profile. A friend who acted since (or
@@ -549,17 +569,20 @@ impl Celebration {
 }
 
 /// Enrolls one friend into the birthday or anniversary scenario, once per year.
-#[allow(clippy::too_many_arguments)]
 async fn celebrate(
-    deps: &Deps,
-    tenant: &Tenant,
+    run: &Run<'_>,
     occasion: &Occasion,
     kind: Celebration,
-    day: Date,
     u: &LineUserId,
-    now: Timestamp,
     found: &mut Found,
 ) -> Result<(), CrmError> {
+    let Run {
+        deps,
+        tenant,
+        today: day,
+        now,
+        ..
+    } = *run;
     let zone = tenant.time_zone();
     let celebrated = dormancy::month_days_celebrated(day);
     found.report.friends_read += 1;
