@@ -404,3 +404,38 @@ async fn the_operator_rotates_a_shops_channel_secret_and_the_old_one_stops_worki
     assert_eq!(t.access_token.expose(), env.tenant.access_token);
     Ok(())
 }
+
+#[tokio::test]
+async fn changing_settings_keeps_a_quota_mark_the_tick_wrote_meanwhile() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    // What the admin API read just before the tick marked the monthly quota exhausted.
+    let read = env.store.get_tenant(&env.tenant.id).await?.expect("tenant");
+    env.store
+        .set_quota_exhausted(&env.tenant.id, Some(jiff::Timestamp::now()))
+        .await?;
+    let mut changed = read.clone();
+    changed.name = "新しい店名".into();
+    env.store.update_tenant_settings(&changed).await?;
+
+    let stored = env.store.get_tenant(&env.tenant.id).await?.expect("tenant");
+    assert_eq!(stored.name, "新しい店名");
+    assert!(
+        stored.quota_exhausted_at.is_some(),
+        "the tick's mark survives"
+    );
+    // Through the API too, and the credentials still open afterwards.
+    let (status, body) = env
+        .marketer("PATCH", "/admin/tenant", Some(json!({ "dailyCap": 3 })))
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["dailyCap"], 3);
+    let (status, body) = env
+        .marketer("PATCH", "/admin/tenant", Some(json!({ "dailyCap": null })))
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stored = env.store.get_tenant(&env.tenant.id).await?.expect("tenant");
+    assert_eq!(stored.daily_cap, None);
+    assert!(stored.quota_exhausted_at.is_some());
+    assert_eq!(stored.access_token.expose(), env.tenant.access_token);
+    Ok(())
+}

@@ -221,7 +221,8 @@ pub(super) async fn update(
         }
         t.daily_cap = cap;
     }
-    deps.store.put_tenant(&t).await?;
+    // Only these settings: a quota mark the tick sets meanwhile stays.
+    deps.store.update_tenant_settings(&t).await?;
     Ok(Json(tenant_view(&deps, &t)))
 }
 

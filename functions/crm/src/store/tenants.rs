@@ -177,6 +177,41 @@ impl Store {
         }
     }
 
+    /// Writes the settings a marketer changes (name, zone, delivery window, daily cap) and
+    /// nothing else, so a concurrent write of another attribute (the tick marking the monthly
+    /// quota exhausted) is not undone. Values come from the tenant item's own serialization.
+    pub async fn update_tenant_settings(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        let item = to_item(&TenantItem::new(tenant))?;
+        let (pk, sk) = keys::tenant(&tenant.id);
+        let mut set = Vec::new();
+        let mut remove = Vec::new();
+        let mut update = self
+            .update(pk, sk)
+            .condition_expression("attribute_exists(pk)");
+        for (i, name) in ["name", "zone", "deliveryWindow", "dailyCap"]
+            .iter()
+            .enumerate()
+        {
+            update = update.expression_attribute_names(format!("#s{i}"), *name);
+            match item.get(*name) {
+                Some(value) => {
+                    set.push(format!("#s{i} = :s{i}"));
+                    update = update.expression_attribute_values(format!(":s{i}"), value.clone());
+                }
+                None => remove.push(format!("#s{i}")),
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let res = update.update_expression(expression).send().await;
+        match super::condition_held("UpdateItem", res)? {
+            true => Ok(()),
+            false => Err(StoreError::Conflict),
+        }
+    }
+
     /// Replaces the tenant's channel secret and access token only (the operator's rotation):
     /// settings written meanwhile are untouched.
     pub async fn put_credentials(&self, tenant: &Tenant) -> Result<(), StoreError> {
