@@ -502,7 +502,7 @@ mod tests {
     use crate::domain::TenantId;
     use jiff::civil::date;
 
-    use crate::domain::friend::tests::{friend_followed, ts};
+    use crate::domain::friend::{friend_followed, ts};
 
     fn friend() -> Friend {
         friend_followed("2026-01-01T00:00:00Z")

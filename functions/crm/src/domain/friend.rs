@@ -254,8 +254,12 @@ impl Friend {
     }
 }
 
+/// The friend fixtures other domain tests share.
 #[cfg(test)]
-pub(crate) mod tests {
+pub(crate) use tests::{friend_followed, ts};
+
+#[cfg(test)]
+mod tests {
     use super::*;
 
     pub(crate) fn ts(s: &str) -> Timestamp {
