@@ -214,7 +214,7 @@ pub fn parse_csv(bytes: &[u8], zone: &jiff::tz::TimeZone) -> Result<Import, Fiel
                     continue;
                 }
                 let key = order_id.clone();
-                let entry = orders.entry(order_id.clone()).or_insert_with(|| {
+                let entry = orders.entry(key.clone()).or_insert_with(|| {
                     (
                         line,
                         Purchase {

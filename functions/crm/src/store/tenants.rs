@@ -104,16 +104,26 @@ impl Store {
             Box::pin(self.get(keys::tenant(id))),
             Box::pin(self.get(keys::tenant_credentials(id)))
         )?;
-        let (Some(mut tenant), Some(sealed)) = (tenant, sealed) else {
+        let (Some(tenant), Some(sealed)) = (tenant, sealed) else {
             return Ok(None);
         };
+        self.opened_tenant(tenant, sealed).await.map(Some)
+    }
+
+    /// The tenant from its item (or the index's copy of it) and its credentials item, opened.
+    async fn opened_tenant(
+        &self,
+        mut tenant: super::Item,
+        sealed: super::Item,
+    ) -> Result<Tenant, StoreError> {
         let sealed: CredentialsItem = from_item(sealed)?;
         let opened = self.vault.open(&sealed.sealed).await?;
         let creds: Credentials = serde_json::from_str(opened.expose())
             .map_err(|e| StoreError::Malformed(e.to_string()))?;
-        tenant.insert("channelSecret".into(), s(creds.channel_secret.expose()));
-        tenant.insert("accessToken".into(), s(creds.access_token.expose()));
-        Ok(Some(from_item::<TenantItem>(tenant)?.tenant))
+        let [secret, token] = SEALED_ATTRIBUTES;
+        tenant.insert(secret.into(), s(creds.channel_secret.expose()));
+        tenant.insert(token.into(), s(creds.access_token.expose()));
+        Ok(from_item::<TenantItem>(tenant)?.tenant)
     }
 
     /// The tenant item (credentials left out) and its sealed credentials item.
@@ -228,7 +238,7 @@ impl Store {
     }
 
     /// Every tenant, in id order (one index partition, which holds no credentials; read once a
-    /// day by the sweep, so each tenant is then read whole).
+    /// day by the sweep, so each tenant's credentials are then read).
     pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         let listed = self
             .partition(Some(keys::GSI1), keys::TENANTS_INDEX_PK.to_owned())
@@ -239,11 +249,13 @@ impl Store {
                 .get("id")
                 .and_then(|v| v.as_s().ok())
                 .and_then(|id| TenantId::parse(id).ok());
-            if let Some(t) = match id {
-                Some(id) => self.get_tenant(&id).await?,
+            // The index copy is the whole tenant item; only the credentials need a read.
+            let sealed = match id {
+                Some(id) => self.get(keys::tenant_credentials(&id)).await?,
                 None => None,
-            } {
-                tenants.push(t);
+            };
+            if let Some(sealed) = sealed {
+                tenants.push(self.opened_tenant(item, sealed).await?);
             }
         }
         Ok(tenants)
