@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::{
     Friend, LineUserId, TagName, TenantId,
+    condition::{Condition, Scope, conditions_hold, validate_conditions},
     message::{FieldError, validate_messages},
-    scenario::{Condition, conditions_hold},
 };
 
 /// LINE's multicast takes at most 500 user ids per request.
@@ -27,7 +27,7 @@ pub struct Segment {
     /// The friend has none of these tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub none_tags: Vec<TagName>,
-    /// Custom-field conditions, as in scenario steps (all must hold).
+    /// Conditions as in scenario steps: custom fields, purchases (all must hold).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,7 +45,7 @@ impl Segment {
             && self.all_tags.iter().all(|t| f.has_tag(t))
             && (self.any_tags.is_empty() || self.any_tags.iter().any(|t| f.has_tag(t)))
             && !self.none_tags.iter().any(|t| f.has_tag(t))
-            && conditions_hold(&self.fields, f)
+            && conditions_hold(&self.fields, f, None)
             && self.followed_from.is_none_or(|from| f.followed_at >= from)
             && self.followed_to.is_none_or(|to| f.followed_at <= to)
             && (self.routes.is_empty() || f.route.as_ref().is_some_and(|r| self.routes.contains(r)))
@@ -73,6 +73,7 @@ impl BroadcastRequest {
         if self.name.trim().is_empty() {
             return Err(FieldError::new("name", "must not be empty"));
         }
+        validate_conditions(&self.segment.fields, "segment.fields", Scope::Friend)?;
         validate_messages(&self.messages, "messages")
     }
 }

@@ -1,6 +1,7 @@
 //! Plain types and rules: no I/O, no async, no SDK or Lambda types. `now` is always a parameter.
 pub mod auto_reply;
 pub mod broadcast;
+pub mod condition;
 pub mod deferral;
 pub mod definition;
 pub mod dormancy;

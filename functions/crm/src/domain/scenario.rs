@@ -28,7 +28,6 @@
 //!     messages:
 //!       - { type: text, text: "初回限定クーポン: {{coupon}}" }
 //! ```
-use std::cmp::Ordering;
 use std::fmt;
 
 use serde::{
@@ -37,6 +36,7 @@ use serde::{
 };
 use serde_json::Value;
 
+use super::condition::{Condition, Scope, conditions_hold, validate_conditions};
 use super::definition;
 use super::message::{FieldError, validate_messages};
 use super::schedule::{Timing, window_serde};
@@ -139,63 +139,6 @@ pub struct StepDefinition {
     pub transactional: bool,
 }
 
-/// A test on the friend at send time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
-pub enum Condition {
-    HasTag {
-        tag: TagName,
-    },
-    LacksTag {
-        tag: TagName,
-    },
-    /// A custom field compared with `value`: numerically when both sides are numbers, else as
-    /// text (so `YYYY-MM-DD` dates compare in calendar order).
-    Field {
-        name: String,
-        op: FieldOp,
-        #[serde(
-            default,
-            deserialize_with = "scalar_as_string",
-            skip_serializing_if = "Option::is_none"
-        )]
-        value: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum FieldOp {
-    Eq,
-    Ne,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
-    Contains,
-    /// The field is set and not blank (a blank answer is no answer).
-    Exists,
-    Missing,
-}
-
-impl FieldOp {
-    fn needs_value(self) -> bool {
-        !matches!(self, FieldOp::Exists | FieldOp::Missing)
-    }
-}
-
-/// YAML writers put `value: 20` or `value: true` unquoted; fields are text, so keep the text.
-fn scalar_as_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    match Option::<Value>::deserialize(d)? {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Some(v.to_string())),
-        Some(_) => Err(de::Error::custom(
-            "value must be a string, number or boolean",
-        )),
-    }
-}
-
 /// What happens when a step's conditions do not hold at send time.
 ///
 /// Written as a word for the simple cases and as a tagged object for the ones with a target:
@@ -286,59 +229,6 @@ pub enum StepDecision {
     Switch(ScenarioId),
 }
 
-/// Whether every condition holds for the friend now (no conditions: always).
-pub fn conditions_hold(conds: &[Condition], friend: &Friend) -> bool {
-    conds.iter().all(|c| condition_holds(c, friend))
-}
-
-fn condition_holds(cond: &Condition, friend: &Friend) -> bool {
-    match cond {
-        Condition::HasTag { tag } => friend.has_tag(tag),
-        Condition::LacksTag { tag } => !friend.has_tag(tag),
-        Condition::Field { name, op, value } => {
-            let actual = friend
-                .fields
-                .get(name)
-                .map(|v| v.trim())
-                .filter(|v| !v.is_empty());
-            let expected = value.as_deref().map(str::trim);
-            match (op, actual, expected) {
-                (FieldOp::Exists, a, _) => a.is_some(),
-                (FieldOp::Missing, a, _) => a.is_none(),
-                // "plan is not gold" holds for a friend who has no plan at all.
-                (FieldOp::Ne, None, _) => true,
-                (_, None, _) | (_, _, None) => false,
-                (FieldOp::Contains, Some(a), Some(e)) => a.contains(e),
-                (op, Some(a), Some(e)) => {
-                    let ord = compare(a, e);
-                    match op {
-                        FieldOp::Eq => ord == Ordering::Equal,
-                        FieldOp::Ne => ord != Ordering::Equal,
-                        FieldOp::Gt => ord == Ordering::Greater,
-                        FieldOp::Gte => ord != Ordering::Less,
-                        FieldOp::Lt => ord == Ordering::Less,
-                        FieldOp::Lte => ord != Ordering::Greater,
-                        FieldOp::Contains | FieldOp::Exists | FieldOp::Missing => false,
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Numbers compare as numbers ("9" < "10"); anything else as text, which orders zero-padded
-/// dates (`2026-04-01`) and times correctly.
-fn compare(a: &str, b: &str) -> Ordering {
-    match (number(a), number(b)) {
-        (Some(x), Some(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-        _ => a.cmp(b),
-    }
-}
-
-fn number(s: &str) -> Option<f64> {
-    s.parse::<f64>().ok().filter(|n| n.is_finite())
-}
-
 /// Fixed namespace for retry keys; changing it would re-send every in-flight step.
 const RETRY_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x6f1d_5a0e_8c2b_4e57_9a43_2b7c_1d0e_f3a9);
@@ -388,23 +278,11 @@ impl ScenarioDefinition {
             Some(_) if !step.messages.is_empty() => validate_messages(&step.messages, &path)?,
             Some(_) => {}
         }
-        for (j, cond) in step.conditions.iter().enumerate() {
-            if let Condition::Field { name, op, value } = cond {
-                let path = format!("steps[{i}].conditions[{j}]");
-                if name.trim().is_empty() {
-                    return Err(FieldError::new(
-                        format!("{path}.name"),
-                        "a field name is required",
-                    ));
-                }
-                if op.needs_value() && value.is_none() {
-                    return Err(FieldError::new(
-                        format!("{path}.value"),
-                        "this comparison needs a value",
-                    ));
-                }
-            }
-        }
+        validate_conditions(
+            &step.conditions,
+            &format!("steps[{i}].conditions"),
+            Scope::Friend,
+        )?;
         match &step.on_unmet {
             OnUnmet::Goto { step: target } if *target == step.id => Err(FieldError::new(
                 format!("steps[{i}].onUnmet"),
@@ -440,7 +318,7 @@ impl ScenarioDefinition {
         let Some(step) = self.steps.get(step_index) else {
             return StepDecision::Stop;
         };
-        if conditions_hold(&step.conditions, friend) {
+        if conditions_hold(&step.conditions, friend, None) {
             return StepDecision::Send;
         }
         match &step.on_unmet {
@@ -774,56 +652,6 @@ mod tests {
         assert_eq!(def.decide(9, &f), StepDecision::Stop);
         assert_eq!(def.next_step_after(2), Some(3));
         assert_eq!(def.next_step_after(3), None);
-    }
-
-    #[test]
-    fn tag_conditions_check_the_friend_at_send_time() {
-        let mut f = friend();
-        let vip = [Condition::HasTag { tag: tag("VIP") }];
-        let not_vip = [Condition::LacksTag { tag: tag("VIP") }];
-        assert!(!conditions_hold(&vip, &f));
-        assert!(conditions_hold(&not_vip, &f));
-        f.add_tag(tag("VIP"), now());
-        assert!(conditions_hold(&vip, &f));
-        assert!(!conditions_hold(&not_vip, &f));
-        assert!(conditions_hold(&[], &f));
-    }
-
-    fn field(name: &str, op: FieldOp, value: Option<&str>) -> Condition {
-        Condition::Field {
-            name: name.to_owned(),
-            op,
-            value: value.map(str::to_owned),
-        }
-    }
-
-    #[test]
-    fn numeric_fields_compare_as_numbers_and_dates_as_text() {
-        let mut f = friend();
-        f.set_fields([
-            ("age".to_owned(), Some("9".to_owned())),
-            ("birthday".to_owned(), Some("2000-04-01".to_owned())),
-            ("plan".to_owned(), Some("ゴールド会員".to_owned())),
-        ]);
-        let holds = |c: Condition| conditions_hold(&[c], &f);
-        assert!(holds(field("age", FieldOp::Lt, Some("10"))));
-        assert!(holds(field("age", FieldOp::Eq, Some("9.0"))));
-        assert!(!holds(field("age", FieldOp::Gte, Some("10"))));
-        assert!(holds(field("birthday", FieldOp::Lt, Some("2000-12-31"))));
-        assert!(holds(field("birthday", FieldOp::Gte, Some("2000-04-01"))));
-        assert!(holds(field("plan", FieldOp::Contains, Some("ゴールド"))));
-        assert!(holds(field("plan", FieldOp::Ne, Some("一般"))));
-        assert!(holds(field("plan", FieldOp::Exists, None)));
-        assert!(holds(field("coupon", FieldOp::Missing, None)));
-        assert!(!holds(field("coupon", FieldOp::Eq, Some("x"))));
-        assert!(holds(field("coupon", FieldOp::Ne, Some("x"))));
-    }
-
-    #[test]
-    fn an_unquoted_yaml_number_is_a_field_value() {
-        let c: Condition =
-            serde_yaml_ng::from_str("{ type: field, name: age, op: gte, value: 20 }").unwrap();
-        assert_eq!(c, field("age", FieldOp::Gte, Some("20")));
     }
 
     #[test]

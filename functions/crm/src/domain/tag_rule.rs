@@ -20,10 +20,11 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::condition::{Condition, Scope, conditions_hold, validate_conditions};
 use super::definition;
 use super::message::FieldError;
 use super::purchase::Purchase;
-use super::scenario::{Condition, FieldOp, conditions_hold, slug_newtype};
+use super::scenario::slug_newtype;
 use super::survey::check_field_name;
 use super::{Friend, TagName};
 
@@ -41,7 +42,7 @@ pub struct TagRule {
     pub when: When,
     /// All must hold, checked on the friend after the event's own changes (counters included).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<RuleCondition>,
+    pub conditions: Vec<Condition>,
     /// Tag names or templates (see the module documentation).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add_tags: Vec<String>,
@@ -125,71 +126,6 @@ pub enum Occurrence<'a> {
         /// Chosen choice ids (empty for free text and dates).
         choices: &'a [String],
     },
-}
-
-/// Conditions of a rule: the scenario conditions plus the purchase counters and the score.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
-pub enum RuleCondition {
-    HasTag {
-        tag: TagName,
-    },
-    LacksTag {
-        tag: TagName,
-    },
-    Field {
-        name: String,
-        op: FieldOp,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        value: Option<String>,
-    },
-    PurchaseCount {
-        op: FieldOp,
-        value: i64,
-    },
-    /// Total spent, in yen.
-    PurchaseTotal {
-        op: FieldOp,
-        value: i64,
-    },
-    Score {
-        op: FieldOp,
-        value: i64,
-    },
-}
-
-fn compare(op: FieldOp, actual: i64, expected: i64) -> bool {
-    match op {
-        FieldOp::Eq => actual == expected,
-        FieldOp::Ne => actual != expected,
-        FieldOp::Gt => actual > expected,
-        FieldOp::Gte => actual >= expected,
-        FieldOp::Lt => actual < expected,
-        FieldOp::Lte => actual <= expected,
-        FieldOp::Contains | FieldOp::Exists | FieldOp::Missing => false,
-    }
-}
-
-impl RuleCondition {
-    fn holds(&self, f: &Friend, score: i64) -> bool {
-        match self {
-            RuleCondition::HasTag { tag } => f.has_tag(tag),
-            RuleCondition::LacksTag { tag } => !f.has_tag(tag),
-            RuleCondition::Field { name, op, value } => conditions_hold(
-                &[Condition::Field {
-                    name: name.clone(),
-                    op: *op,
-                    value: value.clone(),
-                }],
-                f,
-            ),
-            RuleCondition::PurchaseCount { op, value } => {
-                compare(*op, i64::from(f.purchase_count), *value)
-            }
-            RuleCondition::PurchaseTotal { op, value } => compare(*op, f.purchase_total, *value),
-            RuleCondition::Score { op, value } => compare(*op, score, *value),
-        }
-    }
 }
 
 /// What applying rules changed, for domain events and tag-triggered scenarios.
@@ -309,7 +245,7 @@ pub fn apply_rules(
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     for rule in sorted {
         let score = friend.score_at(now, half_life_days);
-        if !rule.conditions.iter().all(|c| c.holds(friend, score)) {
+        if !conditions_hold(&rule.conditions, friend, Some(score)) {
             continue;
         }
         outcome.fired.push(rule.id.clone());
@@ -371,18 +307,7 @@ impl TagRule {
         for name in self.set_fields.keys() {
             check_field_name(name, &format!("setFields.{name}"))?;
         }
-        for (i, c) in self.conditions.iter().enumerate() {
-            if let RuleCondition::Field {
-                op, value: None, ..
-            } = c
-                && !matches!(op, FieldOp::Exists | FieldOp::Missing)
-            {
-                return Err(FieldError::new(
-                    format!("conditions[{i}].value"),
-                    "this comparison needs a value",
-                ));
-            }
-        }
+        validate_conditions(&self.conditions, "conditions", Scope::Rule)?;
         let blank = match &self.when {
             When::Postback { data: s, .. }
             | When::Keyword { text: s, .. }
