@@ -25,8 +25,8 @@ async fn a_follow_creates_the_friend_with_their_line_profile() -> anyhow::Result
         .get_friend(&env.tenant.id, &hanako.parse()?)
         .await?
         .expect("friend recorded");
-    assert_eq!(friend.display_name.as_deref(), Some("花子"));
-    assert_eq!(friend.language.as_deref(), Some("ja"));
+    assert_eq!(friend.profile.display_name.as_deref(), Some("花子"));
+    assert_eq!(friend.profile.language.as_deref(), Some("ja"));
     assert!(!friend.blocked);
     let kinds: Vec<_> = env
         .bus
@@ -220,7 +220,7 @@ async fn a_failing_profile_api_does_not_lose_the_follow() -> anyhow::Result<()> 
         .get_friend(&env.tenant.id, &u.parse()?)
         .await?
         .expect("follow recorded");
-    assert_eq!(friend.display_name, None);
+    assert_eq!(friend.profile.display_name, None);
     assert!(!friend.blocked);
     Ok(())
 }

@@ -17,7 +17,10 @@ use crate::{
     bus::Event,
     chat::{Interpreter, Outcome},
     deps::Deps,
-    domain::{Friend, FriendChange, LineUserId, Tenant, TenantId, friend::Activity},
+    domain::{
+        Friend, FriendChange, LineUserId, Tenant, TenantId,
+        friend::{Activity, Profile},
+    },
     http::CrmError,
     line::{
         signature,
@@ -201,10 +204,7 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
                 .get_or_init(|| fetch_profile(deps, tenant, &f.user_id))
                 .await;
             if let Some(p) = fetched {
-                f.display_name = Some(p.display_name.clone());
-                f.picture_url = p.picture_url.clone();
-                f.status_message = p.status_message.clone();
-                f.language = p.language.clone();
+                f.profile = p.clone();
             }
         }
         // A tap or message may answer a survey, fire tag rules or get an auto-reply: all
@@ -286,11 +286,7 @@ fn mode_name(event: &WebhookEvent) -> String {
     }
 }
 
-async fn fetch_profile(
-    deps: &Deps,
-    tenant: &Tenant,
-    u: &LineUserId,
-) -> Option<crate::line::client::Profile> {
+async fn fetch_profile(deps: &Deps, tenant: &Tenant, u: &LineUserId) -> Option<Profile> {
     // A failing profile call must not lose the follow: the friend is recorded without a name.
     match deps.line.profile(&tenant.access_token, u.as_str()).await {
         Ok(p) => p,

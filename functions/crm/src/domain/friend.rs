@@ -1,5 +1,6 @@
 //! A friend is one LINE user following a tenant's account: profile, follow state, tags, fields, score.
 use std::collections::BTreeMap;
+use std::fmt;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -15,14 +16,9 @@ use super::{
 pub struct Friend {
     pub tenant: TenantId,
     pub user_id: LineUserId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub picture_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
+    /// As LINE gave it at the last follow; empty when the profile call failed.
+    #[serde(flatten)]
+    pub profile: Profile,
     /// First follow (or first sighting, for friends who followed before the tenant connected).
     pub followed_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +66,30 @@ pub struct Friend {
     /// Optimistic-concurrency counter: every write expects the version it read.
     #[serde(default)]
     pub version: u64,
+}
+
+/// What LINE tells about a user (`GET /v2/bot/profile/{userId}`). `Debug` hides the name and
+/// status message: they are personal.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    /// BCP 47; absent until the user has agreed to LINE's privacy policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+impl fmt::Debug for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Profile")
+            .field("language", &self.language)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A free-text or date question left unanswered this long stops catching the friend's
@@ -125,10 +145,7 @@ impl Friend {
         Self {
             tenant,
             user_id,
-            display_name: None,
-            picture_url: None,
-            status_message: None,
-            language: None,
+            profile: Profile::default(),
             followed_at: at,
             last_followed_at: None,
             blocked: false,

@@ -331,7 +331,7 @@ impl RenderContext {
     /// `name` is the LINE display name; every custom field is `field.<name>`.
     pub fn for_friend(friend: &Friend) -> Self {
         let mut vars = BTreeMap::new();
-        if let Some(name) = &friend.display_name {
+        if let Some(name) = &friend.profile.display_name {
             vars.insert("name".to_owned(), name.clone());
         }
         for (k, v) in &friend.fields {
@@ -497,7 +497,7 @@ mod tests {
             LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap(),
             "2026-04-01T00:00:00Z".parse().unwrap(),
         );
-        f.display_name = name.map(str::to_owned);
+        f.profile.display_name = name.map(str::to_owned);
         f
     }
 

@@ -427,7 +427,7 @@ async fn enter(
             {
                 found.vips.push(LapsedFriend {
                     user_id: u.clone(),
-                    display_name: before.display_name.clone(),
+                    display_name: before.profile.display_name.clone(),
                     tag: tier.tag.clone(),
                 });
             }

@@ -13,6 +13,7 @@ use tracing::{debug, warn};
 use url::Url;
 use uuid::Uuid;
 
+use crate::domain::friend::Profile;
 use crate::secret::Secret;
 
 /// LINE answers within a second or two; a call that takes longer is treated as lost (and a send
@@ -68,29 +69,6 @@ pub enum SendOutcome {
     /// 409: LINE had already accepted a request with this retry key (within 24 h), the one
     /// named here. The messages were sent then; this attempt sent nothing. Treat as delivered.
     AlreadyAccepted { accepted_request_id: RequestId },
-}
-
-/// `GET /v2/bot/profile/{userId}`. `Debug` hides the name and status message: they are personal.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Profile {
-    pub display_name: String,
-    pub user_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub picture_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_message: Option<String>,
-    /// BCP 47; absent until the user has agreed to LINE's privacy policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub language: Option<String>,
-}
-
-impl fmt::Debug for Profile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Profile")
-            .field("language", &self.language)
-            .finish_non_exhaustive()
-    }
 }
 
 /// `GET /v2/bot/message/quota`: the month's target limit for sent messages.
@@ -784,8 +762,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(p.display_name, "LINE taro");
-        assert_eq!(p.user_id, FRIEND);
+        assert_eq!(p.display_name.as_deref(), Some("LINE taro"));
         assert_eq!(p.language.as_deref(), Some("ja"));
         assert_eq!(
             p.picture_url.as_deref(),

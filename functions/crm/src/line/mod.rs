@@ -6,7 +6,7 @@ pub mod signature;
 pub mod throttle;
 pub mod webhook;
 
-pub use client::{LineClient, LineError, Profile, Quota, RequestId, SendOutcome};
+pub use client::{LineClient, LineError, Quota, RequestId, SendOutcome};
 pub use signature::SignatureError;
 pub use webhook::{
     EventBody, MessageContent, Mode, Source, WebhookEvent, WebhookPayload, parse_payload,
