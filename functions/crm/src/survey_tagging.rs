@@ -255,7 +255,7 @@ async fn on_answer(deps: &Deps, tenant: &Tenant, e: &Answered) -> Result<Value, 
                     .map(|c| c.label().to_owned())
             })
             .collect();
-        fx.set_fields.push((field.clone(), labels.join(",")));
+        fx.effect.set_fields.insert(field.clone(), labels.join(","));
     }
     let choices: Vec<String> = match &answer {
         Answer::Chose(ids) => ids.iter().map(|c| c.to_string()).collect(),
@@ -285,7 +285,7 @@ async fn on_answer(deps: &Deps, tenant: &Tenant, e: &Answered) -> Result<Value, 
             return Ok(None);
         };
         let mut after = before.clone();
-        after.apply_effects(fx, now, half_life);
+        after.apply_effect(&fx.effect, now, half_life);
         apply_rules(rules, occ, &mut after, now, half_life);
         // The new tags' scenarios start from the FriendTagged event this write puts in the outbox.
         let tags_added: Vec<TagName> = after

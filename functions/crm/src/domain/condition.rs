@@ -206,23 +206,14 @@ fn scalar_as_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{LineUserId, TenantId};
-    use jiff::Timestamp;
+    use crate::domain::friend::{friend_followed, ts};
 
     fn friend() -> Friend {
-        Friend::new(
-            TenantId::parse("demo").unwrap(),
-            LineUserId::parse("U4af4980629c1e2c3f2a41b8e4d0a3b0c").unwrap(),
-            "2026-04-01T00:00:00Z".parse().unwrap(),
-        )
+        friend_followed("2026-04-01T00:00:00Z")
     }
 
     fn tag(s: &str) -> TagName {
         TagName::parse(s).unwrap()
-    }
-
-    fn now() -> Timestamp {
-        "2026-04-02T00:00:00Z".parse().unwrap()
     }
 
     #[test]
@@ -232,7 +223,7 @@ mod tests {
         let not_vip = [Condition::LacksTag { tag: tag("VIP") }];
         assert!(!conditions_hold(&vip, &f, None));
         assert!(conditions_hold(&not_vip, &f, None));
-        f.add_tag(tag("VIP"), now());
+        f.add_tag(tag("VIP"), ts("2026-04-02T00:00:00Z"));
         assert!(conditions_hold(&vip, &f, None));
         assert!(!conditions_hold(&not_vip, &f, None));
         assert!(conditions_hold(&[], &f, None));

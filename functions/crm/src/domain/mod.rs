@@ -5,6 +5,7 @@ pub mod condition;
 pub mod deferral;
 pub mod definition;
 pub mod dormancy;
+pub mod effect;
 pub mod enrollment;
 pub mod field_error;
 pub mod friend;

@@ -24,19 +24,19 @@
 //!   - { type: text, text: ご回答ありがとうございました! }
 //! ```
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 
 use jiff::{Timestamp, civil::Date};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Value, json};
 
+use super::TagName;
 use super::definition;
+use super::effect::{self, Effect};
 pub use super::friend::{OPEN_QUESTION_TTL, OpenQuestion};
 pub use super::ids::{QuestionId, SurveyId};
 use super::ids::{ScenarioId, slug_newtype};
 use super::message::{FieldError, MAX_MESSAGES, validate_messages};
-use super::{TagName, friend::Friend};
 
 slug_newtype!(
     /// A choice's id within its question (a scale's choices are `1`…`5`).
@@ -110,37 +110,29 @@ pub struct Question {
     /// Tags for anyone who answers, whatever the answer (free text, date).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub add_tags: Vec<TagName>,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "effect::is_zero")]
     pub score: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Choice {
-    pub id: ChoiceId,
-    /// Button label (≤ 20 characters); a scale's default is its number.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub add_tags: Vec<TagName>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub remove_tags: Vec<TagName>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub set_fields: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub score: i64,
-    /// Scenario the friend enters on this answer (e.g. genre 美容 → beauty-welcome).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enroll: Option<ScenarioId>,
-    /// Scenarios whose open enrollment ends on this answer: with `enroll`, a move between scenarios.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub stop: Vec<ScenarioId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next: Option<Next>,
-}
-
-fn is_zero(n: &i64) -> bool {
-    *n == 0
+effect::with_effect! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    /// One answer a question offers; the effect keys follow its own.
+    pub struct Choice {
+        pub id: ChoiceId,
+        /// Button label (≤ 20 characters); a scale's default is its number.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub label: Option<String>,
+        /// Scenario the friend enters on this answer (e.g. genre 美容 → beauty-welcome).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub enroll: Option<ScenarioId>,
+        /// Scenarios whose open enrollment ends on this answer: with `enroll`, a move between scenarios.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub stop: Vec<ScenarioId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub next: Option<Next>,
+    }
+    add_tags: TagName
 }
 
 /// A branch target: another question, or `end`.
@@ -171,14 +163,11 @@ impl<'de> Deserialize<'de> for Next {
     }
 }
 
-/// What answering does to the friend: applied once per answer by survey-tagging.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// What answering does: to the friend, and to her scenarios. Applied once per answer by
+/// survey-tagging.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effects {
-    pub add_tags: Vec<TagName>,
-    pub remove_tags: Vec<TagName>,
-    pub set_fields: Vec<(String, String)>,
-    pub score: i64,
+    pub effect: Effect,
     pub enroll: Vec<ScenarioId>,
     pub stop: Vec<ScenarioId>,
 }
@@ -287,7 +276,7 @@ fn scale_choices() -> Vec<Choice> {
             label: None,
             add_tags: Vec::new(),
             remove_tags: Vec::new(),
-            set_fields: BTreeMap::new(),
+            set_fields: std::collections::BTreeMap::new(),
             score: 0,
             enroll: None,
             stop: Vec::new(),
@@ -364,8 +353,8 @@ impl Question {
         let whole = self.kind != QuestionKind::MultipleChoice || *answer == Answer::Done;
         let mut fx = Effects::default();
         if whole {
-            fx.add_tags = self.add_tags.clone();
-            fx.score = self.score;
+            fx.effect.add_tags = self.add_tags.clone();
+            fx.effect.score = self.score;
         }
         let value = match answer {
             Answer::Chose(ids) => {
@@ -374,11 +363,7 @@ impl Question {
                     .filter_map(|id| self.choice(id.as_str()))
                     .collect();
                 for c in &chosen {
-                    fx.add_tags.extend(c.add_tags.iter().cloned());
-                    fx.remove_tags.extend(c.remove_tags.iter().cloned());
-                    fx.set_fields
-                        .extend(c.set_fields.iter().map(|(k, v)| (k.clone(), v.clone())));
-                    fx.score += c.score;
+                    fx.effect.extend(&c.effect());
                     fx.enroll.extend(c.enroll.iter().cloned());
                     fx.stop.extend(c.stop.iter().cloned());
                 }
@@ -394,7 +379,8 @@ impl Question {
         if let (Some(field), Some(value)) = (&self.field, value)
             && self.kind != QuestionKind::MultipleChoice
         {
-            fx.set_fields.insert(0, (field.clone(), value));
+            // A choice's own `setFields` of the same field wins, as if written after.
+            fx.effect.set_fields.entry(field.clone()).or_insert(value);
         }
         fx
     }
@@ -556,9 +542,7 @@ impl SurveyDefinition {
                 }
                 _ => {}
             }
-            for name in c.set_fields.keys() {
-                check_field_name(name, &format!("{cpath}.setFields.{name}"))?;
-            }
+            c.effect().check_fields(&cpath)?;
             self.check_next(q, c.next.as_ref(), &format!("{cpath}.next"))?;
         }
         self.check_next(q, q.next.as_ref(), &format!("{path}.next"))?;
@@ -613,26 +597,6 @@ pub fn check_field_name(name: &str, path: &str) -> Result<(), FieldError> {
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
-}
-
-impl Friend {
-    /// Applies the profile part of `fx` (tags, fields, score); scenario moves are the caller's.
-    pub fn apply_effects(&mut self, fx: &Effects, now: Timestamp, half_life_days: Option<u32>) {
-        for t in &fx.remove_tags {
-            self.remove_tag(t);
-        }
-        for t in &fx.add_tags {
-            self.add_tag(t.clone(), now);
-        }
-        self.set_fields(
-            fx.set_fields
-                .iter()
-                .map(|(k, v)| (k.clone(), Some(v.clone()))),
-        );
-        if fx.score != 0 {
-            self.add_score(fx.score, now, half_life_days);
-        }
-    }
 }
 
 impl fmt::Display for Next {
@@ -716,8 +680,11 @@ mod tests {
             })
             .unwrap();
         let fx = genre.effects(&answer);
-        assert_eq!(fx.add_tags, vec![TagName::parse("美容").unwrap()]);
-        assert_eq!(fx.set_fields[0], ("genre".to_owned(), "美容".to_owned()));
+        assert_eq!(fx.effect.add_tags, vec![TagName::parse("美容").unwrap()]);
+        assert_eq!(
+            fx.effect.set_fields.get("genre").map(String::as_str),
+            Some("美容")
+        );
         assert_eq!(
             fx.enroll,
             vec![ScenarioId::parse("beauty-welcome").unwrap()]
@@ -814,8 +781,8 @@ mod tests {
         );
         let fx = question.effects(&Answer::Date(d));
         assert_eq!(
-            fx.set_fields,
-            vec![("birthday".to_owned(), "1995-04-01".to_owned())]
+            fx.effect.set_fields,
+            std::collections::BTreeMap::from([("birthday".to_owned(), "1995-04-01".to_owned())])
         );
     }
 

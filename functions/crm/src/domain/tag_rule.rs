@@ -15,17 +15,15 @@
 //! ```
 //! Tag templates take `{product}` and `{category}` (one tag per item of the order), `{field.X}`
 //! and `{firstOrRepeat}` (初回 / リピート); a template whose value is missing adds nothing.
-use std::collections::BTreeMap;
-
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::condition::{Condition, Scope, conditions_hold, validate_conditions};
 use super::definition;
+use super::effect::{self, Effect};
 use super::message::FieldError;
 use super::purchase::Purchase;
 use super::scenario::slug_newtype;
-use super::survey::check_field_name;
 use super::{Friend, TagName};
 
 slug_newtype!(
@@ -33,29 +31,20 @@ slug_newtype!(
     RuleId
 );
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TagRule {
-    pub id: RuleId,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub when: When,
-    /// All must hold, checked on the friend after the event's own changes (counters included).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Tag names or templates (see the module documentation).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub add_tags: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub remove_tags: Vec<TagName>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub set_fields: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub score: i64,
-}
-
-fn is_zero(n: &i64) -> bool {
-    *n == 0
+effect::with_effect! {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    pub struct TagRule {
+        pub id: RuleId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub name: Option<String>,
+        pub when: When,
+        /// All must hold, checked on the friend after the event's own changes (counters included).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub conditions: Vec<Condition>,
+    }
+    // Tag names or templates (see the module documentation).
+    add_tags: String
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,24 +238,16 @@ pub fn apply_rules(
             continue;
         }
         outcome.fired.push(rule.id.clone());
-        for tag in &rule.remove_tags {
-            if friend.remove_tag(tag) {
-                outcome.removed.push(tag.clone());
-            }
-        }
-        for tag in rule.tags_for(occ, friend) {
-            if friend.add_tag(tag.clone(), now) {
-                outcome.added.push(tag);
-            }
-        }
-        friend.set_fields(
-            rule.set_fields
-                .iter()
-                .map(|(k, v)| (k.clone(), Some(v.clone()))),
-        );
-        if rule.score != 0 {
-            friend.add_score(rule.score, now, half_life_days);
-        }
+        // The templates filled for this occurrence: from here on, an effect like any other.
+        let fx = Effect {
+            add_tags: rule.tags_for(occ, friend),
+            remove_tags: rule.remove_tags.clone(),
+            set_fields: rule.set_fields.clone(),
+            score: rule.score,
+        };
+        let changed = friend.apply_effect(&fx, now, half_life_days);
+        outcome.added.extend(changed.added);
+        outcome.removed.extend(changed.removed);
     }
     outcome
 }
@@ -280,11 +261,7 @@ impl definition::CurrentOnly for TagRule {
 impl TagRule {
     /// The first rule broken, with its path.
     pub fn validate(&self) -> Result<(), FieldError> {
-        if self.add_tags.is_empty()
-            && self.remove_tags.is_empty()
-            && self.set_fields.is_empty()
-            && self.score == 0
-        {
+        if self.effect().is_empty() {
             return Err(FieldError::new(
                 "",
                 "a rule needs addTags, removeTags, setFields or score",
@@ -304,9 +281,7 @@ impl TagRule {
                 ));
             }
         }
-        for name in self.set_fields.keys() {
-            check_field_name(name, &format!("setFields.{name}"))?;
-        }
+        self.effect().check_fields("")?;
         validate_conditions(&self.conditions, "conditions", Scope::Rule)?;
         let blank = match &self.when {
             When::Postback { data: s, .. }
@@ -459,5 +434,22 @@ mod tests {
         let e = TagRule::parse_yaml("id: x\nwhen: { type: purchase }\naddTags: [\"{product\"]")
             .unwrap_err();
         assert_eq!(e.field, "addTags[0]");
+    }
+
+    #[test]
+    fn a_misspelt_or_mistyped_effect_key_is_refused_with_its_name() {
+        let e = TagRule::parse_yaml("id: x\nwhen: { type: purchase }\naddTag: [VIP]").unwrap_err();
+        assert!(e.message.contains("addTag"), "{e:?}");
+        let e = TagRule::parse_yaml("id: x\nwhen: { type: purchase }\nscore: lots").unwrap_err();
+        assert!(
+            e.message.contains("score") || e.field.contains("score"),
+            "{e:?}"
+        );
+        let rule = TagRule::parse_yaml(
+            "id: x\nwhen: { type: purchase }\nremoveTags: [見込み]\nsetFields: { rank: gold }\nscore: 3",
+        )
+        .unwrap();
+        assert_eq!(rule.score, 3);
+        assert_eq!(rule.remove_tags, [TagName::parse("見込み").unwrap()]);
     }
 }

@@ -14,14 +14,14 @@ use std::time::Instant;
 use futures::{StreamExt, stream::FuturesUnordered};
 use jiff::civil::Date;
 
-use super::{Entered, Found, Run, already_entered, enter_once, follow_up};
+use super::{Found, Run};
 use crate::{
     domain::{
         Friend, LineUserId,
         dormancy::{DormancyClock, Tier, backfill_tier},
     },
     http::CrmError,
-    store::{FriendFilter, Once, SweepState},
+    store::{FriendFilter, SweepState},
 };
 
 /// Friends read per page of the friend list (gsi1, items projected in full).
@@ -133,33 +133,13 @@ async fn place(
     u: &LineUserId,
     found: &mut Found,
 ) -> Result<(), CrmError> {
-    let Run {
-        deps,
-        tenant,
-        settings,
-        today,
-        now,
-    } = *run;
-    let zone = tenant.time_zone();
+    let zone = run.tenant.time_zone();
     // The page may be stale by now (the index is eventually consistent, the friend may have
     // written since): decide again on the profile itself.
     let decide = |before: &Friend| {
-        backfill_tier(settings, tier.clock, before, today, &zone)
+        backfill_tier(run.settings, tier.clock, before, run.today, &zone)
             .filter(|(t, s)| t.days == tier.days && *s == since)
     };
-    let Some(Entered {
-        after, entry, once, ..
-    }) = enter_once(deps, tenant, settings, u, today, now, decide).await?
-    else {
-        return Ok(());
-    };
-    match once {
-        Once::New => {
-            found.report.backfilled += 1;
-            follow_up(deps, tenant, &after, &entry, now, found).await
-        }
-        Once::Done { pending } => {
-            already_entered(deps, tenant, &after, &entry, pending, now, found).await
-        }
-    }
+    run.enter_once(u, found, decide, |_, found| found.report.backfilled += 1)
+        .await
 }

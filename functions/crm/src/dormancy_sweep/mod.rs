@@ -385,14 +385,7 @@ async fn enter(
     u: &LineUserId,
     found: &mut Found,
 ) -> Result<(), CrmError> {
-    let Run {
-        deps,
-        tenant,
-        settings,
-        today: day,
-        now,
-    } = *run;
-    let zone = tenant.time_zone();
+    let zone = run.tenant.time_zone();
     found.report.friends_read += 1;
     // The index is eventually consistent: trust the profile. A friend who acted since (or
     // blocked us) does not enter; one already deeper in this clock's tiers stays there.
@@ -406,37 +399,22 @@ async fn enter(
             .is_some_and(|d| d.since_day == crossing && d.days > tier.days);
         (!before.blocked && still_silent && !deeper).then_some((tier, crossing))
     };
-    let Some(Entered {
-        before,
-        after,
-        entry,
-        once,
-    }) = enter_once(deps, tenant, settings, u, day, now, decide).await?
-    else {
-        return Ok(());
-    };
-    match once {
-        Once::New => {
-            found.report.entered += 1;
-            *found
-                .new_by_tier
-                .entry((tier.clock, tier.days))
-                .or_default() += 1;
-            if let Some(vip) = &settings.alerts.vip_tag
-                && before.has_tag(vip)
-            {
-                found.vips.push(LapsedFriend {
-                    user_id: u.clone(),
-                    display_name: before.profile.display_name.clone(),
-                    tag: tier.tag.clone(),
-                });
-            }
-            follow_up(deps, tenant, &after, &entry, now, found).await
+    let vip = run.settings.alerts.vip_tag.as_ref();
+    run.enter_once(u, found, decide, |entered, found| {
+        found.report.entered += 1;
+        *found
+            .new_by_tier
+            .entry((tier.clock, tier.days))
+            .or_default() += 1;
+        if vip.is_some_and(|vip| entered.before.has_tag(vip)) {
+            found.vips.push(LapsedFriend {
+                user_id: u.clone(),
+                display_name: entered.before.profile.display_name.clone(),
+                tag: tier.tag.clone(),
+            });
         }
-        Once::Done { pending } => {
-            already_entered(deps, tenant, &after, &entry, pending, now, found).await
-        }
-    }
+    })
+    .await
 }
 
 /// A friend's move into a tier as written: her profile before and after, and the entry.
@@ -447,56 +425,85 @@ struct Entered {
     once: Once,
 }
 
-/// Moves friend `u` into the tier `decide` picks on her current profile (None: she stays out),
-/// once. A concurrent write to her (an event, an admin edit) re-reads her and decides again.
-async fn enter_once<'s>(
-    deps: &Deps,
-    tenant: &Tenant,
-    settings: &DormancySettings,
-    u: &LineUserId,
-    day: Date,
-    now: Timestamp,
-    decide: impl Fn(&Friend) -> Option<(&'s Tier, Date)> + Sync,
-) -> Result<Option<Entered>, CrmError> {
-    let zone = tenant.time_zone();
-    let (zone, decide) = (&zone, &decide);
-    let written = retry_on_conflict(|| async move {
-        let Some(before) = deps.store.get_friend(&tenant.id, u).await? else {
-            return Ok(None);
+impl Run<'_> {
+    /// Moves friend `u` into the tier `decide` picks on her current profile (None: she stays
+    /// out), once, then enrolls her in the tier's scenario. `counted` tallies a move written
+    /// now; one written before is counted as already done (its follow-up finished if a crash
+    /// cut it short). A concurrent write to her (an event, an admin edit) re-reads her and
+    /// decides again.
+    async fn enter_once<'s>(
+        &self,
+        u: &LineUserId,
+        found: &mut Found,
+        decide: impl Fn(&Friend) -> Option<(&'s Tier, Date)> + Sync,
+        counted: impl FnOnce(&Entered, &mut Found),
+    ) -> Result<(), CrmError> {
+        let Run {
+            deps,
+            tenant,
+            settings,
+            today,
+            now,
+        } = *self;
+        let zone = tenant.time_zone();
+        let (zone, decide) = (&zone, &decide);
+        let written = retry_on_conflict(|| async move {
+            let Some(before) = deps.store.get_friend(&tenant.id, u).await? else {
+                return Ok(None);
+            };
+            let Some((tier, since)) = decide(&before) else {
+                return Ok(None);
+            };
+            let mut after = before.clone();
+            after.enter_tier(tier, since, today, now);
+            let entry = tier_entry(tenant, &before, tier, since, today, settings, now);
+            let once = deps.store.enter_tier(&before, &after, zone, &entry).await?;
+            Ok::<_, StoreError>(Some(Entered {
+                before,
+                after,
+                entry,
+                once,
+            }))
+        })
+        .await?;
+        let Some(entered) = written.ok_or(StoreError::Conflict)? else {
+            return Ok(());
         };
-        let Some((tier, since)) = decide(&before) else {
-            return Ok(None);
-        };
-        let mut after = before.clone();
-        after.enter_tier(tier, since, day, now);
-        let entry = tier_entry(tenant, &before, tier, since, day, settings, now);
-        let once = deps.store.enter_tier(&before, &after, zone, &entry).await?;
-        Ok::<_, StoreError>(Some(Entered {
-            before,
-            after,
-            entry,
-            once,
-        }))
-    })
-    .await?;
-    Ok(written.ok_or(StoreError::Conflict)?)
-}
-
-/// An entry found written before: count it, and finish its follow-up if a crash cut it short.
-async fn already_entered(
-    deps: &Deps,
-    tenant: &Tenant,
-    after: &Friend,
-    entry: &TierEntry,
-    pending: bool,
-    now: Timestamp,
-    found: &mut Found,
-) -> Result<(), CrmError> {
-    found.report.already_done += 1;
-    if pending {
-        follow_up(deps, tenant, after, entry, now, found).await?;
+        match entered.once {
+            Once::New => counted(&entered, found),
+            Once::Done { pending } => {
+                found.report.already_done += 1;
+                if !pending {
+                    return Ok(());
+                }
+            }
+        }
+        self.follow_up(&entered.after, &entered.entry, found).await
     }
-    Ok(())
+
+    /// What follows a transition once it is written: the reactivation scenario. (The tier's
+    /// tag left through the outbox with the write, as `FriendTagged`.)
+    async fn follow_up(
+        &self,
+        friend: &Friend,
+        entry: &TierEntry,
+        found: &mut Found,
+    ) -> Result<(), CrmError> {
+        let Run {
+            deps, tenant, now, ..
+        } = *self;
+        if let Some(scenario) = &entry.scenario {
+            match enroll(deps, tenant, friend, scenario, Entry::NewOccasion, now).await? {
+                Enrolled::Yes(_) => found.report.enrolled += 1,
+                Enrolled::AlreadyEnrolled => {}
+                Enrolled::NoSuchScenario => {
+                    warn!(tenant = %tenant.id, scenario = %scenario, "dormancy tier names a scenario that no longer exists");
+                }
+            }
+        }
+        deps.store.tier_entry_done(entry).await?;
+        Ok(())
+    }
 }
 
 /// The record of `friend` entering `tier` on `day`, silent since `since`: its return window
@@ -528,29 +535,6 @@ fn tier_entry(
         messaged: None,
         returned: None,
     }
-}
-
-/// What follows a transition once it is written: the reactivation scenario. (The tier's tag
-/// left through the outbox with the write, as `FriendTagged`.)
-async fn follow_up(
-    deps: &Deps,
-    tenant: &Tenant,
-    friend: &Friend,
-    entry: &TierEntry,
-    now: Timestamp,
-    found: &mut Found,
-) -> Result<(), CrmError> {
-    if let Some(scenario) = &entry.scenario {
-        match enroll(deps, tenant, friend, scenario, Entry::NewOccasion, now).await? {
-            Enrolled::Yes(_) => found.report.enrolled += 1,
-            Enrolled::AlreadyEnrolled => {}
-            Enrolled::NoSuchScenario => {
-                warn!(tenant = %tenant.id, scenario = %scenario, "dormancy tier names a scenario that no longer exists");
-            }
-        }
-    }
-    deps.store.tier_entry_done(entry).await?;
-    Ok(())
 }
 
 #[derive(Debug, Clone, Copy)]
