@@ -14,8 +14,8 @@ use std::cmp::Ordering;
 use serde::{Deserialize, Deserializer, Serialize, de};
 use serde_json::Value;
 
+use super::friend::check_field_name;
 use super::message::FieldError;
-use super::survey::check_field_name;
 use super::{Friend, TagName};
 
 /// A test on the friend.

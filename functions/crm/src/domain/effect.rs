@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
+use super::friend::check_field_name;
 use super::message::FieldError;
-use super::survey::check_field_name;
 use super::{Friend, TagName};
 
 /// What to do to the friend, as one value: built from a definition's effect keys.

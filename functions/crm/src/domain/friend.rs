@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     LineUserId, TagName, TenantId,
     dormancy::{DormancyClock, DormantTier},
+    field_error::FieldError,
     ids::{QuestionId, SurveyId},
 };
 
@@ -268,6 +269,22 @@ impl Friend {
                 None => self.fields.remove(&name),
             };
         }
+    }
+}
+
+/// Custom field names as the admin API accepts them.
+pub fn check_field_name(name: &str, path: &str) -> Result<(), FieldError> {
+    let ok = (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            path,
+            "field names are 1–64 letters, digits, '_' or '-'",
+        ))
     }
 }
 

@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 use super::TagName;
 use super::definition;
 use super::effect::{self, Effect};
+use super::friend::check_field_name;
 pub use super::friend::{OPEN_QUESTION_TTL, OpenQuestion};
 pub use super::ids::{QuestionId, SurveyId};
 use super::ids::{ScenarioId, slug_newtype};
@@ -576,22 +577,6 @@ impl SurveyDefinition {
             )),
             _ => Ok(()),
         }
-    }
-}
-
-/// Custom field names as the admin API accepts them.
-pub fn check_field_name(name: &str, path: &str) -> Result<(), FieldError> {
-    let ok = (1..=64).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(FieldError::new(
-            path,
-            "field names are 1–64 letters, digits, '_' or '-'",
-        ))
     }
 }
 
