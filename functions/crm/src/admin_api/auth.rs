@@ -174,3 +174,20 @@ impl FromRequestParts<Deps> for Operator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_shows_only_the_start_of_a_key() {
+        let key = new_api_key();
+        assert_eq!(key_prefix(&key), key[..8]);
+        assert!(key_prefix(&key).starts_with("tsk_"));
+        // A short key set by hand shows at most a third of itself.
+        assert_eq!(key_prefix("demo-api-key-change-me"), "demo-ap");
+        assert_eq!(key_prefix("abc"), "a");
+        let listing = key_listing(&key, "pos", Timestamp::UNIX_EPOCH);
+        assert_eq!((listing.name.as_str(), listing.last_used_at), ("pos", None));
+    }
+}
