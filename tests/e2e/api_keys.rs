@@ -320,3 +320,37 @@ async fn api_keys_of_a_tenant_are_managed_by_the_operator_too() -> anyhow::Resul
     assert_eq!(status, StatusCode::NOT_FOUND);
     Ok(())
 }
+
+#[tokio::test]
+async fn api_key_concurrent_revokes_never_remove_the_last_one() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let (_, second) = env.marketer("POST", "/admin/api-keys", None).await?;
+    let (_, body) = env.marketer("GET", "/admin/api-keys", None).await?;
+    let ids: Vec<String> = listed(&body)
+        .iter()
+        .map(|k| str_of(k, "id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+
+    // Both keys revoked at the same moment: the count's condition lets at most one through.
+    let [first, second_path] =
+        [&ids[0], &ids[1]].map(|id| format!("/admin/tenants/{}/api-keys/{id}", env.tenant.id));
+    let (a, b) = tokio::join!(
+        env.admin("DELETE", &first, OPERATOR_KEY, None),
+        env.admin("DELETE", &second_path, OPERATOR_KEY, None),
+    );
+    let statuses = [a?.0, b?.0];
+    assert!(
+        statuses.contains(&StatusCode::CONFLICT),
+        "one of them is refused: {statuses:?}"
+    );
+    let working = [env.tenant.api_key.as_str(), str_of(&second, "apiKey")];
+    let mut open = 0;
+    for key in working {
+        if status_with(&env, key).await? == StatusCode::OK {
+            open += 1;
+        }
+    }
+    assert!(open >= 1, "the shop keeps a key: {statuses:?}");
+    Ok(())
+}

@@ -167,21 +167,21 @@ impl Store {
         let Some(item) = self.get_as::<ListedKeyItem>(listing.clone()).await? else {
             return Ok(KeyRevoked::Unknown);
         };
+        // The listing first: a key another request revoked meanwhile is unknown, not the last.
         let writes = vec![
+            self.delete_existing(listing)?,
             self.count_update(
                 t,
                 -1,
                 Some("#active > :one"),
                 vec![(":one", AttributeValue::N("1".into()))],
             )?,
-            self.delete_existing(listing)?,
             self.delete(keys::api_key(&item.key_sha256))?,
         ];
         match self.transact(writes).await? {
             Ok(()) => Ok(KeyRevoked::Revoked),
-            Err(0) => Ok(KeyRevoked::Last),
-            // Revoked meanwhile by another request.
-            Err(_) => Ok(KeyRevoked::Unknown),
+            Err(0) => Ok(KeyRevoked::Unknown),
+            Err(_) => Ok(KeyRevoked::Last),
         }
     }
 
