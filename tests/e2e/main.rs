@@ -2,6 +2,7 @@
 //! Start DynamoDB Local with `bash infra/dynamodb-local.sh start` (`make test` does it).
 mod admin;
 mod always_open;
+mod api_keys;
 mod broadcasts;
 mod dormancy;
 mod outbox;

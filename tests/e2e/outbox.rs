@@ -296,6 +296,14 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
     let u = new_user();
     a_friend_does_everything(&env, &u, "VIP").await?;
     env.tick().await?;
+    // A second API key: its lookup, listing and count items (the list records the keys' use).
+    let (status, created) = env
+        .marketer("POST", "/admin/api-keys", Some(json!({"name": "pos"})))
+        .await?;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let second_key = created["apiKey"].as_str().unwrap_or_default().to_owned();
+    env.admin("GET", "/admin/api-keys", &second_key, None)
+        .await?;
 
     let table = env.deps.config.table_name.clone();
     let client = aws_sdk_dynamodb::Client::new(&tsunagu_local::stack::aws_config().await);
@@ -303,10 +311,13 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
     let now = env.now_ms() / 1000;
     let mut seen_entities = BTreeSet::new();
     let mut wrong = BTreeSet::new();
-    // Credentials are sealed (crm::vault): neither shows in any item, index copies included.
+    // Credentials are sealed (crm::vault) and API keys stored as hashes: none shows in any
+    // item, index copies included.
     let secrets = [
         env.tenant.channel_secret.clone(),
         env.tenant.access_token.clone(),
+        env.tenant.api_key.clone(),
+        second_key,
     ];
     for item in items.items() {
         let dump = format!("{item:?}");
@@ -339,7 +350,17 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
         wrong.is_empty(),
         "neither table attributes nor camelCase: {wrong:?}"
     );
-    assert!(seen_entities.contains("tenant_credentials"));
+    for entity in [
+        "tenant_credentials",
+        "api_key",
+        "api_key_listing",
+        "api_key_count",
+    ] {
+        assert!(
+            seen_entities.contains(entity),
+            "a {entity} item was written"
+        );
+    }
     for entity in EXPIRING {
         assert!(
             seen_entities.contains(*entity),

@@ -45,12 +45,18 @@ async fn the_webhook_fixture_is_a_correctly_signed_follow_for_the_demo_tenant() 
 async fn the_admin_fixture_lists_the_demo_tenants_friends() -> anyhow::Result<()> {
     let env = TestEnv::start().await?;
     seed_demo(&env).await?;
+    // A restart of the local stack seeds again: the demo key stays one key.
+    seed_demo(&env).await?;
     let req = lambda_http::request::from_str(&fixture("admin-list-friends.json")?)?;
 
     let (status, body) = env.call(req).await?;
 
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["friends"].is_array());
+    let (_, keys) = env
+        .admin("GET", "/admin/api-keys", "demo-api-key-change-me", None)
+        .await?;
+    assert_eq!(keys["apiKeys"].as_array().map(Vec::len), Some(1), "{keys}");
     Ok(())
 }
 

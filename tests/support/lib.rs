@@ -20,7 +20,7 @@ use crm::{
     clock::ManualClock,
     domain::{DeliveryWindow, Tenant, TenantId},
     secret::Secret,
-    store::{ApiKeyRecord, Role, Store},
+    store::Store,
 };
 use http::{Request, StatusCode};
 use serde_json::Value;
@@ -166,12 +166,7 @@ impl TestEnv {
             quota_exhausted_at: None,
             created_at: now,
         };
-        let key = ApiKeyRecord {
-            tenant: t.id.clone(),
-            role: Role::Tenant,
-            label: "test".into(),
-            created_at: now,
-        };
+        let key = crm::admin_api::key_listing(&t.api_key, "test", now);
         self.store
             .create_tenant(&tenant, &crm::admin_api::hash_key(&t.api_key), &key)
             .await?;

@@ -3,7 +3,7 @@
 use crm::{
     domain::{DeliveryWindow, Tenant, TenantId},
     secret::Secret,
-    store::{ApiKeyRecord, Role, Store, schema::TableSpec},
+    store::{Store, StoreError, schema::TableSpec},
 };
 
 /// The SAM template; its `Table` resource is the one schema definition.
@@ -95,15 +95,12 @@ impl Demo {
             created_at: now,
         };
         store.put_tenant(&tenant).await?;
-        let key = ApiKeyRecord {
-            tenant: self.tenant.clone(),
-            role: Role::Tenant,
-            label: "demo".into(),
-            created_at: now,
-        };
-        store
-            .put_api_key(&crm::admin_api::hash_key(&self.api_key), &key)
-            .await?;
-        Ok(())
+        let key = crm::admin_api::key_listing(&self.api_key, "demo", now);
+        let hash = crm::admin_api::hash_key(&self.api_key);
+        // The demo key is the shop's own (no cap); after a restart it is there already.
+        match store.add_api_key(&self.tenant, &hash, &key, u32::MAX).await {
+            Ok(_) | Err(StoreError::AlreadyExists) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -4,11 +4,17 @@ use std::ops::Deref;
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jiff::{SignedDuration, Timestamp};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::{deps::Deps, domain::Tenant, http::CrmError, store::Role};
+use crate::{
+    deps::Deps,
+    domain::{ApiKeyId, Tenant},
+    http::CrmError,
+    store::{ApiKey, ApiKeyRecord, Role},
+};
 
 pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
@@ -21,12 +27,40 @@ pub fn new_api_key() -> String {
     format!("tsk_{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// How many characters of a key its listing shows: `tsk_` and four of its 43 random ones (24 of
+/// 256 bits). A short key (one set by hand) shows at most a third of itself.
+const PREFIX_CHARS: usize = 8;
+
+/// The first characters of `key`, shown in its listing so a shop can tell its keys apart.
+pub fn key_prefix(key: &str) -> String {
+    let shown = PREFIX_CHARS.min(key.chars().count() / 3);
+    key.chars().take(shown).collect()
+}
+
+/// The listing of a new key `key` (which is not kept): a fresh id, its prefix, its name.
+pub fn key_listing(key: &str, name: impl Into<String>, now: Timestamp) -> ApiKey {
+    ApiKey {
+        id: ApiKeyId::random(),
+        name: name.into(),
+        prefix: key_prefix(key),
+        created_at: now,
+        last_used_at: None,
+    }
+}
+
+/// How stale a key's recorded last use may get: it is written at most once per this span, so
+/// recording it costs one write an hour per key, not one per request.
+const LAST_USE_PRECISION: SignedDuration = SignedDuration::from_hours(1);
+
 /// A caller holding a tenant key: the tenant comes from the key, never from the URL. Derefs to
 /// the [`Tenant`], so handlers read `caller.id`, `caller.time_zone()`.
 #[derive(Debug)]
 pub struct Caller {
     pub tenant: Tenant,
     pub role: Role,
+    /// The key this request came with (None only while a key from before listing is being listed
+    /// by a concurrent request).
+    pub key: Option<ApiKeyId>,
 }
 
 impl Deref for Caller {
@@ -74,10 +108,47 @@ async fn authenticate(deps: &Deps, parts: &Parts) -> Result<Key, CrmError> {
         .get_tenant(&record.tenant)
         .await?
         .ok_or(CrmError::Unauthorized)?;
+    let key = note_use(deps, key, &hash, &record).await;
     Ok(Key::Tenant(Box::new(Caller {
         tenant,
         role: record.role,
+        key,
     })))
+}
+
+/// Records the key's use (at most once per [`LAST_USE_PRECISION`]) and lists a key created before
+/// keys were listed on its first use, since only then is the key itself at hand for its prefix.
+/// Neither decides the request: a failure is logged (never the key) and the request goes on.
+async fn note_use(deps: &Deps, key: &str, hash: &str, record: &ApiKeyRecord) -> Option<ApiKeyId> {
+    let now = deps.clock.now();
+    let t = &record.tenant;
+    let Some(id) = &record.id else {
+        let listing = ApiKey {
+            last_used_at: Some(now),
+            ..key_listing(key, record.name.clone(), record.created_at)
+        };
+        return match deps.store.list_unlisted_api_key(hash, t, &listing).await {
+            Ok(true) => Some(listing.id),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!(tenant = %t, error = %e, "listing an API key failed");
+                None
+            }
+        };
+    };
+    let stale = record
+        .last_used_at
+        .is_none_or(|at| now.duration_since(at) >= LAST_USE_PRECISION);
+    if stale {
+        let noted = deps
+            .store
+            .note_api_key_use(hash, t, id, record.last_used_at, now)
+            .await;
+        if let Err(e) = noted {
+            tracing::warn!(tenant = %t, key = %id, error = %e, "recording an API key's use failed");
+        }
+    }
+    Some(id.clone())
 }
 
 impl FromRequestParts<Deps> for Caller {
@@ -101,5 +172,22 @@ impl FromRequestParts<Deps> for Operator {
             Key::Operator => Ok(Operator),
             Key::Tenant(_) => Err(CrmError::Forbidden),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_shows_only_the_start_of_a_key() {
+        let key = new_api_key();
+        assert_eq!(key_prefix(&key), key[..8]);
+        assert!(key_prefix(&key).starts_with("tsk_"));
+        // A short key set by hand shows at most a third of itself.
+        assert_eq!(key_prefix("demo-api-key-change-me"), "demo-ap");
+        assert_eq!(key_prefix("abc"), "a");
+        let listing = key_listing(&key, "pos", Timestamp::UNIX_EPOCH);
+        assert_eq!((listing.name.as_str(), listing.last_used_at), ("pos", None));
     }
 }

@@ -1,6 +1,7 @@
 //! The admin API: JSON over the HTTP API, `Authorization: Bearer <api key>`. A tenant key sees
 //! only its own tenant (the tenant comes from the key, never from the URL, see [`auth::Caller`]);
 //! the operator key creates tenants. This file is the routing table; each resource has its file.
+mod api_keys;
 mod auth;
 mod body;
 mod broadcasts;
@@ -21,7 +22,8 @@ use axum::{
     routing::{delete, get, patch, post, put},
 };
 
-pub use auth::{hash_key, new_api_key};
+pub use api_keys::MAX_ACTIVE_KEYS;
+pub use auth::{hash_key, key_listing, key_prefix, new_api_key};
 pub use tenants::webhook_url;
 
 use crate::{
@@ -40,7 +42,20 @@ pub fn router(deps: Deps) -> Router {
             "/admin/tenants/{id}/credentials",
             put(tenants::rotate_credentials),
         )
+        .route(
+            "/admin/tenants/{id}/api-keys",
+            post(api_keys::create_for_tenant).get(api_keys::list_for_tenant),
+        )
+        .route(
+            "/admin/tenants/{id}/api-keys/{key}",
+            delete(api_keys::revoke_for_tenant),
+        )
         .route("/admin/tenant", get(tenants::own).patch(tenants::update))
+        .route(
+            "/admin/api-keys",
+            post(api_keys::create).get(api_keys::list),
+        )
+        .route("/admin/api-keys/{id}", delete(api_keys::revoke))
         .route("/admin/tenant/quota/retry", post(deferred::retry_quota))
         .route("/admin/deferred", get(deferred::list))
         .route("/admin/friends", get(friends::list))

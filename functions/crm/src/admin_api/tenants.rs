@@ -11,13 +11,13 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::auth::{Caller, Operator, hash_key, new_api_key};
+use super::auth::{Caller, Operator, hash_key, key_listing, new_api_key};
 use crate::{
     deps::Deps,
     domain::{DeliveryWindow, Tenant, TenantId, tenant},
     http::{CrmError, parse_json},
     secret::Secret,
-    store::{ApiKeyRecord, Role, StoreError},
+    store::StoreError,
 };
 
 /// A tenant as the admin API shows it: secrets are never returned.
@@ -113,15 +113,10 @@ pub(super) async fn create(
         created_at: now,
     };
     let key = new_api_key();
-    let record = ApiKeyRecord {
-        tenant: id.clone(),
-        role: Role::Tenant,
-        label: "initial".into(),
-        created_at: now,
-    };
+    let listing = key_listing(&key, "initial", now);
     match deps
         .store
-        .create_tenant(&tenant, &hash_key(&key), &record)
+        .create_tenant(&tenant, &hash_key(&key), &listing)
         .await
     {
         Err(StoreError::AlreadyExists) => {
@@ -134,6 +129,7 @@ pub(super) async fn create(
         "tenant": tenant_view(&deps, &tenant),
         "webhookUrl": webhook_url(&deps, &id),
         "apiKey": key,
+        "apiKeyId": listing.id,
     });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }

@@ -153,6 +153,17 @@ slug_newtype!(
     /// A question's id within its survey.
     QuestionId
 );
+slug_newtype!(
+    /// An API key's public id (never the key itself): what the key list shows and a revoke names.
+    ApiKeyId
+);
+
+impl ApiKeyId {
+    /// A fresh id for a new key (random, so ids say nothing about a tenant's keys).
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,6 @@ pub mod tag_rule;
 pub mod tenant;
 
 pub use friend::{Friend, FriendChange};
-pub use ids::{IdError, LineUserId, TenantId};
+pub use ids::{ApiKeyId, IdError, LineUserId, TenantId};
 pub use tag::{TagDefinition, TagName};
 pub use tenant::{DeliveryWindow, Tenant};

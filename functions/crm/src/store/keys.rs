@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 
 use crate::domain::{
-    LineUserId, TagName, TenantId,
+    ApiKeyId, LineUserId, TagName, TenantId,
     purchase::OrderId,
     scenario::ScenarioId,
     survey::{QuestionId, SurveyId},
@@ -56,6 +56,20 @@ pub fn tenants_index(t: &TenantId) -> Key {
 /// API keys are looked up by the hash of the bearer value; the key itself is never stored.
 pub fn api_key(sha256_hex: &str) -> Key {
     (format!("KEY#{sha256_hex}"), "KEY".into())
+}
+
+pub const API_KEY_PREFIX: &str = "APIKEY#";
+
+/// A tenant's API key as its list shows it (one query lists them all); it holds the key's hash so
+/// a revoke can remove the lookup item [`api_key`] with it.
+pub fn tenant_api_key(t: &TenantId, id: &ApiKeyId) -> Key {
+    (format!("T#{t}"), format!("{API_KEY_PREFIX}{id}"))
+}
+
+/// How many API keys the tenant has active: the condition that refuses revoking the last one and
+/// creating one past the cap, inside the same transaction as the change.
+pub fn api_key_count(t: &TenantId) -> Key {
+    (format!("T#{t}"), "APIKEYS".into())
 }
 
 pub fn friend_pk(t: &TenantId, u: &LineUserId) -> String {
@@ -459,6 +473,12 @@ mod tests {
         let uid = "U4af4980629c1e2c3f2a41b8e4d0a3b0c";
         assert_eq!(tenant(&t()), ("T#demo".into(), "TENANT".into()));
         assert_eq!(api_key("ab"), ("KEY#ab".into(), "KEY".into()));
+        let key = ApiKeyId::parse("0f1e").unwrap();
+        assert_eq!(
+            tenant_api_key(&t(), &key),
+            ("T#demo".into(), "APIKEY#0f1e".into())
+        );
+        assert_eq!(api_key_count(&t()), ("T#demo".into(), "APIKEYS".into()));
         assert_eq!(
             friend(&t(), &u()),
             (format!("T#demo#F#{uid}"), "PROFILE".into())

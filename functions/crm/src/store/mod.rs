@@ -17,6 +17,7 @@ macro_rules! holds {
     };
 }
 
+mod api_keys;
 mod broadcasts;
 mod deferred;
 mod dormancy;
@@ -43,6 +44,7 @@ use aws_sdk_dynamodb::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use api_keys::{ApiKey, ApiKeyRecord, KeyAdded, KeyRevoked, Role};
 pub use broadcasts::{BroadcastClaim, ChunkRecord};
 pub use deferred::DeferredNote;
 pub use dormancy::{BucketEntry, DigestClaim, Once, ReactivationCounter, SweepState, TierEntry};
@@ -55,7 +57,6 @@ pub use retry::{Conflicting, WRITE_ATTEMPTS, retry_on_conflict};
 pub use rules::ScoringSettings;
 pub use scenarios::StoredScenario;
 pub use surveys::{Applied, StoredSurvey};
-pub use tenants::{ApiKeyRecord, Role};
 pub use webhook::{EventRecord, EventSubject, Recorded, SEEN_MARKER_TTL};
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -309,11 +310,25 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn delete(&self, (pk, sk): keys::Key) -> Result<TransactWriteItem, StoreError> {
+    fn delete(&self, key: keys::Key) -> Result<TransactWriteItem, StoreError> {
+        self.delete_where(key, None)
+    }
+
+    /// A delete of an item that must still be there: the transaction fails on it otherwise.
+    fn delete_existing(&self, key: keys::Key) -> Result<TransactWriteItem, StoreError> {
+        self.delete_where(key, Some("attribute_exists(pk)"))
+    }
+
+    fn delete_where(
+        &self,
+        (pk, sk): keys::Key,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let del = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(&self.table)
             .key(keys::PK, AttributeValue::S(pk))
             .key(keys::SK, AttributeValue::S(sk))
+            .set_condition_expression(condition.map(str::to_owned))
             .build()
             .map_err(|e| StoreError::Malformed(e.to_string()))?;
         Ok(TransactWriteItem::builder().delete(del).build())

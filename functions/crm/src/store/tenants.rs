@@ -1,24 +1,8 @@
-//! Tenants and the API keys that open the admin API for exactly one of them.
+//! Tenants: settings in one item, LINE credentials sealed in another.
 use serde::{Deserialize, Serialize};
 
-use super::{Gsi3, SendUpdate, Store, StoreError, from_item, keys, s, to_item};
+use super::{ApiKey, Gsi3, SendUpdate, Store, StoreError, from_item, keys, s, to_item};
 use crate::domain::{Tenant, TenantId};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Sees and changes one tenant's data.
-    Tenant,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeyRecord {
-    pub tenant: TenantId,
-    pub role: Role,
-    pub label: String,
-    pub created_at: jiff::Timestamp,
-}
 
 #[derive(Serialize, Deserialize)]
 struct TenantItem {
@@ -79,17 +63,6 @@ impl TenantItem {
         }
     }
 }
-
-#[derive(Serialize, Deserialize)]
-struct KeyItem {
-    pk: String,
-    sk: String,
-    entity: String,
-    #[serde(flatten)]
-    key: ApiKeyRecord,
-}
-
-holds!(KeyItem, key: ApiKeyRecord);
 
 impl Store {
     /// The tenant with its credentials opened (both items read at once).
@@ -152,21 +125,15 @@ impl Store {
         &self,
         tenant: &Tenant,
         key_sha256: &str,
-        key: &ApiKeyRecord,
+        key: &ApiKey,
     ) -> Result<(), StoreError> {
         let [tenant_item, credentials] = self.sealed_tenant_items(tenant).await?;
-        let (pk, sk) = keys::api_key(key_sha256);
-        let key_item = to_item(&KeyItem {
-            pk,
-            sk,
-            entity: "api_key".into(),
-            key: key.clone(),
-        })?;
-        let writes = vec![
+        let mut writes = vec![
             self.put(tenant_item, Some("attribute_not_exists(pk)"))?,
             self.put(credentials, None)?,
-            self.put(key_item, Some("attribute_not_exists(pk)"))?,
         ];
+        // A new tenant's first key (its count starts below 1).
+        writes.extend(self.new_key_writes(&tenant.id, key_sha256, key, 1)?);
         match self.transact(writes).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(StoreError::AlreadyExists),
@@ -261,22 +228,6 @@ impl Store {
         Ok(tenants)
     }
 
-    pub async fn put_api_key(
-        &self,
-        key_sha256: &str,
-        key: &ApiKeyRecord,
-    ) -> Result<(), StoreError> {
-        let (pk, sk) = keys::api_key(key_sha256);
-        let item = to_item(&KeyItem {
-            pk,
-            sk,
-            entity: "api_key".into(),
-            key: key.clone(),
-        })?;
-        self.put_item(item).await?;
-        Ok(())
-    }
-
     /// Marks (Some) or clears (None) the tenant's monthly-quota exhaustion.
     pub async fn set_quota_exhausted(
         &self,
@@ -303,10 +254,6 @@ impl Store {
             None => update.update_expression("REMOVE #q, #ip, #is"),
         };
         update.sent().await
-    }
-
-    pub async fn api_key(&self, key_sha256: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.value::<KeyItem>(keys::api_key(key_sha256)).await
     }
 }
 
