@@ -4,6 +4,7 @@ mod admin;
 mod always_open;
 mod broadcasts;
 mod dormancy;
+mod links;
 mod outbox;
 mod purchases;
 mod quota;

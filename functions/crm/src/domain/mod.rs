@@ -8,6 +8,7 @@ pub mod enrollment;
 pub mod field_error;
 pub mod friend;
 pub mod ids;
+pub mod link;
 pub mod message;
 pub mod public_url;
 pub mod purchase;

@@ -388,6 +388,8 @@ pub enum AppliedEvent<'a> {
     Follow(&'a str),
     /// A `FriendTagged` event, by its outbox event id.
     Tagged(&'a str),
+    /// A friend's clicks of one tracked link, by the link's id: counted once.
+    LinkClick(&'a str),
 }
 
 impl AppliedEvent<'_> {
@@ -397,6 +399,7 @@ impl AppliedEvent<'_> {
             Self::Order(id) => format!("ord#{id}"),
             Self::Follow(id) => format!("fol#{id}"),
             Self::Tagged(id) => format!("tag#{id}"),
+            Self::LinkClick(link) => format!("clk#{link}"),
         }
     }
 }
@@ -538,6 +541,10 @@ mod tests {
         assert_eq!(
             applied(&t(), &u(), "01H"),
             (format!("T#demo#F#{uid}"), "APPLIED#01H".into())
+        );
+        assert_eq!(
+            applied(&t(), &u(), &AppliedEvent::LinkClick("spring-sale").key()),
+            (format!("T#demo#F#{uid}"), "APPLIED#clk#spring-sale".into())
         );
     }
 
