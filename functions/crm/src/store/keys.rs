@@ -219,6 +219,14 @@ pub fn friend_event(t: &TenantId, u: &LineUserId, at: Timestamp, event_id: &str)
     )
 }
 
+/// What the message of the history entry `(pk, event_sk)` (a [`friend_event`] or
+/// [`chat_event`]) said: beside it in its partition, `MSG#` in place of `EV#`, so the contents of
+/// a span of entries are one range query.
+pub fn message_content(pk: &str, event_sk: &str) -> Key {
+    let rest = event_sk.strip_prefix(EVENT_PREFIX).unwrap_or(event_sk);
+    (pk.to_owned(), format!("MSG#{rest}"))
+}
+
 /// Group and room events are recorded per chat; a group id never becomes a friend.
 pub fn chat_event(t: &TenantId, chat_id: &str, at: Timestamp, event_id: &str) -> Key {
     (
@@ -491,6 +499,14 @@ mod tests {
             (
                 format!("T#demo#F#{uid}"),
                 "EV#2026-04-01T09:30:00.000Z#01H".into()
+            )
+        );
+        let (pk, sk) = friend_event(&t(), &u(), at(), "01H");
+        assert_eq!(
+            message_content(&pk, &sk),
+            (
+                format!("T#demo#F#{uid}"),
+                "MSG#2026-04-01T09:30:00.000Z#01H".into()
             )
         );
         assert_eq!(

@@ -56,7 +56,7 @@ pub use rules::ScoringSettings;
 pub use scenarios::StoredScenario;
 pub use surveys::{Applied, StoredSurvey};
 pub use tenants::{ApiKeyRecord, Role};
-pub use webhook::{EventRecord, EventSubject, Recorded, SEEN_MARKER_TTL};
+pub use webhook::{EventRecord, EventSubject, HISTORY_DAYS, Recorded, SEEN_MARKER_TTL};
 
 pub type Item = HashMap<String, AttributeValue>;
 
