@@ -38,6 +38,12 @@ fn signed(t: &TenantId, link: &str, u: &LineUserId, expires: i64, to: &str) -> V
     format!("tsunagu-link/v2\n{t}\n{link}\n{u}\n{expires}\n{to}").into_bytes()
 }
 
+/// What a link issued before links expired signed (no `e`): such a link still takes the
+/// customer to the shop, but counts nothing.
+fn signed_v1(t: &TenantId, link: &str, u: &LineUserId, to: &str) -> Vec<u8> {
+    format!("tsunagu-link/v1\n{t}\n{link}\n{u}\n{to}").into_bytes()
+}
+
 /// The friend's tracked link to `to` (a destination as [`link::destination`] returns it),
 /// counting clicks until `expires`, when the stack knows its public URL.
 pub fn tracked_url(
@@ -72,8 +78,9 @@ pub fn tracked_url(
 #[derive(Debug, Deserialize)]
 pub struct LinkQuery {
     f: String,
-    /// Until when (unix seconds) the link counts clicks, under the signature.
-    e: i64,
+    /// Until when (unix seconds) the link counts clicks, under the signature; absent from
+    /// links issued before links expired.
+    e: Option<i64>,
     to: String,
     sig: String,
 }
@@ -92,25 +99,25 @@ pub async fn open(
     let id = TenantId::parse(&tenant).map_err(|_| gone())?;
     let u = LineUserId::parse(&q.f).map_err(|_| gone())?;
     // Checked again before anything runs: only a destination we would issue is followed.
-    let to = link::destination(&q.to)
-        .ok()
-        .filter(|to| *to == q.to)
-        .ok_or_else(gone)?;
+    let to = link::destination(&q.to).map_err(|_| gone())?;
     if !link::valid_link_id(&link) {
         return Err(gone());
     }
     let tenant = deps.store.get_tenant(&id).await?.ok_or_else(gone)?;
     let sig = URL_SAFE_NO_PAD.decode(&q.sig).map_err(|_| gone())?;
-    if !tenant
-        .channel_secret
-        .verify_hmac(&signed(&id, &link, &u, q.e, &to), &sig)
-    {
-        return Err(gone());
-    }
+    let secret = &tenant.channel_secret;
+    let counts_until = match q.e {
+        Some(e) if to == q.to && secret.verify_hmac(&signed(&id, &link, &u, e, &to), &sig) => {
+            Some(e)
+        }
+        None if secret.verify_hmac(&signed_v1(&id, &link, &u, &q.to), &sig) => None,
+        _ => return Err(gone()),
+    };
 
     // A signed link always takes the customer to the shop; only a person's opening of a link
     // still counting runs the rules.
-    let expired = deps.clock.now().as_second() > q.e;
+    let now = deps.clock.now().as_second();
+    let expired = counts_until.is_none_or(|e| now > e);
     let agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
