@@ -188,9 +188,9 @@ impl Store {
     }
 
     /// Writes the settings a marketer changes (name, zone, delivery window, daily cap, message
-    /// text retention) and
-    /// nothing else, so a concurrent write of another attribute (the tick marking the monthly
-    /// quota exhausted) is not undone. Values come from the tenant item's own serialization.
+    /// text retention) and nothing else, so a concurrent write of another attribute (the tick
+    /// marking the monthly quota exhausted) is not undone. Values come from the tenant item's
+    /// own serialization.
     pub async fn update_tenant_settings(&self, tenant: &Tenant) -> Result<(), StoreError> {
         let item = to_item(&TenantItem::new(tenant))?;
         let (pk, sk) = keys::tenant(&tenant.id);
