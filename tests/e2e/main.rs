@@ -5,6 +5,7 @@ mod always_open;
 mod api_keys;
 mod broadcasts;
 mod dormancy;
+mod links;
 mod outbox;
 mod purchases;
 mod quota;

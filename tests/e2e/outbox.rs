@@ -282,7 +282,13 @@ const SCHEMA_ATTRIBUTES: &[&str] = &[
 ];
 
 /// Entities that must expire, by the TTL attribute template.yaml names.
-const EXPIRING: &[&str] = &["webhook_event", "event", "applied", "outbox"];
+const EXPIRING: &[&str] = &[
+    "webhook_event",
+    "event",
+    "message_content",
+    "applied",
+    "outbox",
+];
 
 #[tokio::test]
 async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_ttl()

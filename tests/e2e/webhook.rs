@@ -1,7 +1,11 @@
 //! LINE delivering to `POST /webhook/{tenant}`.
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use crm::store::keys;
 use http::StatusCode;
 use serde_json::json;
-use tsunagu_tests::{TestEnv, new_user, user};
+use tsunagu_tests::{NowTs, TestEnv, new_user, user};
 
 #[tokio::test]
 async fn a_follow_creates_the_friend_with_their_line_profile() -> anyhow::Result<()> {
@@ -89,7 +93,7 @@ async fn a_redelivered_event_is_recorded_once() -> anyhow::Result<()> {
 
     let history = env
         .store
-        .friend_history(&env.tenant.id, &u.parse()?, 10)
+        .friend_history(&env.tenant.id, &u.parse()?, 10, env.clock.now_ts())
         .await?;
     assert_eq!(history.len(), 1);
     assert_eq!(
@@ -186,7 +190,7 @@ async fn an_unknown_event_type_is_kept_and_the_rest_of_the_batch_recorded() -> a
     assert_eq!(body["recorded"], 3);
     let history = env
         .store
-        .friend_history(&env.tenant.id, &u.parse()?, 10)
+        .friend_history(&env.tenant.id, &u.parse()?, 10, env.clock.now_ts())
         .await?;
     let kinds: Vec<_> = history.iter().map(|h| h.kind.as_str()).collect();
     assert!(
@@ -281,7 +285,7 @@ async fn an_unsent_message_leaves_no_text_in_the_history() -> anyhow::Result<()>
     assert_eq!(status, StatusCode::OK);
     let history = env
         .store
-        .friend_history(&env.tenant.id, &u.parse()?, 10)
+        .friend_history(&env.tenant.id, &u.parse()?, 10, env.clock.now_ts())
         .await?;
     let message = history
         .iter()
@@ -290,6 +294,119 @@ async fn an_unsent_message_leaves_no_text_in_the_history() -> anyhow::Result<()>
     assert_eq!(message.raw["message"]["unsent"], true);
     assert!(!message.raw.to_string().contains("090-1234-5678"));
     assert!(history.iter().any(|h| h.kind == "unsend"));
+    Ok(())
+}
+
+/// The raw item under `key`, as DynamoDB holds it.
+async fn raw_item(
+    env: &TestEnv,
+    (pk, sk): (String, String),
+) -> anyhow::Result<Option<HashMap<String, AttributeValue>>> {
+    let client = aws_sdk_dynamodb::Client::new(&tsunagu_local::stack::aws_config().await);
+    let out = client
+        .get_item()
+        .table_name(&env.deps.config.table_name)
+        .key("pk", AttributeValue::S(pk))
+        .key("sk", AttributeValue::S(sk))
+        .send()
+        .await?;
+    Ok(out.item)
+}
+
+fn expires_at(item: &HashMap<String, AttributeValue>) -> Option<i64> {
+    item.get("expires_at")?.as_n().ok()?.parse().ok()
+}
+
+/// The user says `text` now; the keys of its history entry and of its content item.
+async fn said(env: &TestEnv, u: &str, text: &str) -> anyhow::Result<[(String, String); 2]> {
+    let event = user::text_message(u, env.now_ms(), text);
+    let (status, body) = env.deliver(vec![event.clone()]).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let at = jiff::Timestamp::from_millisecond(env.now_ms())?;
+    let id = event["webhookEventId"].as_str().unwrap_or_default();
+    let (pk, sk) = keys::friend_event(&env.tenant.id, &u.parse()?, at, id);
+    let content = keys::message_content(&pk, &sk);
+    Ok([(pk, sk), content])
+}
+
+#[tokio::test]
+async fn message_text_retention_set_by_the_shop_expires_the_stored_text() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let (_, tenant) = env.marketer("GET", "/admin/tenant", None).await?;
+    assert_eq!(
+        tenant["messageTextRetentionDays"], 90,
+        "the default: {tenant}"
+    );
+    let (status, tenant) = env
+        .marketer(
+            "PATCH",
+            "/admin/tenant",
+            Some(json!({ "messageTextRetentionDays": 30 })),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{tenant}");
+    assert_eq!(tenant["messageTextRetentionDays"], 30);
+    let u = new_user();
+    let now = env.now_ms() / 1000;
+
+    let [entry, content] = said(&env, &u, "電話番号は090-1234-5678です").await?;
+
+    // The entry (a text was sent) is kept as long as the history, without the text…
+    let entry = raw_item(&env, entry).await?.expect("history entry");
+    assert_eq!(expires_at(&entry), Some(now + 400 * 86_400));
+    assert!(!format!("{entry:?}").contains("090-1234-5678"));
+    // …which is in an item of its own that DynamoDB deletes after the shop's 30 days.
+    let content = raw_item(&env, content).await?.expect("message content");
+    assert_eq!(expires_at(&content), Some(now + 30 * 86_400));
+    assert!(format!("{content:?}").contains("090-1234-5678"));
+    let history = env.friend_view(&u).await?["history"].clone();
+    assert_eq!(
+        history[0]["raw"]["message"]["text"],
+        "電話番号は090-1234-5678です"
+    );
+
+    // Past the retention the history shows that a text was sent, not what it said, even before
+    // DynamoDB's TTL has deleted the item.
+    env.clock.advance(jiff::SignedDuration::from_hours(31 * 24));
+    let history = env.friend_view(&u).await?["history"].clone();
+    assert_eq!(history[0]["kind"], "message");
+    assert_eq!(history[0]["raw"]["message"]["type"], "text");
+    assert!(!history.to_string().contains("090-1234-5678"), "{history}");
+
+    // `null`: texts are kept as long as the history.
+    let (status, tenant) = env
+        .marketer(
+            "PATCH",
+            "/admin/tenant",
+            Some(json!({ "messageTextRetentionDays": null })),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{tenant}");
+    assert!(tenant["messageTextRetentionDays"].is_null());
+    let now = env.now_ms() / 1000;
+    let [_, content] = said(&env, &u, "また来ます").await?;
+    let content = raw_item(&env, content).await?.expect("message content");
+    assert_eq!(expires_at(&content), Some(now + 400 * 86_400));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invalid_message_text_retention_is_refused_naming_the_field() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    for days in [json!(0), json!(401)] {
+        let patch = json!({ "messageTextRetentionDays": days });
+        let (status, body) = env.marketer("PATCH", "/admin/tenant", Some(patch)).await?;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{days}: {body}");
+        assert_eq!(
+            body["error"]["field"], "messageTextRetentionDays",
+            "{days}: {body}"
+        );
+    }
+    let (_, tenant) = env.marketer("GET", "/admin/tenant", None).await?;
+    assert_eq!(
+        tenant["messageTextRetentionDays"], 90,
+        "unchanged: {tenant}"
+    );
     Ok(())
 }
 
@@ -377,7 +494,7 @@ async fn standby_events_are_recorded_and_never_answered() -> anyhow::Result<()> 
     assert_eq!(status, StatusCode::OK);
     let history = env
         .store
-        .friend_history(&env.tenant.id, &u.parse()?, 10)
+        .friend_history(&env.tenant.id, &u.parse()?, 10, env.clock.now_ts())
         .await?;
     assert_eq!(history[0].mode, "standby");
     assert!(

@@ -81,6 +81,10 @@ pub struct TestTenant {
     pub api_key: String,
 }
 
+/// What LINE's in-app browser on an iPhone says it is.
+pub const LINE_BROWSER: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) \
+    AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Safari Line/14.3.0";
+
 /// A table of its own per test: the scheduled-sends tick reads the whole due-index, so tests
 /// sharing a table would claim each other's sends. DynamoDB Local creates one in milliseconds.
 pub fn table_name() -> String {
@@ -164,6 +168,7 @@ impl TestEnv {
             delivery_window: DeliveryWindow::default(),
             daily_cap: None,
             quota_exhausted_at: None,
+            message_text_retention_days: Some(crm::domain::tenant::DEFAULT_TEXT_RETENTION_DAYS),
             created_at: now,
         };
         let key = crm::admin_api::key_listing(&t.api_key, "test", now);
@@ -485,15 +490,24 @@ impl TestEnv {
         Ok(())
     }
 
-    /// The user opens a link from a message (`https://api.example.test/...`): our answer to the
-    /// browser, before it follows any redirect.
+    /// The user opens a link from a message (`https://api.example.test/...`) in LINE's in-app
+    /// browser: our answer to the browser, before it follows any redirect.
     pub async fn visit(&self, url: &str) -> anyhow::Result<http::Response<Body>> {
+        self.visit_as(url, Some(LINE_BROWSER)).await
+    }
+
+    /// `url` fetched by a program saying `user_agent` (a link preview, a scanner), or by none.
+    pub async fn visit_as(
+        &self,
+        url: &str,
+        user_agent: Option<&str>,
+    ) -> anyhow::Result<http::Response<Body>> {
         let path = url.trim_start_matches("https://api.example.test");
-        let res = self
-            .app
-            .clone()
-            .oneshot(Request::get(path).body(Body::empty())?)
-            .await?;
+        let mut req = Request::get(path);
+        if let Some(agent) = user_agent {
+            req = req.header("user-agent", agent);
+        }
+        let res = self.app.clone().oneshot(req.body(Body::empty())?).await?;
         Ok(res)
     }
 

@@ -5,7 +5,7 @@ use crate::{
     deps::Deps,
     domain::{Friend, LineUserId, Tenant},
     http::CrmError,
-    store::retry_on_conflict,
+    store::{Applied, keys::AppliedEvent, retry_on_conflict},
 };
 
 /// Reads the friend, applies `change`, writes with the version read; a concurrent write makes
@@ -16,6 +16,31 @@ pub async fn update_friend(
     u: &LineUserId,
     change: impl Fn(&mut Friend) -> Result<(), CrmError>,
 ) -> Result<(Friend, Friend), CrmError> {
+    modify(deps, t, u, None, change)
+        .await?
+        .ok_or_else(busy_friend)
+}
+
+/// [`update_friend`] at most once for `event`: its apply-once marker commits with the friend's
+/// new state. None when the event was applied before (nothing is written).
+pub async fn update_friend_once(
+    deps: &Deps,
+    t: &Tenant,
+    u: &LineUserId,
+    event: AppliedEvent<'_>,
+    change: impl Fn(&mut Friend) -> Result<(), CrmError>,
+) -> Result<Option<(Friend, Friend)>, CrmError> {
+    modify(deps, t, u, Some(event), change).await
+}
+
+/// The one read-modify-write; with `once`, the write is conditional on its marker being new.
+async fn modify(
+    deps: &Deps,
+    t: &Tenant,
+    u: &LineUserId,
+    once: Option<AppliedEvent<'_>>,
+    change: impl Fn(&mut Friend) -> Result<(), CrmError>,
+) -> Result<Option<(Friend, Friend)>, CrmError> {
     let zone = t.time_zone();
     let now = deps.clock.now();
     let change = &change;
@@ -28,11 +53,24 @@ pub async fn update_friend(
             .ok_or(CrmError::NotFound("friend"))?;
         let mut after = before.clone();
         change(&mut after)?;
-        deps.store
-            .save_friend(Some(&before), &after, zone, now)
-            .await?;
+        let new = match once {
+            None => {
+                deps.store
+                    .save_friend(Some(&before), &after, zone, now)
+                    .await?;
+                true
+            }
+            Some(event) => {
+                let friend = Some((&before, &after));
+                let applied = deps
+                    .store
+                    .apply_once(&t.id, u, event, friend, zone, None, now)
+                    .await?;
+                applied == Applied::New
+            }
+        };
         after.version = before.version + 1;
-        Ok::<_, CrmError>((before, after))
+        Ok::<_, CrmError>(new.then_some((before, after)))
     })
     .await?;
     written.ok_or_else(busy_friend)

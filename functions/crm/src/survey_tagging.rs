@@ -124,7 +124,7 @@ pub async fn followed(
         deps,
         tenant,
         u,
-        &AppliedEvent::Follow(follow_id).key(),
+        AppliedEvent::Follow(follow_id),
         &follow,
         reply_token,
     )
@@ -152,20 +152,21 @@ async fn on_tagged(deps: &Deps, tenant: &Tenant, e: &Tagged) -> Result<Value, Cr
         tags_added,
         ..FollowUps::default()
     };
-    let key = AppliedEvent::Tagged(event_id).key();
-    once(deps, tenant, &e.about.friend, &key, &follow, None).await
+    let event = AppliedEvent::Tagged(event_id);
+    once(deps, tenant, &e.about.friend, event, &follow, None).await
 }
 
-/// Runs `follow`'s scenario moves once for the event `key`, with no change to the friend.
+/// Runs `follow`'s scenario moves once for `event`, with no change to the friend.
 async fn once(
     deps: &Deps,
     tenant: &Tenant,
     u: &LineUserId,
-    key: &str,
+    event: AppliedEvent<'_>,
     follow: &FollowUps,
     reply_token: Option<&str>,
 ) -> Result<Value, CrmError> {
     let now = deps.clock.now();
+    let key = &event.key();
     let pending =
         serde_json::to_string(follow).map_err(|e| StoreError::Malformed(e.to_string()))?;
     match deps
@@ -173,7 +174,7 @@ async fn once(
         .apply_once(
             &tenant.id,
             u,
-            key,
+            event,
             None,
             &tenant.time_zone(),
             Some(pending),
@@ -275,7 +276,8 @@ async fn on_answer(deps: &Deps, tenant: &Tenant, e: &Answered) -> Result<Value, 
         answered: Some((survey.to_string(), question.to_string(), choices.clone())),
         ..FollowUps::default()
     };
-    let key = AppliedEvent::Answer(&answer_id).key();
+    let event = AppliedEvent::Answer(&answer_id);
+    let key = event.key();
     let zone = tenant.time_zone();
     let pending =
         serde_json::to_string(&follow).map_err(|e| StoreError::Malformed(e.to_string()))?;
@@ -299,7 +301,7 @@ async fn on_answer(deps: &Deps, tenant: &Tenant, e: &Answered) -> Result<Value, 
             .apply_once(
                 &tenant.id,
                 u,
-                key,
+                event,
                 Some((&before, &after)),
                 zone,
                 Some(pending.clone()),
@@ -341,7 +343,7 @@ async fn on_purchase(deps: &Deps, tenant: &Tenant, e: &Purchased) -> Result<Valu
         deps,
         tenant,
         &u,
-        &AppliedEvent::Order(&e.order_id).key(),
+        AppliedEvent::Order(&e.order_id),
         &follow,
         None,
     )

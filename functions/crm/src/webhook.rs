@@ -179,6 +179,7 @@ async fn record(deps: &Deps, tenant: &Tenant, event: &WebhookEvent) -> Result<Re
         at,
         raw: event.raw.clone(),
         subject,
+        text_kept_for: tenant.message_text_kept_for(),
     };
     let zone = tenant.time_zone();
     let now = deps.clock.now();

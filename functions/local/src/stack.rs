@@ -92,6 +92,7 @@ impl Demo {
             delivery_window: DeliveryWindow::default(),
             daily_cap: None,
             quota_exhausted_at: None,
+            message_text_retention_days: Some(crm::domain::tenant::DEFAULT_TEXT_RETENTION_DAYS),
             created_at: now,
         };
         store.put_tenant(&tenant).await?;

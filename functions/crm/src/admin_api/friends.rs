@@ -114,7 +114,10 @@ pub(super) async fn one(
         .get_friend(&t.id, &u)
         .await?
         .ok_or(CrmError::NotFound("friend"))?;
-    let history = deps.store.friend_history(&t.id, &u, HISTORY_SHOWN).await?;
+    let history = deps
+        .store
+        .friend_history(&t.id, &u, HISTORY_SHOWN, deps.clock.now())
+        .await?;
     let half_life = deps.store.scoring(&t.id).await?.half_life_days;
     Ok(Json(FriendView {
         current_score: friend.score_at(deps.clock.now(), half_life),

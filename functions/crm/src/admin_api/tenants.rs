@@ -17,7 +17,7 @@ use crate::{
     domain::{DeliveryWindow, Tenant, TenantId, tenant},
     http::{CrmError, parse_json},
     secret::Secret,
-    store::StoreError,
+    store::{HISTORY_DAYS, StoreError},
 };
 
 /// A tenant as the admin API shows it: secrets are never returned.
@@ -32,6 +32,8 @@ pub struct TenantView {
     delivery_window: Option<DeliveryWindow>,
     daily_cap: Option<u32>,
     quota_exhausted_at: Option<Timestamp>,
+    /// `null`: message contents are kept as long as the history.
+    message_text_retention_days: Option<u32>,
     created_at: Timestamp,
     webhook_url: String,
 }
@@ -45,6 +47,7 @@ fn tenant_view(deps: &Deps, t: &Tenant) -> TenantView {
         delivery_window: t.delivery_window.as_option(),
         daily_cap: t.daily_cap,
         quota_exhausted_at: t.quota_exhausted_at,
+        message_text_retention_days: t.message_text_retention_days,
         created_at: t.created_at,
         webhook_url: webhook_url(deps, &t.id),
     }
@@ -74,6 +77,9 @@ struct CreateTenant {
     delivery_window: Option<Option<DeliveryWindow>>,
     #[serde(default)]
     daily_cap: Option<u32>,
+    /// Absent: the default; `null`: as long as the history.
+    #[serde(default, with = "serde_with_null")]
+    message_text_retention_days: Option<Option<u32>>,
 }
 
 /// `POST /admin/tenants` (operator only): the tenant, its webhook URL and its first API key.
@@ -99,6 +105,10 @@ pub(super) async fn create(
         None => DeliveryWindow::default(),
         Some(w) => checked_window(w)?,
     };
+    let retention = match req.message_text_retention_days {
+        None => Some(tenant::DEFAULT_TEXT_RETENTION_DAYS),
+        Some(days) => checked_retention(days)?,
+    };
     let now = deps.clock.now();
     let tenant = Tenant {
         id: id.clone(),
@@ -110,6 +120,7 @@ pub(super) async fn create(
         delivery_window: window,
         daily_cap: req.daily_cap,
         quota_exhausted_at: None,
+        message_text_retention_days: retention,
         created_at: now,
     };
     let key = new_api_key();
@@ -139,7 +150,8 @@ pub(super) async fn own(t: Caller, State(deps): State<Deps>) -> Json<TenantView>
     Json(tenant_view(&deps, &t))
 }
 
-/// Settings a marketer changes: name, zone, delivery window, daily cap (`null` removes the cap).
+/// Settings a marketer changes: name, zone, delivery window, daily cap (`null` removes the cap),
+/// how long message texts are kept (`null`: as long as the history).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct TenantSettings {
@@ -152,6 +164,8 @@ struct TenantSettings {
     delivery_window: Option<Option<DeliveryWindow>>,
     #[serde(default, with = "serde_with_null")]
     daily_cap: Option<Option<u32>>,
+    #[serde(default, with = "serde_with_null")]
+    message_text_retention_days: Option<Option<u32>>,
 }
 
 /// Tells "absent" (keep) from `null` (clear) for an optional setting.
@@ -187,6 +201,18 @@ fn checked_window(w: Option<DeliveryWindow>) -> Result<DeliveryWindow, CrmError>
     }
 }
 
+/// Days of message text to keep: at least one, and no more than the history itself is kept
+/// (its entries would be gone first); `null` keeps texts as long as their entries.
+fn checked_retention(days: Option<u32>) -> Result<Option<u32>, CrmError> {
+    match days {
+        Some(d) if !(1..=HISTORY_DAYS).contains(&d) => Err(CrmError::invalid(
+            "messageTextRetentionDays",
+            format!("1–{HISTORY_DAYS} days (or null: as long as the history, {HISTORY_DAYS} days)"),
+        )),
+        days => Ok(days),
+    }
+}
+
 /// `PATCH /admin/tenant`
 pub(super) async fn update(
     caller: Caller,
@@ -216,6 +242,10 @@ pub(super) async fn update(
             ));
         }
         t.daily_cap = cap;
+    }
+    if let Some(days) = req.message_text_retention_days {
+        // Applies to messages received from now on; stored ones keep the expiry they got.
+        t.message_text_retention_days = checked_retention(days)?;
     }
     // Only these settings: a quota mark the tick sets meanwhile stays.
     deps.store.update_tenant_settings(&t).await?;

@@ -177,6 +177,7 @@ mod tests {
             delivery_window: Default::default(), // 09:00–21:00
             daily_cap: None,
             quota_exhausted_at: None,
+            message_text_retention_days: Some(crate::domain::tenant::DEFAULT_TEXT_RETENTION_DAYS),
             created_at: jst("2026-01-01T00:00"),
         }
     }

@@ -1,11 +1,18 @@
 //! A tenant is one shop's LINE Official Account connected to Tsunagu.
-use jiff::{Timestamp, civil::Time, tz::TimeZone};
+use jiff::{SignedDuration, Timestamp, civil::Time, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
 use super::TenantId;
 use crate::secret::Secret;
 
 pub const DEFAULT_ZONE: &str = "Asia/Tokyo";
+/// How many days the content of a user's message is kept unless the shop says otherwise: long
+/// enough to follow up a conversation, short enough not to hoard what customers typed.
+pub const DEFAULT_TEXT_RETENTION_DAYS: u32 = 90;
+
+fn default_text_retention() -> Option<u32> {
+    Some(DEFAULT_TEXT_RETENTION_DAYS)
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -31,6 +38,11 @@ pub struct Tenant {
     /// dropped, and the mark clears with the next accepted send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quota_exhausted_at: Option<Timestamp>,
+    /// How many days the content of a user's message (its text, a location's address…) stays in
+    /// the action history; the entry itself stays as long as the history. `null`: as long as
+    /// the history. Absent (tenants stored before the setting): the default.
+    #[serde(default = "default_text_retention")]
+    pub message_text_retention_days: Option<u32>,
     pub created_at: Timestamp,
 }
 
@@ -39,6 +51,12 @@ impl Tenant {
     pub fn time_zone(&self) -> TimeZone {
         TimeZone::get(&self.zone)
             .unwrap_or_else(|_| TimeZone::get(DEFAULT_ZONE).unwrap_or(TimeZone::UTC))
+    }
+
+    /// How long the content of a user's message is kept; None: as long as the history.
+    pub fn message_text_kept_for(&self) -> Option<SignedDuration> {
+        self.message_text_retention_days
+            .map(|days| SignedDuration::from_hours(i64::from(days) * 24))
     }
 
     /// The calendar day of `at` in the tenant's zone, as `YYYY-MM-DD`.

@@ -352,17 +352,44 @@ impl Store {
         Ok(FriendPage { friends, cursor })
     }
 
-    /// The friend's newest `limit` history entries, newest first.
+    /// The friend's newest `limit` history entries, newest first; a message's content is shown
+    /// until the tenant's text retention ends (at `now`).
     pub async fn friend_history(
         &self,
         t: &TenantId,
         u: &LineUserId,
         limit: usize,
+        now: Timestamp,
     ) -> Result<Vec<HistoryEntry>, StoreError> {
-        self.latest_with_prefix(keys::friend_pk(t, u), keys::EVENT_PREFIX, Some(limit))
-            .await?
+        let pk = keys::friend_pk(t, u);
+        let items = self
+            .latest_with_prefix(pk.clone(), keys::EVENT_PREFIX, Some(limit))
+            .await?;
+        let sort_key = |item: &Item| {
+            item.get(keys::SK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let has_messages = items.iter().any(|i| i.get("kind") == Some(&s("message")));
+        let mut contents = match (items.last(), items.first()) {
+            (Some(oldest), Some(newest)) if has_messages => {
+                self.message_contents(&pk, &sort_key(oldest), &sort_key(newest), now)
+                    .await?
+            }
+            _ => HashMap::new(),
+        };
+        items
             .into_iter()
-            .map(history_entry)
+            .map(|item| {
+                let (_, content_sk) = keys::message_content(&pk, &sort_key(&item));
+                let mut entry = history_entry(item)?;
+                let event = entry.raw.as_object_mut();
+                if let (Some(event), Some(message)) = (event, contents.remove(&content_sk)) {
+                    event.insert("message".into(), message);
+                }
+                Ok(entry)
+            })
             .collect()
     }
 }

@@ -233,6 +233,14 @@ pub fn friend_event(t: &TenantId, u: &LineUserId, at: Timestamp, event_id: &str)
     )
 }
 
+/// What the message of the history entry `(pk, event_sk)` (a [`friend_event`] or
+/// [`chat_event`]) said: beside it in its partition, `MSG#` in place of `EV#`, so the contents of
+/// a span of entries are one range query.
+pub fn message_content(pk: &str, event_sk: &str) -> Key {
+    let rest = event_sk.strip_prefix(EVENT_PREFIX).unwrap_or(event_sk);
+    (pk.to_owned(), format!("MSG#{rest}"))
+}
+
 /// Group and room events are recorded per chat; a group id never becomes a friend.
 pub fn chat_event(t: &TenantId, chat_id: &str, at: Timestamp, event_id: &str) -> Key {
     (
@@ -402,6 +410,8 @@ pub enum AppliedEvent<'a> {
     Follow(&'a str),
     /// A `FriendTagged` event, by its outbox event id.
     Tagged(&'a str),
+    /// A friend's clicks of one tracked link, by the link's id: counted once.
+    LinkClick(&'a str),
 }
 
 impl AppliedEvent<'_> {
@@ -411,6 +421,7 @@ impl AppliedEvent<'_> {
             Self::Order(id) => format!("ord#{id}"),
             Self::Follow(id) => format!("fol#{id}"),
             Self::Tagged(id) => format!("tag#{id}"),
+            Self::LinkClick(link) => format!("clk#{link}"),
         }
     }
 }
@@ -510,6 +521,14 @@ mod tests {
                 "EV#2026-04-01T09:30:00.000Z#01H".into()
             )
         );
+        let (pk, sk) = friend_event(&t(), &u(), at(), "01H");
+        assert_eq!(
+            message_content(&pk, &sk),
+            (
+                format!("T#demo#F#{uid}"),
+                "MSG#2026-04-01T09:30:00.000Z#01H".into()
+            )
+        );
         assert_eq!(
             chat_event(&t(), "Cabc", at(), "01H"),
             (
@@ -558,6 +577,10 @@ mod tests {
         assert_eq!(
             applied(&t(), &u(), "01H"),
             (format!("T#demo#F#{uid}"), "APPLIED#01H".into())
+        );
+        assert_eq!(
+            applied(&t(), &u(), &AppliedEvent::LinkClick("spring-sale").key()),
+            (format!("T#demo#F#{uid}"), "APPLIED#clk#spring-sale".into())
         );
     }
 

@@ -57,7 +57,7 @@ pub use retry::{Conflicting, WRITE_ATTEMPTS, retry_on_conflict};
 pub use rules::ScoringSettings;
 pub use scenarios::StoredScenario;
 pub use surveys::{Applied, StoredSurvey};
-pub use webhook::{EventRecord, EventSubject, Recorded, SEEN_MARKER_TTL};
+pub use webhook::{EventRecord, EventSubject, HISTORY_DAYS, Recorded, SEEN_MARKER_TTL};
 
 pub type Item = HashMap<String, AttributeValue>;
 

@@ -3,7 +3,11 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
-use super::{Expiry, SendUpdate, Store, StoreError, from_item, keys, s, to_item};
+use super::{
+    Expiry, SendUpdate, Store, StoreError, from_item,
+    keys::{self, AppliedEvent},
+    s, to_item,
+};
 use crate::bus::Event;
 use crate::domain::{
     Friend, LineUserId, TenantId,
@@ -12,6 +16,18 @@ use crate::domain::{
 
 /// EventBridge retries for at most a day (the rule allows an hour); a week of markers is ample.
 const APPLIED_TTL: SignedDuration = SignedDuration::from_hours(7 * 24);
+
+/// How long the marker of `event` must stop it applying again: a bus event, as long as the bus
+/// retries; a link click, as long as any link that existed at the click can be opened.
+fn kept_for(event: AppliedEvent<'_>) -> SignedDuration {
+    match event {
+        AppliedEvent::LinkClick(_) => crate::domain::link::CLICK_MARK_KEPT,
+        AppliedEvent::Answer(_)
+        | AppliedEvent::Order(_)
+        | AppliedEvent::Follow(_)
+        | AppliedEvent::Tagged(_) => APPLIED_TTL,
+    }
+}
 
 /// A saved survey: the definition as JSON text, with a version counting changes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -194,7 +210,7 @@ impl Store {
             .collect()
     }
 
-    /// Applies a bus event's friend change exactly once: the marker keyed by the event and the
+    /// Applies an event's friend change exactly once: the marker keyed by the event and the
     /// friend's new state commit together. `pending` (the follow-ups: enrollments) rides on the
     /// marker until [`Store::finish_applied`], so a crash in between is finished by the retry.
     #[allow(clippy::too_many_arguments)]
@@ -202,19 +218,20 @@ impl Store {
         &self,
         t: &TenantId,
         u: &LineUserId,
-        event_key: &str,
+        event: AppliedEvent<'_>,
         friend: Option<(&Friend, &Friend)>,
         zone: &TimeZone,
         pending: Option<String>,
         now: Timestamp,
     ) -> Result<Applied, StoreError> {
-        let (pk, sk) = keys::applied(t, u, event_key);
+        let event_key = event.key();
+        let (pk, sk) = keys::applied(t, u, &event_key);
         let marker = AppliedItem {
             pk,
             sk,
             entity: "applied".into(),
             at: now,
-            expiry: Expiry::after(now, APPLIED_TTL),
+            expiry: Expiry::after(now, kept_for(event)),
             pending,
         };
         let mut writes = vec![self.put(to_item(&marker)?, Some("attribute_not_exists(pk)"))?];
@@ -224,7 +241,7 @@ impl Store {
         match self.transact(writes).await? {
             Ok(()) => Ok(Applied::New),
             Err(0) => {
-                let pending = match self.get(keys::applied(t, u, event_key)).await? {
+                let pending = match self.get(keys::applied(t, u, &event_key)).await? {
                     Some(item) => from_item::<AppliedItem>(item)?.pending,
                     None => None,
                 };

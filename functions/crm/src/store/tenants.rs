@@ -154,9 +154,10 @@ impl Store {
         }
     }
 
-    /// Writes the settings a marketer changes (name, zone, delivery window, daily cap) and
-    /// nothing else, so a concurrent write of another attribute (the tick marking the monthly
-    /// quota exhausted) is not undone. Values come from the tenant item's own serialization.
+    /// Writes the settings a marketer changes (name, zone, delivery window, daily cap, message
+    /// text retention) and nothing else, so a concurrent write of another attribute (the tick
+    /// marking the monthly quota exhausted) is not undone. Values come from the tenant item's
+    /// own serialization.
     pub async fn update_tenant_settings(&self, tenant: &Tenant) -> Result<(), StoreError> {
         let item = to_item(&TenantItem::new(tenant))?;
         let (pk, sk) = keys::tenant(&tenant.id);
@@ -165,10 +166,14 @@ impl Store {
         let mut update = self
             .update(pk, sk)
             .condition_expression("attribute_exists(pk)");
-        for (i, name) in ["name", "zone", "deliveryWindow", "dailyCap"]
-            .iter()
-            .enumerate()
-        {
+        let settings = [
+            "name",
+            "zone",
+            "deliveryWindow",
+            "dailyCap",
+            "messageTextRetentionDays",
+        ];
+        for (i, name) in settings.iter().enumerate() {
             update = update.expression_attribute_names(format!("#s{i}"), *name);
             match item.get(*name) {
                 Some(value) => {
@@ -278,6 +283,7 @@ mod tests {
             delivery_window: DeliveryWindow::ALWAYS_OPEN,
             daily_cap: None,
             quota_exhausted_at: None,
+            message_text_retention_days: Some(crate::domain::tenant::DEFAULT_TEXT_RETENTION_DAYS),
             created_at: "2026-04-01T00:00:00Z".parse().unwrap(),
         }
     }

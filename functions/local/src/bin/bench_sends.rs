@@ -191,6 +191,7 @@ async fn run(args: &Args, aws: &aws_config::SdkConfig, table: &str) -> anyhow::R
         delivery_window: DeliveryWindow::default(),
         daily_cap: None,
         quota_exhausted_at: None,
+        message_text_retention_days: Some(crm::domain::tenant::DEFAULT_TEXT_RETENTION_DAYS),
         created_at: now,
     };
     store.put_tenant(&tenant).await?;
