@@ -5,6 +5,7 @@ mod always_open;
 mod api_keys;
 mod broadcasts;
 mod dormancy;
+mod hostile;
 mod links;
 mod outbox;
 mod purchases;

@@ -351,10 +351,7 @@ impl TestEnv {
         B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
-        let res = self.app.clone().oneshot(req.map(Body::new)).await?;
-        let status = res.status();
-        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
-        self.flush().await?;
+        let (status, _, bytes) = self.call_raw(req).await?;
         let json = if bytes.is_empty() {
             Value::Null
         } else {
@@ -365,6 +362,28 @@ impl TestEnv {
 }
 
 impl TestEnv {
+    /// Any request, answered as it is: status, content type and body bytes (for answers that
+    /// may not be JSON).
+    pub async fn call_raw<B>(
+        &self,
+        req: Request<B>,
+    ) -> anyhow::Result<(StatusCode, Option<String>, bytes::Bytes)>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let res = self.app.clone().oneshot(req.map(Body::new)).await?;
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+        self.flush().await?;
+        Ok((status, content_type, bytes))
+    }
+
     /// Delivers what is waiting on the outbox and returns what survey-tagging answered since
     /// the last call (for answers and purchases: "applied", "duplicate", "ignored"…).
     pub async fn run_bus(&self) -> anyhow::Result<Vec<Value>> {

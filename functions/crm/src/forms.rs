@@ -286,9 +286,9 @@ pub(crate) async fn submit(
                 date: None,
             },
         };
-        let Ok(answer) = question.interpret(received) else {
-            return Err(CrmError::invalid(key, "not an answer this question takes"));
-        };
+        let answer = question
+            .interpret(received)
+            .map_err(|e| CrmError::invalid(key, e.to_string()))?;
         let id = format!("form-{nonce}-{}", question.id);
         let (choices, text) = match &answer {
             Answer::Chose(ids) => (ids.clone(), None),

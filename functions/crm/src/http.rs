@@ -2,7 +2,7 @@
 //! failures go to the log under an error id; the body only says that something failed.
 use axum::{
     Json,
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -67,7 +67,7 @@ impl CrmError {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) | Self::Invalid { .. } => StatusCode::BAD_REQUEST,
-            Self::Store(StoreError::BadCursor) => StatusCode::BAD_REQUEST,
+            Self::Store(StoreError::BadCursor | StoreError::Refused(_)) => StatusCode::BAD_REQUEST,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Conflict(_) | Self::Store(StoreError::AlreadyExists) => StatusCode::CONFLICT,
             Self::Store(StoreError::Conflict) => StatusCode::CONFLICT,
@@ -81,7 +81,9 @@ impl CrmError {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound(_) => "not_found",
-            Self::BadRequest(_) | Self::Store(StoreError::BadCursor) => "bad_request",
+            Self::BadRequest(_) | Self::Store(StoreError::BadCursor | StoreError::Refused(_)) => {
+                "bad_request"
+            }
             Self::Invalid { .. } => "invalid",
             Self::TooLarge { .. } => "too_large",
             Self::Conflict(_) | Self::Store(StoreError::AlreadyExists | StoreError::Conflict) => {
@@ -101,6 +103,12 @@ impl IntoResponse for CrmError {
             tracing::error!(%error_id, error = %self, "request failed");
             error["message"] = json!("internal error; the operator can find it by this id");
             error["errorId"] = json!(error_id.to_string());
+        } else if let Self::Store(StoreError::Refused(detail)) = &self {
+            // Validation is meant to catch these first; one that slipped through is worth a look.
+            tracing::warn!(%detail, "DynamoDB refused a request the API let through");
+            error["message"] = json!(
+                "the request would make an item DynamoDB refuses (too large, or a key too long)"
+            );
         } else {
             error["message"] = json!(self.to_string());
             if let Self::Invalid { field, .. } = &self {
@@ -114,4 +122,45 @@ impl IntoResponse for CrmError {
 /// Parses a JSON body into `T`, answering 400 with serde's reason (line, column, field).
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, CrmError> {
     serde_json::from_slice(body).map_err(|e| CrmError::BadRequest(format!("malformed JSON: {e}")))
+}
+
+/// Axum's own rejections (an unreadable path, a missing query field, a body over the limit, a
+/// method the route does not take) come as plain text or an empty body. This layer rewrites
+/// them into the API's JSON error shape, so a client reads every error the same way. HTML
+/// (the survey form) and JSON pass untouched.
+pub async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    let typed = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/html"));
+    if typed || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    // Rejection texts are one line; more than this is not a rejection worth echoing.
+    let text = axum::body::to_bytes(body, 2048)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this route does not take this method".to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "request body is too large".to_owned()),
+        StatusCode::NOT_FOUND => ("not_found", "not found".to_owned()),
+        s if s.is_server_error() => ("internal", "internal error".to_owned()),
+        s => (
+            "bad_request",
+            if text.is_empty() {
+                s.canonical_reason().unwrap_or("bad request").to_owned()
+            } else {
+                text
+            },
+        ),
+    };
+    let mut out = (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response();
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    out
 }

@@ -35,6 +35,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub fn router(deps: Deps) -> Router {
     Router::new()
         .route("/webhook/{tenant}", post(receive))
+        .layer(axum::middleware::map_response(crate::http::json_errors))
         .with_state(deps)
 }
 

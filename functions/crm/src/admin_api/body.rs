@@ -7,7 +7,10 @@ use axum::{
 };
 
 use crate::{
-    domain::{LineUserId, TagName, ids::BadSlug},
+    domain::{
+        LineUserId, TagName,
+        ids::{BadSlug, is_slug},
+    },
     http::CrmError,
 };
 
@@ -25,6 +28,16 @@ pub(super) fn parse_tag(field: impl Into<String>, tag: &str) -> Result<TagName, 
 pub(super) fn path_id<T: FromStr<Err = BadSlug>>(id: &str) -> Result<T, CrmError> {
     id.parse()
         .map_err(|e: BadSlug| CrmError::invalid("id", e.to_string()))
+}
+
+/// An id in the path of a route generic over its kind of definition: checked as a slug before
+/// it goes into a key.
+pub(super) fn slug_in_path(id: &str) -> Result<&str, CrmError> {
+    if is_slug(id) {
+        Ok(id)
+    } else {
+        Err(CrmError::invalid("id", BadSlug.to_string()))
+    }
 }
 
 /// A `DELETE`: 204 when there was something to delete, else 404 naming what.

@@ -19,6 +19,10 @@ use crate::{
 };
 
 async fn broadcast(deps: &Deps, t: &Tenant, id: &str) -> Result<Broadcast, CrmError> {
+    // Broadcast ids are UUIDs: anything else names none.
+    if uuid::Uuid::try_parse(id).is_err() {
+        return Err(CrmError::NotFound("broadcast"));
+    }
     deps.store
         .broadcast(&t.id, id)
         .await?

@@ -14,7 +14,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::auth::Caller;
+use super::{auth::Caller, body::slug_in_path};
 use crate::{
     deps::Deps,
     domain::{TenantId, definition::Definition},
@@ -134,6 +134,6 @@ pub(super) async fn one<D: Versioned>(
     State(deps): State<Deps>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, CrmError> {
-    let found = D::one(&deps, &t.id, &id).await?;
+    let found = D::one(&deps, &t.id, slug_in_path(&id)?).await?;
     Ok(Json(found.ok_or(CrmError::NotFound(D::NOUN))?))
 }

@@ -17,7 +17,11 @@ use super::{
 };
 use crate::{
     deps::Deps,
-    domain::{Friend, TagDefinition, TagName},
+    domain::{
+        Friend, TagDefinition, TagName,
+        field_error::{check_name, check_note},
+        friend::check_field_name,
+    },
     friends::update_friend,
     http::{CrmError, parse_json},
     store::{FriendFilter, HistoryEntry},
@@ -26,8 +30,8 @@ use crate::{
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 const HISTORY_SHOWN: usize = 50;
-const MAX_FIELD_NAME: usize = 64;
-const MAX_FIELD_VALUE: usize = 1000;
+/// Custom fields per friend: far more than any shop's profile form, far below the item limit.
+const MAX_FIELDS: usize = 200;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -52,12 +56,24 @@ pub(super) struct FriendQuery {
     cursor: Option<String>,
 }
 
+/// Tags a search may name at once: a filter is evaluated per friend read, and a marketer's
+/// segment never needs more.
+const MAX_FILTER_TAGS: usize = 20;
+
 fn tag_list(field: &str, csv: Option<&str>) -> Result<Vec<TagName>, CrmError> {
-    csv.unwrap_or_default()
+    let tags: Vec<TagName> = csv
+        .unwrap_or_default()
         .split(',')
         .filter(|s| !s.trim().is_empty())
         .map(|s| parse_tag(field, s))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    if tags.len() > MAX_FILTER_TAGS {
+        return Err(CrmError::invalid(
+            field,
+            format!("at most {MAX_FILTER_TAGS} tags"),
+        ));
+    }
+    Ok(tags)
 }
 
 /// `GET /admin/friends?tags=&notTags=&followedFrom=&followedTo=&blocked=&name=&limit=&cursor=`
@@ -73,6 +89,9 @@ pub(super) async fn list(
             "limit",
             format!("must be 1..={MAX_PAGE}"),
         ));
+    }
+    if let Some(name) = q.name.as_deref().filter(|n| !n.is_empty()) {
+        check_name("name", name)?;
     }
     let filter = FriendFilter {
         has_tags: tag_list("tags", q.tags.as_deref())?,
@@ -204,28 +223,21 @@ pub(super) async fn set_fields(
 ) -> Result<Json<Friend>, CrmError> {
     let req: FieldsBody = parse_json(&body)?;
     for (name, value) in &req.fields {
-        let name_ok = (1..=MAX_FIELD_NAME).contains(&name.chars().count())
-            && name
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
-        if !name_ok {
-            return Err(CrmError::invalid(
-                format!("fields.{name}"),
-                "field names are 1–64 letters, digits, '_' or '-'",
-            ));
-        }
-        if value
-            .as_ref()
-            .is_some_and(|v| v.chars().count() > MAX_FIELD_VALUE)
-        {
-            return Err(CrmError::invalid(
-                format!("fields.{name}"),
-                "value longer than 1000 characters",
-            ));
+        let path = format!("fields.{name}");
+        check_field_name(name, &path)?;
+        if let Some(value) = value {
+            check_note(&path, value)?;
         }
     }
     let (_, after) = update_friend(&deps, &t, &u, |f| {
         f.set_fields(req.fields.clone());
+        // Fields add up over many requests; the friend is one item (DynamoDB's 400 KB).
+        if f.fields.len() > MAX_FIELDS {
+            return Err(CrmError::invalid(
+                "fields",
+                format!("a friend holds at most {MAX_FIELDS} custom fields"),
+            ));
+        }
         Ok(())
     })
     .await?;

@@ -19,6 +19,8 @@ mod tenants;
 
 use axum::{
     Router,
+    extract::DefaultBodyLimit,
+    middleware,
     routing::{delete, get, patch, post, put},
 };
 
@@ -34,6 +36,14 @@ use crate::{
     },
     http::CrmError,
 };
+
+/// A request body's limit: a definition is stored as one item (DynamoDB's 400 KB), so a
+/// larger body can only be refused later, after reading and parsing it.
+pub const MAX_BODY_BYTES: usize = 400 * 1024;
+
+/// A purchase CSV: 20,000 lines of order rows (the import's line limit) fit in this, and it
+/// stays under the 6 MB that Lambda takes in one request.
+pub const MAX_IMPORT_BYTES: usize = 5 * 1024 * 1024;
 
 pub fn router(deps: Deps) -> Router {
     Router::new()
@@ -116,7 +126,10 @@ pub fn router(deps: Deps) -> Router {
             get(surveys::friend_answers),
         )
         .route("/admin/purchases", post(purchases::create))
-        .route("/admin/purchases/import", post(purchases::import))
+        .route(
+            "/admin/purchases/import",
+            post(purchases::import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        )
         .route(
             "/admin/friends/{user_id}/purchases",
             get(purchases::friend_purchases),
@@ -152,5 +165,7 @@ pub fn router(deps: Deps) -> Router {
             put(tags::define).delete(tags::undefine),
         )
         .fallback(|| async { CrmError::NotFound("route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(crate::http::json_errors))
         .with_state(deps)
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{
     auth::Caller,
-    body::deleted,
+    body::{deleted, slug_in_path},
     definitions::{Put, saved},
 };
 use crate::{
@@ -47,7 +47,8 @@ pub(super) async fn remove<D: CurrentOnly>(
     State(deps): State<Deps>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, CrmError> {
-    deleted(deps.store.delete_current::<D>(&t.id, &id).await?, D::NOUN)
+    let id = slug_in_path(&id)?;
+    deleted(deps.store.delete_current::<D>(&t.id, id).await?, D::NOUN)
 }
 
 pub(super) async fn scoring(

@@ -15,7 +15,10 @@ use super::{
 };
 use crate::{
     deps::Deps,
-    domain::TagDefinition,
+    domain::{
+        TagDefinition,
+        field_error::{check_name, check_note},
+    },
     http::{CrmError, parse_json},
 };
 
@@ -50,6 +53,12 @@ pub(super) async fn define(
     } else {
         parse_json(&body)?
     };
+    if let Some(folder) = &req.folder {
+        check_name("folder", folder)?;
+    }
+    if let Some(description) = &req.description {
+        check_note("description", description)?;
+    }
     let def = TagDefinition {
         name,
         folder: req.folder,

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::auth::{Caller, Operator, hash_key, key_listing, new_api_key};
 use crate::{
     deps::Deps,
-    domain::{DeliveryWindow, Tenant, TenantId, tenant},
+    domain::{DeliveryWindow, Tenant, TenantId, field_error::check_name, tenant},
     http::{CrmError, parse_json},
     secret::Secret,
     store::{HISTORY_DAYS, StoreError},
@@ -92,8 +92,8 @@ pub(super) async fn create(
     let id = TenantId::parse(&req.id).map_err(|e| CrmError::invalid("id", e.to_string()))?;
     let zone = req.zone.unwrap_or_else(|| tenant::DEFAULT_ZONE.to_owned());
     checked_zone(&zone)?;
+    check_name("name", &req.name)?;
     for (field, value) in [
-        ("name", &req.name),
         ("channelSecret", &req.channel_secret),
         ("accessToken", &req.access_token),
     ] {
@@ -222,9 +222,7 @@ pub(super) async fn update(
     let mut t = caller.tenant;
     let req: TenantSettings = parse_json(&body)?;
     if let Some(name) = req.name {
-        if name.trim().is_empty() {
-            return Err(CrmError::invalid("name", "must not be empty"));
-        }
+        check_name("name", &name)?;
         t.name = name;
     }
     if let Some(zone) = req.zone {

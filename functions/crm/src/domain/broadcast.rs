@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::{
     Friend, LineUserId, TagName, TenantId,
     condition::{Condition, Scope, conditions_hold, validate_conditions},
+    field_error::check_name,
     message::{FieldError, validate_messages},
 };
 
@@ -70,9 +71,7 @@ pub struct BroadcastRequest {
 
 impl BroadcastRequest {
     pub fn validate(&self) -> Result<(), FieldError> {
-        if self.name.trim().is_empty() {
-            return Err(FieldError::new("name", "must not be empty"));
-        }
+        check_name("name", &self.name)?;
         validate_conditions(&self.segment.fields, "segment.fields", Scope::Friend)?;
         validate_messages(&self.messages, "messages")
     }

@@ -90,8 +90,11 @@ impl Purchase {
         if self.amount < 0 {
             return Err(FieldError::new("amount", "must be 0 or more (yen)"));
         }
-        if self.items.is_empty() {
-            return Err(FieldError::new("items", "at least one item is needed"));
+        if self.items.is_empty() || self.items.len() > MAX_ITEMS {
+            return Err(FieldError::new(
+                "items",
+                format!("1 to {MAX_ITEMS} items per order"),
+            ));
         }
         for (i, item) in self.items.iter().enumerate() {
             let name_ok = |s: &str| {
@@ -149,6 +152,10 @@ pub const CSV_COLUMNS: [&str; 6] = [
 
 /// Lines one import may have; parsing stops past it, so a huge file costs no more than this.
 pub const MAX_CSV_LINES: usize = 20_000;
+
+/// An order is stored as one item with its lines: a basket larger than any shop's keeps the
+/// item far below DynamoDB's 400 KB.
+pub const MAX_ITEMS: usize = 200;
 
 /// Orders that parsed (each with the line of its first row) and the lines that did not.
 pub type Import = (Vec<(u64, Purchase)>, Vec<RowError>);

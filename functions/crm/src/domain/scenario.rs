@@ -38,6 +38,7 @@ use serde_json::Value;
 
 use super::condition::{Condition, Scope, conditions_hold, validate_conditions};
 use super::definition;
+use super::field_error::check_name;
 use super::message::{FieldError, validate_messages};
 use super::schedule::{Timing, window_serde};
 use super::{DeliveryWindow, Friend, LineUserId, TagName, TenantId};
@@ -351,9 +352,7 @@ definition::definition!(ScenarioDefinition, noun: "scenario", plural: "scenarios
 impl ScenarioDefinition {
     /// The first rule broken, with its path (`steps[2].onUnmet`).
     pub fn validate(&self) -> Result<(), FieldError> {
-        if self.name.trim().is_empty() {
-            return Err(FieldError::new("name", "a name is required"));
-        }
+        check_name("name", &self.name)?;
         self.validate_trigger()?;
         if let Some(w) = &self.window
             && w.start >= w.end

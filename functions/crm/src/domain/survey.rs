@@ -32,6 +32,7 @@ use serde_json::{Value, json};
 
 use super::TagName;
 use super::definition;
+use super::field_error::check_name;
 use super::effect::{self, Effect};
 use super::friend::check_field_name;
 pub use super::friend::{OPEN_QUESTION_TTL, OpenQuestion};
@@ -228,7 +229,13 @@ pub enum NotAnAnswer {
     NotADate,
     #[error("this question is answered by choosing")]
     NeedsChoice,
+    #[error("an answer is at most {MAX_ANSWER_CHARS} characters")]
+    TooLong,
 }
+
+/// A free-text answer longer than this is not taken: an answer is kept in a field and in the
+/// answer record, and a pasted page must not fill the friend's item (DynamoDB's 400 KB).
+pub const MAX_ANSWER_CHARS: usize = 2_000;
 
 /// What the webhook received for a question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,6 +328,11 @@ impl Question {
                 .ok_or(NotAnAnswer::NotADate),
             (QuestionKind::Date, Received::Text(t)) => {
                 parse_date(t).map(Answer::Date).ok_or(NotAnAnswer::NotADate)
+            }
+            (QuestionKind::FreeText, Received::Text(t))
+                if t.trim().chars().count() > MAX_ANSWER_CHARS =>
+            {
+                Err(NotAnAnswer::TooLong)
             }
             (QuestionKind::FreeText, Received::Text(t)) => Ok(Answer::Text(t.trim().to_owned())),
             (QuestionKind::FreeText, Received::Postback { .. }) => Err(NotAnAnswer::UnknownChoice),
@@ -598,9 +610,7 @@ definition::definition!(SurveyDefinition, noun: "survey", plural: "surveys");
 impl SurveyDefinition {
     /// The first rule broken, with its path (`questions[1].choices[0].label`).
     pub fn validate(&self) -> Result<(), FieldError> {
-        if self.name.trim().is_empty() {
-            return Err(FieldError::new("name", "a name is required"));
-        }
+        check_name("name", &self.name)?;
         if self.questions.is_empty() || self.questions.len() > MAX_QUESTIONS {
             return Err(FieldError::new(
                 "questions",
@@ -734,6 +744,30 @@ mod tests {
             {"id": "a", "type": "freeText", "text": "?", "next": "nowhere"}]});
         let e = SurveyDefinition::parse_json(&serde_json::to_vec(&v).unwrap()).unwrap_err();
         assert_eq!(e.field, "questions[0].next");
+    }
+
+    #[test]
+    fn a_pasted_page_is_not_a_free_text_answer() {
+        let question = Question {
+            id: q("voice"),
+            kind: QuestionKind::FreeText,
+            text: "ご意見をどうぞ".into(),
+            choices: vec![],
+            field: Some("voice".into()),
+            next: None,
+            add_tags: vec![],
+            score: 0,
+        };
+        let longest = "あ".repeat(MAX_ANSWER_CHARS);
+        assert_eq!(
+            question.interpret(Received::Text(&longest)),
+            Ok(Answer::Text(longest.clone()))
+        );
+        let pasted = format!("{longest}い");
+        assert_eq!(
+            question.interpret(Received::Text(&pasted)),
+            Err(NotAnAnswer::TooLong)
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::condition::{Condition, Scope, conditions_hold, validate_conditions};
 use super::definition;
+use super::field_error::check_name;
 use super::effect::{self, Effect};
 use super::message::FieldError;
 use super::purchase::Purchase;
@@ -261,6 +262,9 @@ impl definition::CurrentOnly for TagRule {
 impl TagRule {
     /// The first rule broken, with its path.
     pub fn validate(&self) -> Result<(), FieldError> {
+        if let Some(name) = &self.name {
+            check_name("name", name)?;
+        }
         if self.effect().is_empty() {
             return Err(FieldError::new(
                 "",

@@ -96,6 +96,10 @@ pub enum StoreError {
     Malformed(String),
     #[error("the pagination cursor is not valid")]
     BadCursor,
+    /// DynamoDB's `ValidationException`: the request itself is unacceptable (an item over 400 KB,
+    /// a key over its size limit). Retrying cannot help; the caller sent too much.
+    #[error("DynamoDB refused the request: {0}")]
+    Refused(String),
     #[error("tenant credentials: {0}")]
     Credentials(#[from] crate::vault::VaultError),
 }
@@ -105,10 +109,11 @@ impl StoreError {
     where
         E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     {
-        StoreError::Dynamo {
-            op,
-            message: DisplayErrorContext(&err).to_string(),
+        let message = DisplayErrorContext(&err).to_string();
+        if err.code() == Some("ValidationException") {
+            return StoreError::Refused(format!("{op}: {message}"));
         }
+        StoreError::Dynamo { op, message }
     }
 }
 

@@ -1,0 +1,199 @@
+//! Bad input on every route, as an attacker with a tenant's own key (or none) would send it:
+//! ids far too long or not ids at all, broken encodings, missing query fields, methods a route
+//! does not take, bodies over the limit, malformed JSON, tampered cursors, items DynamoDB would
+//! refuse. Every one must get a 4xx in the API's JSON error shape: never a 500, never plain text,
+//! never accepted.
+use axum::body::Body;
+use http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tsunagu_tests::{OPERATOR_KEY, TestEnv, new_user};
+
+/// One hostile request.
+struct Case {
+    method: &'static str,
+    path: String,
+    key: Option<String>,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+impl Case {
+    fn new(method: &'static str, path: impl Into<String>, key: &str) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            key: Some(key.to_owned()),
+            content_type: "application/json",
+            body: Vec::new(),
+        }
+    }
+
+    fn anonymous(method: &'static str, path: impl Into<String>) -> Self {
+        Self {
+            key: None,
+            ..Self::new(method, path, "")
+        }
+    }
+
+    fn json(mut self, body: &Value) -> Self {
+        self.body = body.to_string().into_bytes();
+        self
+    }
+
+    fn raw(mut self, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+        self.content_type = content_type;
+        self.body = body.into();
+        self
+    }
+}
+
+/// Sends every case; returns each one that was not a 4xx in the JSON error shape.
+async fn refused_in_json(env: &TestEnv, cases: Vec<Case>) -> anyhow::Result<Vec<String>> {
+    let mut wrong = Vec::new();
+    for case in cases {
+        let mut req = Request::builder()
+            .method(case.method)
+            .uri(&case.path)
+            .header("content-type", case.content_type);
+        if let Some(key) = &case.key {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
+        let (status, content_type, bytes) = env.call_raw(req.body(Body::from(case.body))?).await?;
+        let shown: String = case.path.chars().take(90).collect();
+        let error: Option<Value> = serde_json::from_slice(&bytes).ok();
+        let shaped = content_type
+            .as_deref()
+            .is_some_and(|ct| ct.starts_with("application/json"))
+            && error.as_ref().is_some_and(|e| {
+                e["error"]["code"].is_string() && e["error"]["message"].is_string()
+            });
+        if !status.is_client_error() || !shaped {
+            let body: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+            wrong.push(format!("{} {shown} → {status} {content_type:?} {body}", case.method));
+        }
+    }
+    Ok(wrong)
+}
+
+fn long(n: usize) -> String {
+    "a".repeat(n)
+}
+
+#[tokio::test]
+async fn every_route_refuses_hostile_input_with_a_json_4xx() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let key = env.tenant.api_key.clone();
+    let k = key.as_str();
+    let tenant = env.tenant.id.to_string();
+    let u = new_user();
+    env.follow(&u).await?;
+    let id = long(5_000);
+    let scenario = json!({"id": "x", "name": "x", "trigger": {"type": "follow"},
+        "steps": [{"id": "a", "messages": [{"type": "text", "text": "hi"}]}]});
+
+    let mut cases = Vec::new();
+    // Ids far too long for a key, on every route that takes one.
+    for path in [
+        format!("/admin/scenarios/{id}"),
+        format!("/admin/scenarios/{id}/versions"),
+        format!("/admin/surveys/{id}"),
+        format!("/admin/surveys/{id}/link?userId={u}"),
+        format!("/admin/broadcasts/{id}"),
+        format!("/admin/friends/{id}"),
+        format!("/admin/links/{id}?userId={u}&to=https://shop.example/"),
+    ] {
+        cases.push(Case::new("GET", path, k));
+    }
+    for path in [
+        format!("/admin/scenarios/{id}"),
+        format!("/admin/surveys/{id}"),
+        format!("/admin/rules/{id}"),
+        format!("/admin/auto-replies/{id}"),
+        format!("/admin/tags/{id}"),
+        format!("/admin/friends/{u}/tags/{id}"),
+        format!("/admin/friends/{u}/enrollments/{id}"),
+        format!("/admin/api-keys/{id}"),
+    ] {
+        cases.push(Case::new("DELETE", path, k));
+    }
+    for path in [
+        format!("/admin/scenarios/{id}"),
+        format!("/admin/rules/{id}"),
+        format!("/admin/auto-replies/{id}"),
+        format!("/admin/tags/{id}"),
+    ] {
+        cases.push(Case::new("PUT", path, k).json(&scenario));
+    }
+    for path in [
+        format!("/admin/broadcasts/{id}/cancel"),
+        format!("/admin/scenarios/{id}/migrate"),
+        format!("/admin/scenarios/{id}/enrollments"),
+    ] {
+        cases.push(Case::new("POST", path, k).json(&json!({ "userId": u })));
+    }
+    cases.push(
+        Case::new("PUT", format!("/admin/tenants/{id}/credentials"), OPERATOR_KEY)
+            .json(&json!({"accessToken": "t"})),
+    );
+    cases.push(Case::anonymous("GET", format!("/l/{tenant}/{id}?f={u}&to=https://x.example/&sig=x")));
+    cases.push(Case::anonymous("GET", format!("/forms/{tenant}/{id}?f={u}&sig=x")));
+    cases.push(Case::anonymous("POST", format!("/webhook/{id}")).raw("application/json", "{}"));
+
+    // Broken encodings, missing query fields, methods a route does not take.
+    cases.push(Case::new("GET", "/admin/scenarios/%FF%FE", k));
+    cases.push(Case::new("GET", "/admin/friends/%FF", k));
+    cases.push(Case::new("GET", "/admin/surveys/x/link", k));
+    cases.push(Case::new("GET", "/admin/links/x", k));
+    cases.push(Case::new("DELETE", "/admin/friends", k));
+    cases.push(Case::new("PATCH", "/admin/scenarios/x", k));
+    cases.push(Case::anonymous("GET", "/webhook/demo"));
+
+    // Tampered cursors and too many filters.
+    cases.push(Case::new("GET", "/admin/friends?cursor=not-a-cursor", k));
+    cases.push(Case::new("GET", format!("/admin/friends?cursor={id}"), k));
+    cases.push(Case::new("GET", format!("/admin/deferred?cursor={id}"), k));
+    let many: Vec<String> = (0..200).map(|i| format!("t{i}")).collect();
+    cases.push(Case::new("GET", format!("/admin/friends?tags={}", many.join(",")), k));
+    cases.push(Case::new("GET", format!("/admin/friends?name={id}"), k));
+
+    // Malformed and oversize bodies.
+    for (method, path) in [
+        ("POST", "/admin/broadcasts"),
+        ("PATCH", "/admin/tenant"),
+        ("PUT", "/admin/scenarios/x"),
+        ("POST", "/admin/purchases"),
+        ("POST", "/admin/api-keys"),
+        ("PATCH", "/admin/friends/{u}/fields"),
+    ] {
+        let path = path.replace("{u}", &u);
+        cases.push(Case::new(method, path, k).raw("application/json", "{\"name\": "));
+    }
+    let huge_name = json!({"name": long(1_000_000), "messages": [{"type": "text", "text": "x"}]});
+    cases.push(Case::new("POST", "/admin/broadcasts", k).json(&huge_name));
+    let big_scenario = json!({"id": "big", "name": "big", "trigger": {"type": "follow"},
+        "steps": (0..90).map(|i| json!({"id": format!("s{i}"),
+            "messages": [{"type": "text", "text": long(4_900)}; 2]})).collect::<Vec<_>>()});
+    cases.push(Case::new("PUT", "/admin/scenarios/big", k).json(&big_scenario));
+    let items: Vec<Value> = (0..15_000).map(|i| json!({"product": format!("p{i}")})).collect();
+    cases.push(Case::new("POST", "/admin/purchases", k).json(&json!({
+        "userId": u, "orderId": "o-1", "amount": 1000, "items": items})));
+    cases.push(
+        Case::new("PATCH", format!("/admin/friends/{u}/fields"), k)
+            .json(&json!({"fields": {"memo": long(100_000)}})),
+    );
+    cases.push(Case::new("PATCH", "/admin/tenant", k).json(&json!({"name": long(10_000)})));
+    cases.push(Case::new("POST", "/admin/api-keys", k).json(&json!({"name": long(10_000)})));
+    cases.push(
+        Case::new("POST", "/admin/broadcasts", k)
+            .json(&json!({"name": long(500), "messages": [{"type": "text", "text": "x"}]})),
+    );
+
+    let wrong = refused_in_json(&env, cases).await?;
+    assert!(wrong.is_empty(), "{} answers were wrong:\n{}", wrong.len(), wrong.join("\n"));
+
+    // Nothing hostile was stored on the way.
+    let (status, friend) = env.marketer("GET", &format!("/admin/friends/{u}"), None).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert!(friend.to_string().len() < 10_000, "no huge field was kept");
+    Ok(())
+}
