@@ -69,7 +69,10 @@ async fn refused_in_json(env: &TestEnv, cases: Vec<Case>) -> anyhow::Result<Vec<
             });
         if !status.is_client_error() || !shaped {
             let body: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
-            wrong.push(format!("{} {shown} → {status} {content_type:?} {body}", case.method));
+            wrong.push(format!(
+                "{} {shown} → {status} {content_type:?} {body}",
+                case.method
+            ));
         }
     }
     Ok(wrong)
@@ -132,11 +135,21 @@ async fn every_route_refuses_hostile_input_with_a_json_4xx() -> anyhow::Result<(
         cases.push(Case::new("POST", path, k).json(&json!({ "userId": u })));
     }
     cases.push(
-        Case::new("PUT", format!("/admin/tenants/{id}/credentials"), OPERATOR_KEY)
-            .json(&json!({"accessToken": "t"})),
+        Case::new(
+            "PUT",
+            format!("/admin/tenants/{id}/credentials"),
+            OPERATOR_KEY,
+        )
+        .json(&json!({"accessToken": "t"})),
     );
-    cases.push(Case::anonymous("GET", format!("/l/{tenant}/{id}?f={u}&to=https://x.example/&sig=x")));
-    cases.push(Case::anonymous("GET", format!("/forms/{tenant}/{id}?f={u}&sig=x")));
+    cases.push(Case::anonymous(
+        "GET",
+        format!("/l/{tenant}/{id}?f={u}&to=https://x.example/&sig=x"),
+    ));
+    cases.push(Case::anonymous(
+        "GET",
+        format!("/forms/{tenant}/{id}?f={u}&sig=x"),
+    ));
     cases.push(Case::anonymous("POST", format!("/webhook/{id}")).raw("application/json", "{}"));
 
     // Broken encodings, missing query fields, methods a route does not take.
@@ -153,7 +166,11 @@ async fn every_route_refuses_hostile_input_with_a_json_4xx() -> anyhow::Result<(
     cases.push(Case::new("GET", format!("/admin/friends?cursor={id}"), k));
     cases.push(Case::new("GET", format!("/admin/deferred?cursor={id}"), k));
     let many: Vec<String> = (0..200).map(|i| format!("t{i}")).collect();
-    cases.push(Case::new("GET", format!("/admin/friends?tags={}", many.join(",")), k));
+    cases.push(Case::new(
+        "GET",
+        format!("/admin/friends?tags={}", many.join(",")),
+        k,
+    ));
     cases.push(Case::new("GET", format!("/admin/friends?name={id}"), k));
 
     // Malformed and oversize bodies.
@@ -170,11 +187,16 @@ async fn every_route_refuses_hostile_input_with_a_json_4xx() -> anyhow::Result<(
     }
     let huge_name = json!({"name": long(1_000_000), "messages": [{"type": "text", "text": "x"}]});
     cases.push(Case::new("POST", "/admin/broadcasts", k).json(&huge_name));
-    let big_scenario = json!({"id": "big", "name": "big", "trigger": {"type": "follow"},
-        "steps": (0..90).map(|i| json!({"id": format!("s{i}"),
-            "messages": [{"type": "text", "text": long(4_900)}; 2]})).collect::<Vec<_>>()});
+    let text = json!({"type": "text", "text": long(4_900)});
+    let steps: Vec<Value> = (0..90)
+        .map(|i| json!({"id": format!("s{i}"), "messages": [text, text]}))
+        .collect();
+    let big_scenario =
+        json!({"id": "big", "name": "big", "trigger": {"type": "follow"}, "steps": steps});
     cases.push(Case::new("PUT", "/admin/scenarios/big", k).json(&big_scenario));
-    let items: Vec<Value> = (0..15_000).map(|i| json!({"product": format!("p{i}")})).collect();
+    let items: Vec<Value> = (0..15_000)
+        .map(|i| json!({"product": format!("p{i}")}))
+        .collect();
     cases.push(Case::new("POST", "/admin/purchases", k).json(&json!({
         "userId": u, "orderId": "o-1", "amount": 1000, "items": items})));
     cases.push(
@@ -189,10 +211,17 @@ async fn every_route_refuses_hostile_input_with_a_json_4xx() -> anyhow::Result<(
     );
 
     let wrong = refused_in_json(&env, cases).await?;
-    assert!(wrong.is_empty(), "{} answers were wrong:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} answers were wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 
     // Nothing hostile was stored on the way.
-    let (status, friend) = env.marketer("GET", &format!("/admin/friends/{u}"), None).await?;
+    let (status, friend) = env
+        .marketer("GET", &format!("/admin/friends/{u}"), None)
+        .await?;
     assert_eq!(status, StatusCode::OK);
     assert!(friend.to_string().len() < 10_000, "no huge field was kept");
     Ok(())

@@ -145,7 +145,10 @@ pub async fn json_errors(res: Response) -> Response {
         .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
         .unwrap_or_default();
     let (code, message) = match status {
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "this route does not take this method".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not take this method".to_owned(),
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => ("too_large", "request body is too large".to_owned()),
         StatusCode::NOT_FOUND => ("not_found", "not found".to_owned()),
         s if s.is_server_error() => ("internal", "internal error".to_owned()),
@@ -158,7 +161,11 @@ pub async fn json_errors(res: Response) -> Response {
             },
         ),
     };
-    let mut out = (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response();
+    let mut out = (
+        status,
+        Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response();
     if let Some(allow) = parts.headers.get(header::ALLOW) {
         out.headers_mut().insert(header::ALLOW, allow.clone());
     }

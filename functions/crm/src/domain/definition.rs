@@ -36,10 +36,42 @@ pub trait Definition: Serialize + DeserializeOwned {
     }
 
     fn parse_yaml(text: &str) -> Result<Self, FieldError> {
+        refuse_aliases(text)?;
         let de = serde_yaml_ng::Deserializer::from_str(text);
         let def: Self = serde_path_to_error::deserialize(de).map_err(located)?;
         def.validate()?;
         Ok(def)
+    }
+}
+
+/// YAML anchors (`&a`) and aliases (`*a`) are refused before parsing: nested aliases expand a
+/// 20 KB body into millions of values, and a definition never needs them. A syntax error is
+/// left to serde_yaml_ng, which names it with its line.
+fn refuse_aliases(text: &str) -> Result<(), FieldError> {
+    use yaml_rust2::parser::{Event, Parser};
+    let mut parser = Parser::new_from_str(text);
+    loop {
+        let (event, mark) = match parser.next_token() {
+            Ok(next) => next,
+            Err(_) => return Ok(()),
+        };
+        let reused = match event {
+            Event::StreamEnd => return Ok(()),
+            Event::Alias(_) => true,
+            Event::Scalar(_, _, anchor, _)
+            | Event::SequenceStart(anchor, _)
+            | Event::MappingStart(anchor, _) => anchor > 0,
+            _ => false,
+        };
+        if reused {
+            return Err(FieldError::new(
+                "",
+                format!(
+                    "line {}: YAML anchors and aliases (&name, *name) are not accepted; write the values out",
+                    mark.line()
+                ),
+            ));
+        }
     }
 }
 
@@ -148,6 +180,26 @@ mod tests {
             !e.message.starts_with("score:"),
             "the path is not repeated: {e}"
         );
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_before_it_expands() {
+        // Each level repeats the one above nine times: 9^9 values if expanded.
+        let mut yaml = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..=9 {
+            let prev = format!("*a{}", i - 1);
+            yaml.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                [prev.as_str(); 9].join(", ")
+            ));
+        }
+        yaml.push_str("id: x\nwhen: { type: purchase }\naddTags: [VIP]\n");
+        let e = TagRule::parse_yaml(&yaml).unwrap_err();
+        assert!(e.message.contains("aliases"), "{e}");
+        assert!(e.message.starts_with("line 1"), "{e}");
+        // The characters themselves are fine inside values.
+        let fine = "id: x\nname: \"A&B *new*\"\nwhen: { type: keyword, text: \"&割引\" }\naddTags: [VIP]\n";
+        assert!(TagRule::parse_yaml(fine).is_ok());
     }
 
     #[test]

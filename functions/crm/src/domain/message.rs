@@ -55,6 +55,7 @@ fn validate_message(m: &Value, path: &str) -> Check {
         return Err(FieldError::new(path, "a message must be an object"));
     };
     let kind = required_str(obj, path, "type")?;
+    known_keys(obj, kind, path)?;
     match kind {
         "text" => {
             let text = required_str(obj, path, "text")?;
@@ -133,6 +134,44 @@ fn validate_message(m: &Value, path: &str) -> Check {
     // Actions sit in template buttons, carousel columns, quick replies and anywhere in a flex
     // tree; one walk finds them all.
     validate_actions(m, path, kind == "imagemap")
+}
+
+/// The keys LINE's Messaging API defines for each message type, besides `type`, `quickReply`
+/// and `sender`. Any other key is a typo LINE would answer with a 400 at send time, when the
+/// marketer is no longer looking: refused at save instead, naming the key.
+fn keys_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "text" => &["text", "emojis", "quoteToken"],
+        "sticker" => &["packageId", "stickerId", "quoteToken"],
+        "image" => &["originalContentUrl", "previewImageUrl"],
+        "video" => &["originalContentUrl", "previewImageUrl", "trackingId"],
+        "audio" => &["originalContentUrl", "duration"],
+        "location" => &["title", "address", "latitude", "longitude"],
+        "imagemap" => &["baseUrl", "altText", "baseSize", "actions", "video"],
+        "template" => &["altText", "template"],
+        "flex" => &["altText", "contents"],
+        _ => &[],
+    }
+}
+
+fn known_keys(obj: &Map<String, Value>, kind: &str, path: &str) -> Check {
+    let own = keys_of(kind);
+    if own.is_empty() {
+        // An unknown type is refused by its own check, with the list of types.
+        return Ok(());
+    }
+    match obj.keys().find(|k| {
+        !["type", "quickReply", "sender"].contains(&k.as_str()) && !own.contains(&k.as_str())
+    }) {
+        Some(key) => Err(FieldError::new(
+            format!("{path}.{key}"),
+            format!(
+                "a {kind} message has no key `{key}`; LINE takes type, {}, quickReply, sender",
+                own.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn validate_template(t: &Map<String, Value>, path: &str) -> Check {
@@ -539,6 +578,15 @@ mod tests {
             text("6")
         ]));
         assert_eq!(e.field, "steps[0].messages");
+    }
+
+    #[test]
+    fn a_misspelt_key_in_a_message_is_refused_naming_it() {
+        let e = err(json!([{"type": "text", "txt": "こんにちは", "text": "x"}]));
+        assert_eq!(e.field, "steps[0].messages[0].txt");
+        assert!(e.message.contains("text"), "{e}");
+        let ok = json!([{"type": "text", "text": "x", "sender": {"name": "店長"}}]);
+        assert!(validate_messages(ok.as_array().unwrap(), "m").is_ok());
     }
 
     #[test]

@@ -32,8 +32,8 @@ use serde_json::{Value, json};
 
 use super::TagName;
 use super::definition;
-use super::field_error::check_name;
 use super::effect::{self, Effect};
+use super::field_error::check_name;
 use super::friend::check_field_name;
 pub use super::friend::{OPEN_QUESTION_TTL, OpenQuestion};
 pub use super::ids::{QuestionId, SurveyId};

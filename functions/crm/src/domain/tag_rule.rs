@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::condition::{Condition, Scope, conditions_hold, validate_conditions};
 use super::definition;
-use super::field_error::check_name;
 use super::effect::{self, Effect};
+use super::field_error::check_name;
 use super::message::FieldError;
 use super::purchase::Purchase;
 use super::scenario::slug_newtype;
