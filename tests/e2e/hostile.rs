@@ -210,6 +210,69 @@ async fn every_route_refuses_hostile_input_with_a_json_4xx() -> anyhow::Result<(
             .json(&json!({"name": long(500), "messages": [{"type": "text", "text": "x"}]})),
     );
 
+    // Hostile YAML, CSV and URLs.
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..=9 {
+        let prev = format!("*a{}", i - 1);
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            [prev.as_str(); 9].join(", ")
+        ));
+    }
+    bomb.push_str("id: x\nwhen: { type: purchase }\naddTags: [VIP]\n");
+    cases.push(Case::new("PUT", "/admin/rules/x", k).raw("application/yaml", bomb));
+    cases.push(
+        Case::new("PUT", "/admin/rules/x", k).raw("application/yaml", vec![0xff, 0xfe, 0x00]),
+    );
+    let header = "orderId,userId,amount,purchasedAt,product,category\n";
+    let rows = format!("o,{u},1,2026-01-01,p,c\n").repeat(25_000);
+    cases.push(
+        Case::new("POST", "/admin/purchases/import", k).raw("text/csv", format!("{header}{rows}")),
+    );
+    cases.push(Case::new("POST", "/admin/purchases/import", k).raw("text/csv", vec![0xff; 4096]));
+    // (Loopback is allowed here, as in the local stack: staff-webhook receivers of the tests
+    // listen on it. `public_url`'s unit tests refuse it without that setting.)
+    for url in [
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.1/hook",
+        "http://[fd00::1]/",
+        "https://user:pass@example.com/",
+        "https://hooks.example.com@10.0.0.1/",
+    ] {
+        cases.push(Case::new("PUT", "/admin/dormancy", k).json(&json!({
+            "tiers": [], "alerts": { "webhookUrl": url }})));
+    }
+    // (`%07` reaches the handler as a BEL character once the query is decoded.)
+    for to in [
+        "javascript:alert(1)",
+        "https://shop.example/%07x",
+        "file:///etc/passwd",
+    ] {
+        cases.push(Case::new(
+            "GET",
+            format!("/admin/links/x?userId={u}&to={to}"),
+            k,
+        ));
+    }
+    // Tampered links: a tracked link and a form link whose signature is not ours.
+    let (status, made) = env
+        .marketer(
+            "GET",
+            &format!("/admin/links/spring?userId={u}&to=https://shop.example/"),
+            None,
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let url = made["url"].as_str().unwrap_or_default();
+    let path = url.trim_start_matches("https://api.example.test");
+    let tampered = path.replace("sig=", "sig=0");
+    cases.push(Case::anonymous("GET", tampered));
+    cases.push(Case::anonymous("GET", path.replace("spring", "summer")));
+    cases.push(Case::anonymous(
+        "GET",
+        format!("/forms/{tenant}/hearing?f={u}&e=99999999999&sig=abc"),
+    ));
+
     let wrong = refused_in_json(&env, cases).await?;
     assert!(
         wrong.is_empty(),

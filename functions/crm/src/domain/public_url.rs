@@ -12,6 +12,8 @@ pub enum UrlRefused {
     NotHttps,
     #[error("must name a public host (not loopback, private, link-local or unique-local)")]
     NotPublic,
+    #[error("must not hold a user name or password (`user@host` also hides the real host)")]
+    Credentials,
 }
 
 /// Whether `ip` is reachable on the public internet (and so safe to call on a tenant's word).
@@ -48,6 +50,9 @@ pub fn is_public(ip: IpAddr) -> bool {
 /// Checks a URL as written: https (or http to loopback when `allow_loopback`), and a host that
 /// is not a non-public address literal. Names are checked again after resolution.
 pub fn check_url(url: &Url, allow_loopback: bool) -> Result<(), UrlRefused> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UrlRefused::Credentials);
+    }
     let loopback = match url.host() {
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
         Some(Host::Ipv6(ip)) => ip.is_loopback(),
@@ -117,5 +122,9 @@ mod tests {
             Err(UrlRefused::NotPublic)
         );
         assert_eq!(check("https://10.0.0.1/", true), Err(UrlRefused::NotPublic));
+        assert_eq!(
+            check("https://hooks.example.com@10.0.0.1/", true),
+            Err(UrlRefused::Credentials)
+        );
     }
 }
