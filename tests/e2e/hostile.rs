@@ -194,6 +194,15 @@ async fn every_route_refuses_hostile_input_with_a_json_4xx() -> anyhow::Result<(
     let big_scenario =
         json!({"id": "big", "name": "big", "trigger": {"type": "follow"}, "steps": steps});
     cases.push(Case::new("PUT", "/admin/scenarios/big", k).json(&big_scenario));
+    // Under the body limit, over what one item holds once stored.
+    let text = json!({"type": "text", "text": long(4_900)});
+    let steps: Vec<Value> = (0..37)
+        .map(|i| json!({"id": format!("s{i}"), "messages": [text, text]}))
+        .collect();
+    let just_under =
+        json!({"id": "big", "name": "big", "trigger": {"type": "follow"}, "steps": steps});
+    assert!(just_under.to_string().len() < 400 * 1024);
+    cases.push(Case::new("PUT", "/admin/scenarios/big", k).json(&just_under));
     let items: Vec<Value> = (0..15_000)
         .map(|i| json!({"product": format!("p{i}")}))
         .collect();

@@ -67,8 +67,23 @@ fn parse<D: Definition>(is_yaml: bool, body: &[u8], path_id: &str) -> Result<D, 
             ),
         ));
     }
+    // Stored as JSON in one item, beside its keys and metadata: keep it under DynamoDB's 400 KB.
+    let stored = serde_json::to_vec(&def).map_or(usize::MAX, |v| v.len());
+    if stored > MAX_DEFINITION_BYTES {
+        return Err(CrmError::invalid(
+            "",
+            format!(
+                "the definition is {} KB as stored; at most {} KB (split it, or move long texts out)",
+                stored / 1024,
+                MAX_DEFINITION_BYTES / 1024
+            ),
+        ));
+    }
     Ok(def)
 }
+
+/// The largest definition stored, as JSON.
+const MAX_DEFINITION_BYTES: usize = 350 * 1024;
 
 /// What a save answers: the definition with the version now stored.
 pub(super) fn saved<D: Definition>(def: &D, version: u32) -> Value {
