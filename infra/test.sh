@@ -8,6 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=infra/env.sh
 source infra/env.sh
 bash infra/dynamodb-local.sh start
+# The console's browser tests drive Debian's headless Chromium.
+bash infra/chromium.sh
 
 if cargo nextest --version >/dev/null 2>&1; then
     echo "--- cargo nextest run --workspace --no-fail-fast $*"

@@ -5,6 +5,8 @@
 //! by the relay, published to the bus and routed to survey-tagging. After every request, tick
 //! and sweep the environment runs that chain until it is quiet ([`TestEnv::flush`]), as the
 //! deployed bus would within moments; [`TestEnv::bus_refuses`] makes the bus fail for a while.
+pub mod browser;
+
 use std::{
     net::SocketAddr,
     sync::{
@@ -362,6 +364,16 @@ impl TestEnv {
 }
 
 impl TestEnv {
+    /// Serves the app on a loopback port (for a real browser) and returns its base URL. What
+    /// it publishes stays on the outbox until `flush`.
+    pub async fn serve(&self) -> anyhow::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = self.app.clone();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Ok(format!("http://{addr}"))
+    }
+
     /// Any request, answered as it is: status, content type and body bytes (for answers that
     /// may not be JSON).
     pub async fn call_raw<B>(
