@@ -32,7 +32,7 @@ async fn a_friend_answers_the_survey_form_on_a_phone() -> anyhow::Result<()> {
 
     let browser = Browser::open(&env, PHONE).await?;
     browser.go(path).await?;
-    assert!(browser.text().await?.contains("興味のあるジャンル"));
+    browser.wait_for_text("興味のあるジャンル").await?;
     browser
         .find("input[name='q.genre'][value='beauty']")
         .await?
@@ -45,8 +45,7 @@ async fn a_friend_answers_the_survey_form_on_a_phone() -> anyhow::Result<()> {
         .await?;
     browser.find("button[type='submit']").await?.click().await?;
     // The thank-you page, on the same (signed) address.
-    let done = browser.text().await?;
-    assert!(done.contains("ありがとう"), "{done}");
+    browser.wait_for_text("ありがとう").await?;
     browser.close().await?;
 
     env.flush().await?;

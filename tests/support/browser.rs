@@ -93,6 +93,25 @@ impl Browser {
         Ok(self.find("body").await?.text().await?)
     }
 
+    /// Waits (up to 15 s) until the page shows `needle`, and returns its text: a click that
+    /// submits a form returns before the next page has loaded, and under load it takes a while.
+    pub async fn wait_for_text(&self, needle: &str) -> anyhow::Result<String> {
+        let mut last = String::new();
+        for _ in 0..150 {
+            // The old page's body goes stale while the new one loads: try again.
+            if let Ok(text) = self.text().await {
+                if text.contains(needle) {
+                    return Ok(text);
+                }
+                last = text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(anyhow::anyhow!(
+            "the page never showed {needle:?}; it shows:\n{last}"
+        ))
+    }
+
     /// The path (and query) the browser is on now.
     pub async fn path(&self) -> anyhow::Result<String> {
         let url = self.client.current_url().await?;
