@@ -1,12 +1,91 @@
 //! Changing a friend outside the webhook (admin API, tracked links): one read-modify-write that
 //! every such change goes through, so the store's friend writes (tags → `FriendTagged`, buckets)
 //! happen the same way whoever asks.
+use std::collections::BTreeMap;
+
 use crate::{
     deps::Deps,
-    domain::{Friend, LineUserId, Tenant},
+    domain::{
+        Friend, LineUserId, TagDefinition, TagName, Tenant, field_error::check_note,
+        friend::check_field_name,
+    },
     http::CrmError,
     store::{Applied, keys::AppliedEvent, retry_on_conflict},
 };
+
+/// Custom fields per friend: far more than any shop's profile form, far below the item limit.
+pub const MAX_FIELDS: usize = 200;
+
+/// Staff tag a friend (the admin API, the console): tags not yet defined are defined on the
+/// way, so they show in the tag list. The new tags' `FriendTagged` event commits with them.
+pub async fn tag_friend(
+    deps: &Deps,
+    t: &Tenant,
+    u: &LineUserId,
+    tags: &[TagName],
+) -> Result<Friend, CrmError> {
+    let now = deps.clock.now();
+    let (_, after) = update_friend(deps, t, u, |f| {
+        for tag in tags {
+            f.add_tag(tag.clone(), now);
+        }
+        Ok(())
+    })
+    .await?;
+    for tag in tags {
+        let def = TagDefinition {
+            name: tag.clone(),
+            folder: None,
+            description: None,
+            created_at: now,
+        };
+        deps.store.ensure_tag_definition(&t.id, &def).await?;
+    }
+    Ok(after)
+}
+
+pub async fn untag_friend(
+    deps: &Deps,
+    t: &Tenant,
+    u: &LineUserId,
+    tag: &TagName,
+) -> Result<Friend, CrmError> {
+    let (_, after) = update_friend(deps, t, u, |f| {
+        f.remove_tag(tag);
+        Ok(())
+    })
+    .await?;
+    Ok(after)
+}
+
+/// Staff set (or, with None, clear) custom fields, each checked as the API takes them.
+pub async fn set_friend_fields(
+    deps: &Deps,
+    t: &Tenant,
+    u: &LineUserId,
+    fields: &BTreeMap<String, Option<String>>,
+) -> Result<Friend, CrmError> {
+    for (name, value) in fields {
+        let path = format!("fields.{name}");
+        check_field_name(name, &path)?;
+        if let Some(value) = value {
+            check_note(&path, value)?;
+        }
+    }
+    let (_, after) = update_friend(deps, t, u, |f| {
+        f.set_fields(fields.clone());
+        // Fields add up over many requests; the friend is one item (DynamoDB's 400 KB).
+        if f.fields.len() > MAX_FIELDS {
+            return Err(CrmError::invalid(
+                "fields",
+                format!("a friend holds at most {MAX_FIELDS} custom fields"),
+            ));
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(after)
+}
 
 /// Reads the friend, applies `change`, writes with the version read; a concurrent write makes
 /// it read and apply again. Returns the friend before and after.

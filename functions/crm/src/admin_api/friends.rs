@@ -17,12 +17,8 @@ use super::{
 };
 use crate::{
     deps::Deps,
-    domain::{
-        Friend, TagDefinition, TagName,
-        field_error::{check_name, check_note},
-        friend::check_field_name,
-    },
-    friends::update_friend,
+    domain::{Friend, TagName, field_error::check_name},
+    friends::{set_friend_fields, tag_friend, untag_friend},
     http::{CrmError, parse_json},
     store::{FriendFilter, HistoryEntry},
 };
@@ -30,8 +26,6 @@ use crate::{
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 const HISTORY_SHOWN: usize = 50;
-/// Custom fields per friend: far more than any shop's profile form, far below the item limit.
-const MAX_FIELDS: usize = 200;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -170,24 +164,7 @@ pub(super) async fn add_tags(
     if tags.is_empty() {
         return Err(CrmError::invalid("tags", "give at least one tag"));
     }
-    let now = deps.clock.now();
-    // The new tags' FriendTagged event commits with them (the store's friend writes).
-    let (_, after) = update_friend(&deps, &t, &u, |f| {
-        for tag in &tags {
-            f.add_tag(tag.clone(), now);
-        }
-        Ok(())
-    })
-    .await?;
-    for tag in &tags {
-        let def = TagDefinition {
-            name: tag.clone(),
-            folder: None,
-            description: None,
-            created_at: now,
-        };
-        deps.store.ensure_tag_definition(&t.id, &def).await?;
-    }
+    let after = tag_friend(&deps, &t, &u, &tags).await?;
     Ok(Json(after))
 }
 
@@ -199,12 +176,7 @@ pub(super) async fn remove_tag(
 ) -> Result<Json<Friend>, CrmError> {
     let u = parse_user(&user_id)?;
     let tag = parse_tag("tag", &tag)?;
-    let (_, after) = update_friend(&deps, &t, &u, |f| {
-        f.remove_tag(&tag);
-        Ok(())
-    })
-    .await?;
-    Ok(Json(after))
+    Ok(Json(untag_friend(&deps, &t, &u, &tag).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,24 +194,6 @@ pub(super) async fn set_fields(
     body: Bytes,
 ) -> Result<Json<Friend>, CrmError> {
     let req: FieldsBody = parse_json(&body)?;
-    for (name, value) in &req.fields {
-        let path = format!("fields.{name}");
-        check_field_name(name, &path)?;
-        if let Some(value) = value {
-            check_note(&path, value)?;
-        }
-    }
-    let (_, after) = update_friend(&deps, &t, &u, |f| {
-        f.set_fields(req.fields.clone());
-        // Fields add up over many requests; the friend is one item (DynamoDB's 400 KB).
-        if f.fields.len() > MAX_FIELDS {
-            return Err(CrmError::invalid(
-                "fields",
-                format!("a friend holds at most {MAX_FIELDS} custom fields"),
-            ));
-        }
-        Ok(())
-    })
-    .await?;
+    let after = set_friend_fields(&deps, &t, &u, &req.fields).await?;
     Ok(Json(after))
 }
