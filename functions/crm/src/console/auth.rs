@@ -178,7 +178,9 @@ pub(super) async fn start_session(
         created_at: now,
         ends_at: now.saturating_add(SESSION_LIFETIME).unwrap_or(now),
     };
-    deps.store.put_session(&sha256_hex(&token), &session).await?;
+    deps.store
+        .put_session(&sha256_hex(&token), &session)
+        .await?;
     tracing::info!(tenant = %member.tenant, staff = %member.id, "console session started");
     set_cookie(SESSION_COOKIE, &token, SESSION_LIFETIME)
 }
@@ -232,8 +234,8 @@ struct CsrfField {
 /// (constant-time): a missing or wrong token is 403, an unreadable form 400.
 fn checked_form<T: DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, ConsoleError> {
     let field: CsrfField = serde_urlencoded::from_bytes(body).map_err(|_| ConsoleError::BadForm)?;
-    let matches = !expected.is_empty()
-        && bool::from(field.csrf.as_bytes().ct_eq(expected.as_bytes()));
+    let matches =
+        !expected.is_empty() && bool::from(field.csrf.as_bytes().ct_eq(expected.as_bytes()));
     if !matches {
         return Err(ConsoleError::Forbidden);
     }
@@ -279,7 +281,9 @@ impl<T: DeserializeOwned> FromRequest<Deps> for PostedAnonymously<T> {
 
     async fn from_request(req: Request, _: &Deps) -> Result<Self, Response> {
         let (parts, body) = req.into_parts();
-        let expected = cookie(&parts.headers, FORM_COOKIE).unwrap_or_default().to_owned();
+        let expected = cookie(&parts.headers, FORM_COOKIE)
+            .unwrap_or_default()
+            .to_owned();
         let bytes = body_of(body).await.map_err(IntoResponse::into_response)?;
         checked_form(&bytes, &expected)
             .map(Self)

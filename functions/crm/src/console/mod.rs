@@ -26,7 +26,7 @@ pub use auth::{
     Editor, FORM_COOKIE, Guard, LOGIN_PATH, Owner, Posted, PostedAnonymously, SESSION_COOKIE,
     SESSION_LIFETIME, Staff,
 };
-pub use labels::{Lang, Labels};
+pub use labels::{Labels, Lang};
 pub use pages::{LOGIN_ATTEMPTS, LOGIN_WINDOW, password_digest};
 pub use staff::INVITATION_LIFETIME;
 
@@ -43,7 +43,10 @@ pub static APP_CSS_URL: LazyLock<String> = LazyLock::new(|| {
 
 pub fn router(deps: Deps) -> Router {
     Router::new()
-        .route("/console", get(|| async { Redirect::permanent("/console/") }))
+        .route(
+            "/console",
+            get(|| async { Redirect::permanent("/console/") }),
+        )
         .route("/console/", get(pages::dashboard))
         .route("/console/assets/app.css", get(stylesheet))
         .route("/console/login", get(pages::login_form).post(pages::login))
@@ -173,7 +176,11 @@ impl IntoResponse for ConsoleError {
 }
 
 /// A page that only says what went wrong.
-pub(crate) fn error_page(status: StatusCode, title: &'static str, detail: &'static str) -> Response {
+pub(crate) fn error_page(
+    status: StatusCode,
+    title: &'static str,
+    detail: &'static str,
+) -> Response {
     let page = ErrorPage {
         l: Lang::default().labels(),
         me: None,

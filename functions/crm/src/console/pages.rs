@@ -9,12 +9,12 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 
 use super::{
-    Chrome, ConsoleError, Labels, Lang, error_page,
+    Chrome, ConsoleError, Labels, Lang,
     auth::{
         FORM_COOKIE, Posted, PostedAnonymously, SESSION_COOKIE, Staff, clear_cookie, form_token,
         signed_in, start_session,
     },
-    html,
+    error_page, html,
 };
 use crate::{
     deps::Deps,
@@ -296,6 +296,9 @@ mod tests {
         let (start, end) = window(at("2026-04-01T00:14:59Z"));
         assert_eq!(start, at("2026-04-01T00:00:00Z").as_second());
         assert_eq!(end, at("2026-04-01T00:15:00Z"));
-        assert_eq!(window(at("2026-04-01T00:15:00Z")).1, at("2026-04-01T00:30:00Z"));
+        assert_eq!(
+            window(at("2026-04-01T00:15:00Z")).1,
+            at("2026-04-01T00:30:00Z")
+        );
     }
 }

@@ -9,9 +9,7 @@ use axum::{
 use jiff::SignedDuration;
 use serde::Deserialize;
 
-use super::{
-    Chrome, ConsoleError, Labels, Lang, Owner, Posted, error_page, html, pages::NoFields,
-};
+use super::{Chrome, ConsoleError, Labels, Lang, Owner, Posted, error_page, html, pages::NoFields};
 use crate::{
     deps::Deps,
     domain::{
@@ -63,10 +61,7 @@ async fn staff_page(
 }
 
 /// `GET /console/staff` (owners)
-pub(super) async fn list(
-    State(deps): State<Deps>,
-    owner: Owner,
-) -> Result<Response, ConsoleError> {
+pub(super) async fn list(State(deps): State<Deps>, owner: Owner) -> Result<Response, ConsoleError> {
     staff_page(&deps, &owner, StatusCode::OK, None, None, String::new()).await
 }
 
@@ -85,7 +80,16 @@ pub(super) async fn invite(
     Posted { who, form }: Posted<Invite, Owner>,
 ) -> Result<Response, ConsoleError> {
     let l = Lang::default().labels();
-    let refused = |error| staff_page(&deps, &who, StatusCode::BAD_REQUEST, None, Some(error), form.email.clone());
+    let refused = |error| {
+        staff_page(
+            &deps,
+            &who,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some(error),
+            form.email.clone(),
+        )
+    };
     let Ok(email) = Email::parse(&form.email) else {
         return refused(l.bad_email).await;
     };
@@ -103,7 +107,15 @@ pub(super) async fn invite(
     {
         StaffAdded::Added => {}
         StaffAdded::EmailTaken => {
-            return staff_page(&deps, &who, StatusCode::CONFLICT, None, Some(l.email_taken), form.email.clone()).await;
+            return staff_page(
+                &deps,
+                &who,
+                StatusCode::CONFLICT,
+                None,
+                Some(l.email_taken),
+                form.email.clone(),
+            )
+            .await;
         }
     }
     tracing::info!(tenant = %who.tenant.id, staff = %member.id, by = %who.id, "staff invited");

@@ -86,7 +86,11 @@ impl Email {
                 }
                 None => false,
             };
-        if ok { Ok(Self(e)) } else { Err(StaffError::BadEmail) }
+        if ok {
+            Ok(Self(e))
+        } else {
+            Err(StaffError::BadEmail)
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -146,15 +150,17 @@ impl PasswordDigest {
 
 /// The hash of a random password nobody knows, with [`Argon2::default`]'s parameters (what every
 /// stored digest uses), so verifying against it takes as long as against a real one.
-const DUMMY_DIGEST: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$Zi9/ZkqJvG4u4Uj3R/6cNFNvr0WbQ8oXRO3ZLpyPmyA";
+const DUMMY_DIGEST: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$Zi9/ZkqJvG4u4Uj3R/6cNFNvr0WbQ8oXRO3ZLpyPmyA";
 
 fn verify_phc(phc: &str, password: &str) -> bool {
     if password.chars().count() > MAX_PASSWORD_CHARS {
         return false;
     }
-    PasswordHash::new(phc)
-        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(phc).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 /// Whether the member has set a password yet.
@@ -226,7 +232,16 @@ mod tests {
             Email::parse("  Owner@Demo.Example ").unwrap().as_str(),
             "owner@demo.example"
         );
-        for bad in ["", "owner", "@demo.example", "a@b", "a@@b.jp", "a b@c.jp", "a@.jp", "a@b."] {
+        for bad in [
+            "",
+            "owner",
+            "@demo.example",
+            "a@b",
+            "a@@b.jp",
+            "a b@c.jp",
+            "a@.jp",
+            "a@b.",
+        ] {
             assert_eq!(Email::parse(bad), Err(StaffError::BadEmail), "{bad}");
         }
         assert!(Email::parse(&format!("{}@x.jp", "a".repeat(260))).is_err());

@@ -98,7 +98,10 @@ pub fn staff_invitation(token_sha256: &str) -> Key {
 /// Sign-in attempts for one email (by its hash: keys are not logged, but neither should they
 /// spell addresses) in the fixed window starting at `window_start` (unix seconds).
 pub fn login_attempts(email_sha256: &str, window_start: i64) -> Key {
-    (format!("LOGINS#{email_sha256}"), format!("W#{window_start}"))
+    (
+        format!("LOGINS#{email_sha256}"),
+        format!("W#{window_start}"),
+    )
 }
 
 pub fn friend_pk(t: &TenantId, u: &LineUserId) -> String {

@@ -240,7 +240,11 @@ impl Store {
         Ok(self.transact(writes).await?.is_ok())
     }
 
-    pub async fn put_session(&self, token_sha256: &str, session: &Session) -> Result<(), StoreError> {
+    pub async fn put_session(
+        &self,
+        token_sha256: &str,
+        session: &Session,
+    ) -> Result<(), StoreError> {
         let (pk, sk) = keys::staff_session(token_sha256);
         self.put_item(to_item(&SessionItem {
             pk,
