@@ -91,6 +91,10 @@ async fn console_sign_in_sets_a_strict_session_cookie_and_shows_the_shop() -> an
             .redirects_to("/console/")
     );
 
+    let missing = browser.get("/console/no-such-page").await?;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.body.contains("ページが見つかりません"));
+
     let css = browser.get("/console/assets/app.css").await?;
     assert_eq!(css.status, StatusCode::OK);
     assert!(css.body.contains("font-family"));

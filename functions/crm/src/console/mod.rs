@@ -57,6 +57,8 @@ pub fn router(deps: Deps) -> Router {
         )
         .route("/console/staff", get(staff::list).post(staff::invite))
         .route("/console/staff/{id}/remove", post(staff::remove))
+        // An HTML 404 for any other console path (the merged JSON API owns the fallback).
+        .route("/console/{*rest}", get(|| async { ConsoleError::NotFound }))
         .layer(middleware::map_response(page_headers))
         .with_state(deps)
 }
