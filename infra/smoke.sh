@@ -118,4 +118,18 @@ requests="$(curl -sf "$FAKE_LINE_URL/__fake/requests")" || fail "GET /__fake/req
 check "the day-3 step was pushed to 花子" \
     'any(r["path"] == "/v2/bot/message/push" and r["status"] == 200 and r["body"]["to"] == "'$U'" and "ご利用のコツ" in json.dumps(r["body"], ensure_ascii=False) for r in j)' "$requests"
 
+# The console, as the banner says: the demo owner signs in and sees the dashboard.
+jar="$(mktemp)"
+login="$(curl -sf -c "$jar" -b "$jar" "$TSUNAGU_URL/console/login")" || fail "GET /console/login"
+csrf="$(grep -o 'name="csrf" value="[^"]*"' <<<"$login" | head -1 | sed 's/.*value="//; s/"$//')"
+signed_in="$(curl -s -c "$jar" -b "$jar" -o /dev/null -w '%{http_code} %{redirect_url}' \
+    --data-urlencode "csrf=$csrf" --data-urlencode "email=${DEMO_OWNER_EMAIL:-owner@demo.example}" \
+    --data-urlencode "password=${DEMO_OWNER_PASSWORD:-tsunagu-demo-2026}" "$TSUNAGU_URL/console/login")"
+[[ "$signed_in" == "303 $TSUNAGU_URL/console/" ]] || fail "console sign-in answered $signed_in"
+dashboard="$(curl -sf -b "$jar" "$TSUNAGU_URL/console/")" || fail "GET /console/"
+rm -f "$jar"
+grep -q "ダッシュボード" <<<"$dashboard" && grep -q "Demo shop" <<<"$dashboard" ||
+    fail "the console dashboard does not show the demo shop"
+echo "smoke: the demo owner signed in to the console"
+
 echo "smoke: all checks passed"

@@ -4,6 +4,7 @@ mod admin;
 mod always_open;
 mod api_keys;
 mod broadcasts;
+mod console_auth;
 mod dormancy;
 mod hostile;
 mod links;

@@ -288,6 +288,9 @@ const EXPIRING: &[&str] = &[
     "message_content",
     "applied",
     "outbox",
+    "staff_session",
+    "staff_invitation",
+    "login_attempts",
 ];
 
 #[tokio::test]
@@ -311,6 +314,30 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
     env.admin("GET", "/admin/api-keys", &second_key, None)
         .await?;
 
+    // Console staff: an owner (member and email claim), a session, an invitation, a sign-in
+    // window's counter.
+    let (owner_email, owner_password) = env.console_owner(env.tenant.id.as_str()).await?;
+    let browser = env.browser();
+    browser.sign_in(&owner_email, &owner_password).await?;
+    let session = browser.cookie("tsunagu_session").unwrap_or_default();
+    assert!(!session.is_empty(), "signed in");
+    let invitee = format!("invited-{}@shop.example", uuid::Uuid::new_v4().simple());
+    let invited = browser
+        .submit(
+            "/console/staff",
+            "/console/staff",
+            &[("email", invitee.as_str()), ("role", "viewer")],
+        )
+        .await?;
+    let invitation = invited
+        .body
+        .split("/console/invite/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!invitation.is_empty(), "{}", invited.body);
+
     let table = env.deps.config.table_name.clone();
     let client = aws_sdk_dynamodb::Client::new(&tsunagu_local::stack::aws_config().await);
     let items = client.scan().table_name(&table).send().await?;
@@ -324,6 +351,9 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
         env.tenant.access_token.clone(),
         env.tenant.api_key.clone(),
         second_key,
+        owner_password,
+        session,
+        invitation,
     ];
     for item in items.items() {
         let dump = format!("{item:?}");
@@ -361,6 +391,8 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
         "api_key",
         "api_key_listing",
         "api_key_count",
+        "staff",
+        "staff_email",
     ] {
         assert!(
             seen_entities.contains(entity),

@@ -21,6 +21,8 @@ async fn seed_demo(env: &TestEnv) -> anyhow::Result<()> {
         access_token: "demo-access-token-change-me".into(),
         api_key: "demo-api-key-change-me".into(),
         operator_key: "operator-key-change-me".into(),
+        owner_email: "owner@demo.example".into(),
+        owner_password: "tsunagu-demo-2026".into(),
     };
     demo.seed(&env.store, jiff::Timestamp::now()).await?;
     env.fake.add_channel(&demo.access_token);

@@ -29,6 +29,9 @@ use serde_json::Value;
 use tower::ServiceExt;
 use tsunagu_local::{fake_line::FakeLine, line_user, outbox_stream::OutboxStream, stack};
 
+mod console;
+
+pub use console::{Browser, Page};
 pub use tsunagu_local::line_user as user;
 
 pub const OPERATOR_KEY: &str = "test-operator-key";
@@ -124,7 +127,9 @@ impl TestEnv {
         };
         let deps = Deps::new(config, &aws, Arc::new(clock.clone()))?;
         let store = deps.store.clone();
-        let app = crm::webhook::router(deps.clone()).merge(crm::admin_api::router(deps.clone()));
+        let app = crm::webhook::router(deps.clone())
+            .merge(crm::admin_api::router(deps.clone()))
+            .merge(crm::console::router(deps.clone()));
         let mut env = Self {
             deps,
             store,

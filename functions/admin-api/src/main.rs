@@ -10,5 +10,6 @@ async fn main() -> Result<(), Error> {
     let config = crm::Config::from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let deps = crm::Deps::new(config, &aws, Arc::new(crm::clock::SystemClock))?;
-    run(crm::admin_api::router(deps)).await
+    // The web console shares the function: same deps, its own routes under /console.
+    run(crm::admin_api::router(deps.clone()).merge(crm::console::router(deps))).await
 }

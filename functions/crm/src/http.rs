@@ -35,6 +35,9 @@ pub enum CrmError {
     Bus(#[from] BusError),
     #[error(transparent)]
     Line(#[from] LineError),
+    /// A failure of our own (a password hash that could not be computed): logged, answered 500.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl crate::store::Conflicting for CrmError {
@@ -71,7 +74,9 @@ impl CrmError {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Conflict(_) | Self::Store(StoreError::AlreadyExists) => StatusCode::CONFLICT,
             Self::Store(StoreError::Conflict) => StatusCode::CONFLICT,
-            Self::Store(_) | Self::Bus(_) | Self::Line(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) | Self::Bus(_) | Self::Line(_) | Self::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -89,7 +94,7 @@ impl CrmError {
             Self::Conflict(_) | Self::Store(StoreError::AlreadyExists | StoreError::Conflict) => {
                 "conflict"
             }
-            Self::Store(_) | Self::Bus(_) | Self::Line(_) => "internal",
+            Self::Store(_) | Self::Bus(_) | Self::Line(_) | Self::Internal(_) => "internal",
         }
     }
 }

@@ -37,7 +37,8 @@ impl From<CrmError> for JobError {
             | CrmError::TooLarge { .. }
             | CrmError::BadSignature
             | CrmError::Unauthorized
-            | CrmError::Forbidden => Self::Permanent(e.to_string()),
+            | CrmError::Forbidden
+            | CrmError::Internal(_) => Self::Permanent(e.to_string()),
             CrmError::Store(_) | CrmError::Bus(_) | CrmError::Line(_) | CrmError::Conflict(_) => {
                 Self::Retryable(e.to_string())
             }

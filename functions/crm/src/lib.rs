@@ -5,6 +5,7 @@ pub mod bus;
 mod chat;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod deps;
 pub mod domain;
 pub mod dormancy_sweep;

@@ -71,6 +71,22 @@ impl fmt::Display for Secret {
     }
 }
 
+/// The hex SHA-256 of a bearer secret (an API key, a session or invitation token): what the
+/// store keys it by, so the secret itself is never stored.
+pub fn sha256_hex(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// 32 random bytes, URL-safe base64: a bearer token nobody can guess.
+pub fn random_token() -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -285,7 +285,8 @@ async fn serve(
     );
 
     let app = crm::webhook::router(deps.clone())
-        .merge(crm::admin_api::router(deps))
+        .merge(crm::admin_api::router(deps.clone()))
+        .merge(crm::console::router(deps))
         .merge(control::router(machine));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
@@ -297,12 +298,15 @@ async fn serve(
          \n  webhook          POST {public}/webhook/demo   (channel secret: {secret})\
          \n  admin API        {public}/admin/…             (Authorization: Bearer {key})\
          \n  operator key     {op}   (POST {public}/admin/tenants)\
+         \n  web console      {public}/console/   (sign in as {owner} / {password})\
          \n  fake LINE        {fake_url}  — what was sent: GET {fake_url}__fake/requests\
          \n  clock            GET/POST {public}/__local/clock   (cargo run -q -p tsunagu-local -- clock --advance 3d)\
          \n\n  act as a LINE user:  cargo run -q -p tsunagu-local -- send follow --user U0123456789abcdef0123456789abcdef --name Hanako\n",
         secret = demo.channel_secret,
         key = demo.api_key,
         op = demo.operator_key,
+        owner = demo.owner_email,
+        password = demo.owner_password,
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {

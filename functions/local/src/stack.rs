@@ -1,7 +1,10 @@
 //! Building blocks of the local stack: DynamoDB Local, the table from template.yaml, the demo
 //! tenant and its keys.
 use crm::{
-    domain::{DeliveryWindow, Tenant, TenantId},
+    domain::{
+        DeliveryWindow, Tenant, TenantId,
+        staff::{Email, Role, StaffMember},
+    },
     secret::Secret,
     store::{Store, StoreError, schema::TableSpec},
 };
@@ -65,6 +68,9 @@ pub struct Demo {
     pub access_token: String,
     pub api_key: String,
     pub operator_key: String,
+    /// The demo shop's console owner.
+    pub owner_email: String,
+    pub owner_password: String,
 }
 
 impl Demo {
@@ -77,10 +83,12 @@ impl Demo {
             access_token: var("DEMO_ACCESS_TOKEN", "demo-access-token-change-me"),
             api_key: var("DEMO_API_KEY", "demo-api-key-change-me"),
             operator_key: var("OPERATOR_KEY", "operator-key-change-me"),
+            owner_email: var("DEMO_OWNER_EMAIL", "owner@demo.example"),
+            owner_password: var("DEMO_OWNER_PASSWORD", "tsunagu-demo-2026"),
         })
     }
 
-    /// Writes the demo tenant and its API key (idempotent: a restart rewrites the same items).
+    /// Writes the demo tenant, its API key and console owner (idempotent: a restart rewrites the same items).
     pub async fn seed(&self, store: &Store, now: jiff::Timestamp) -> anyhow::Result<()> {
         let tenant = Tenant {
             id: self.tenant.clone(),
@@ -100,8 +108,25 @@ impl Demo {
         let hash = crm::admin_api::hash_key(&self.api_key);
         // The demo key is the shop's own (no cap); after a restart it is there already.
         match store.add_api_key(&self.tenant, &hash, &key, u32::MAX).await {
-            Ok(_) | Err(StoreError::AlreadyExists) => Ok(()),
-            Err(e) => Err(e.into()),
+            Ok(_) | Err(StoreError::AlreadyExists) => {}
+            Err(e) => return Err(e.into()),
         }
+        self.seed_owner(store, now).await
+    }
+
+    /// The demo shop's console owner; after a restart the owner is there already (and keeps the
+    /// password it was created with).
+    async fn seed_owner(&self, store: &Store, now: jiff::Timestamp) -> anyhow::Result<()> {
+        let email = Email::parse(&self.owner_email)
+            .map_err(|e| anyhow::anyhow!("DEMO_OWNER_EMAIL: {e}"))?;
+        if store.staff_by_email(&email).await?.is_some() {
+            return Ok(());
+        }
+        let digest = crm::console::password_digest(self.owner_password.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("DEMO_OWNER_PASSWORD: {e}"))?;
+        let owner = StaffMember::new(self.tenant.clone(), email, Role::Owner, Some(digest), now);
+        store.add_staff(&owner, None).await?;
+        Ok(())
     }
 }

@@ -106,7 +106,7 @@ pub(super) async fn revoke_for_tenant(
     revoke_for(&deps, &t, &id).await
 }
 
-async fn existing_tenant(deps: &Deps, id: &str) -> Result<TenantId, CrmError> {
+pub(super) async fn existing_tenant(deps: &Deps, id: &str) -> Result<TenantId, CrmError> {
     let id = TenantId::parse(id).map_err(|_| CrmError::NotFound("tenant"))?;
     match deps.store.get_tenant(&id).await? {
         Some(_) => Ok(id),

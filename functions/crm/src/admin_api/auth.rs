@@ -3,10 +3,7 @@
 use std::ops::Deref;
 
 use axum::{extract::FromRequestParts, http::request::Parts};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jiff::{SignedDuration, Timestamp};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::{
@@ -17,14 +14,12 @@ use crate::{
 };
 
 pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    crate::secret::sha256_hex(key)
 }
 
 /// A new API key: 32 random bytes, shown once; only its hash is stored.
 pub fn new_api_key() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("tsk_{}", URL_SAFE_NO_PAD.encode(bytes))
+    format!("tsk_{}", crate::secret::random_token())
 }
 
 /// How many characters of a key its listing shows: `tsk_` and four of its 43 random ones (24 of

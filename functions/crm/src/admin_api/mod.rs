@@ -13,6 +13,7 @@ mod links;
 mod purchases;
 mod rules;
 mod scenarios;
+mod staff;
 mod surveys;
 mod tags;
 mod tenants;
@@ -56,6 +57,7 @@ pub fn router(deps: Deps) -> Router {
             "/admin/tenants/{id}/api-keys",
             post(api_keys::create_for_tenant).get(api_keys::list_for_tenant),
         )
+        .route("/admin/tenants/{id}/owner", post(staff::create_owner))
         .route(
             "/admin/tenants/{id}/api-keys/{key}",
             delete(api_keys::revoke_for_tenant),

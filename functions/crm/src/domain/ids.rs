@@ -165,6 +165,18 @@ impl ApiKeyId {
     }
 }
 
+slug_newtype!(
+    /// A staff member's id within their tenant: what the staff list names in a removal.
+    StaffId
+);
+
+impl StaffId {
+    /// A fresh id (random, so ids say nothing about a tenant's staff).
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,12 +17,13 @@ pub mod purchase;
 pub mod scenario;
 pub mod schedule;
 pub mod send_decision;
+pub mod staff;
 pub mod survey;
 pub mod tag;
 pub mod tag_rule;
 pub mod tenant;
 
 pub use friend::{Friend, FriendChange};
-pub use ids::{ApiKeyId, IdError, LineUserId, TenantId};
+pub use ids::{ApiKeyId, IdError, LineUserId, StaffId, TenantId};
 pub use tag::{TagDefinition, TagName};
 pub use tenant::{DeliveryWindow, Tenant};

@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 
 use crate::domain::{
-    ApiKeyId, LineUserId, TagName, TenantId,
+    ApiKeyId, LineUserId, StaffId, TagName, TenantId,
     purchase::OrderId,
     scenario::ScenarioId,
     survey::{QuestionId, SurveyId},
@@ -70,6 +70,38 @@ pub fn tenant_api_key(t: &TenantId, id: &ApiKeyId) -> Key {
 /// creating one past the cap, inside the same transaction as the change.
 pub fn api_key_count(t: &TenantId) -> Key {
     (format!("T#{t}"), "APIKEYS".into())
+}
+
+/// A staff member of the tenant (one query lists them all).
+pub fn staff(t: &TenantId, id: &StaffId) -> Key {
+    (format!("T#{t}"), format!("{STAFF_PREFIX}{id}"))
+}
+
+pub const STAFF_PREFIX: &str = "STAFF#";
+
+/// Sign-in finds the member by email alone, so an email belongs to one member of one tenant:
+/// this item, written in the member's transaction, claims it and names the member.
+pub fn staff_email(email: &str) -> Key {
+    (format!("STAFFEMAIL#{email}"), "STAFFEMAIL".into())
+}
+
+/// A console session, by the hash of its cookie's token (the token itself is never stored).
+pub fn staff_session(token_sha256: &str) -> Key {
+    (format!("SESSION#{token_sha256}"), "SESSION".into())
+}
+
+/// An invitation to set a password, by the hash of its link's token.
+pub fn staff_invitation(token_sha256: &str) -> Key {
+    (format!("INVITE#{token_sha256}"), "INVITE".into())
+}
+
+/// Sign-in attempts for one email (by its hash: keys are not logged, but neither should they
+/// spell addresses) in the fixed window starting at `window_start` (unix seconds).
+pub fn login_attempts(email_sha256: &str, window_start: i64) -> Key {
+    (
+        format!("LOGINS#{email_sha256}"),
+        format!("W#{window_start}"),
+    )
 }
 
 pub fn friend_pk(t: &TenantId, u: &LineUserId) -> String {

@@ -31,6 +31,7 @@ mod retry;
 mod rules;
 mod scenarios;
 pub mod schema;
+mod staff;
 mod surveys;
 mod tags;
 mod tenants;
@@ -56,6 +57,7 @@ pub use purchases::OrderRecorded;
 pub use retry::{Conflicting, WRITE_ATTEMPTS, retry_on_conflict};
 pub use rules::ScoringSettings;
 pub use scenarios::StoredScenario;
+pub use staff::{Invitation, Session, StaffAdded, StaffRemoved};
 pub use surveys::{Applied, StoredSurvey};
 pub use webhook::{EventRecord, EventSubject, HISTORY_DAYS, Recorded, SEEN_MARKER_TTL};
 

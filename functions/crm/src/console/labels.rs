@@ -1,0 +1,151 @@
+//! The console's words, one struct per language, so templates never spell text themselves and a
+//! second language is a second table. Japanese first.
+
+use crate::domain::staff::{Role, StaffStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Ja,
+    En,
+}
+
+impl Lang {
+    pub fn labels(self) -> &'static Labels {
+        match self {
+            Lang::Ja => &JA,
+            Lang::En => &EN,
+        }
+    }
+}
+
+/// Every text a console page shows.
+#[derive(Debug)]
+pub struct Labels {
+    /// The `lang` attribute of `<html>`.
+    pub lang: &'static str,
+    pub app: &'static str,
+    pub sign_in: &'static str,
+    pub sign_out: &'static str,
+    pub email: &'static str,
+    pub password: &'static str,
+    pub password_again: &'static str,
+    pub wrong_credentials: &'static str,
+    pub too_many_attempts: &'static str,
+    pub dashboard: &'static str,
+    pub staff: &'static str,
+    pub role: &'static str,
+    pub status: &'static str,
+    pub invite: &'static str,
+    pub invite_link_note: &'static str,
+    pub remove: &'static str,
+    pub set_password: &'static str,
+    pub password_rule: &'static str,
+    pub passwords_differ: &'static str,
+    pub bad_email: &'static str,
+    pub email_taken: &'static str,
+    pub last_owner: &'static str,
+    pub forbidden: &'static str,
+    pub forbidden_detail: &'static str,
+    pub not_found: &'static str,
+    pub invitation_invalid: &'static str,
+    pub bad_form: &'static str,
+    pub internal: &'static str,
+    pub back: &'static str,
+    pub owner: &'static str,
+    pub editor: &'static str,
+    pub viewer: &'static str,
+    pub invited: &'static str,
+    pub active: &'static str,
+}
+
+impl Labels {
+    pub fn role_name(&self, role: &Role) -> &'static str {
+        match role {
+            Role::Owner => self.owner,
+            Role::Editor => self.editor,
+            Role::Viewer => self.viewer,
+        }
+    }
+
+    pub fn status_name(&self, status: &StaffStatus) -> &'static str {
+        match status {
+            StaffStatus::Invited => self.invited,
+            StaffStatus::Active => self.active,
+        }
+    }
+}
+
+static JA: Labels = Labels {
+    lang: "ja",
+    app: "Tsunagu",
+    sign_in: "ログイン",
+    sign_out: "ログアウト",
+    email: "メールアドレス",
+    password: "パスワード",
+    password_again: "パスワード（確認）",
+    wrong_credentials: "メールアドレスまたはパスワードが違います",
+    too_many_attempts: "ログインの試行が多すぎます。しばらくしてからもう一度お試しください",
+    dashboard: "ダッシュボード",
+    staff: "スタッフ",
+    role: "権限",
+    status: "状態",
+    invite: "招待する",
+    invite_link_note: "このリンクを招待した方に送ってください（7日間有効、1回限り）",
+    remove: "削除",
+    set_password: "パスワードを設定",
+    password_rule: "10文字以上で入力してください",
+    passwords_differ: "パスワードが一致しません",
+    bad_email: "メールアドレスの形式が正しくありません",
+    email_taken: "このメールアドレスは既に登録されています",
+    last_owner: "最後のオーナーは削除できません",
+    forbidden: "操作できません",
+    forbidden_detail: "この操作を行う権限がないか、フォームの有効期限が切れています。ページを開き直してください",
+    not_found: "ページが見つかりません",
+    invitation_invalid: "招待リンクが無効か、有効期限が切れています",
+    bad_form: "入力内容を読み取れませんでした",
+    internal: "エラーが発生しました。しばらくしてからもう一度お試しください",
+    back: "戻る",
+    owner: "オーナー",
+    editor: "編集者",
+    viewer: "閲覧者",
+    invited: "招待中",
+    active: "有効",
+};
+
+static EN: Labels = Labels {
+    lang: "en",
+    app: "Tsunagu",
+    sign_in: "Sign in",
+    sign_out: "Sign out",
+    email: "Email",
+    password: "Password",
+    password_again: "Password (again)",
+    wrong_credentials: "Wrong email or password",
+    too_many_attempts: "Too many sign-in attempts. Please try again later",
+    dashboard: "Dashboard",
+    staff: "Staff",
+    role: "Role",
+    status: "Status",
+    invite: "Invite",
+    invite_link_note: "Send this link to the person you invited (valid 7 days, once)",
+    remove: "Remove",
+    set_password: "Set password",
+    password_rule: "At least 10 characters",
+    passwords_differ: "The passwords differ",
+    bad_email: "Not an email address",
+    email_taken: "This email address is already registered",
+    last_owner: "The last owner cannot be removed",
+    forbidden: "Not allowed",
+    forbidden_detail: "You may not do this, or the form has expired. Please reload the page",
+    not_found: "Page not found",
+    invitation_invalid: "This invitation link is invalid or has expired",
+    bad_form: "The form could not be read",
+    internal: "Something went wrong. Please try again later",
+    back: "Back",
+    owner: "Owner",
+    editor: "Editor",
+    viewer: "Viewer",
+    invited: "Invited",
+    active: "Active",
+};

@@ -1,0 +1,197 @@
+//! The web console under `/console/`: server-rendered pages (askama templates in
+//! `templates/console/`, checked at compile time) for a shop's staff, signed in with email and
+//! password. Served by the admin-api function beside the JSON API, which keeps its bearer keys.
+//!
+//! Page authors: take [`Staff`] (any member), [`Editor`] or [`Owner`] in a GET handler, and
+//! every form through [`Posted`] (CSRF and role checked before the handler runs). Render with
+//! [`html`]; each page struct holds `l: &'static Labels` and `me: Option<Chrome>` for
+//! `base.html`.
+mod auth;
+mod labels;
+mod pages;
+mod staff;
+
+use std::sync::LazyLock;
+
+use askama::Template;
+use axum::{
+    Router,
+    http::{HeaderValue, StatusCode, header},
+    middleware,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+
+pub use auth::{
+    Editor, FORM_COOKIE, Guard, LOGIN_PATH, Owner, Posted, PostedAnonymously, SESSION_COOKIE,
+    SESSION_LIFETIME, Staff,
+};
+pub use labels::{Labels, Lang};
+pub use pages::{LOGIN_ATTEMPTS, LOGIN_WINDOW, password_digest};
+pub use staff::INVITATION_LIFETIME;
+
+use crate::{deps::Deps, store::StoreError};
+
+/// The one stylesheet, embedded in the binary.
+const APP_CSS: &str = include_str!("../../templates/console/app.css");
+
+/// The stylesheet's URL, versioned by its content so it can be cached for a year.
+pub static APP_CSS_URL: LazyLock<String> = LazyLock::new(|| {
+    let hash = crate::secret::sha256_hex(APP_CSS);
+    format!("/console/assets/app.css?v={}", &hash[..12])
+});
+
+pub fn router(deps: Deps) -> Router {
+    Router::new()
+        .route(
+            "/console",
+            get(|| async { Redirect::permanent("/console/") }),
+        )
+        .route("/console/", get(pages::dashboard))
+        .route("/console/assets/app.css", get(stylesheet))
+        .route("/console/login", get(pages::login_form).post(pages::login))
+        .route("/console/logout", post(pages::logout))
+        .route(
+            "/console/invite/{token}",
+            get(pages::invitation).post(pages::accept_invitation),
+        )
+        .route("/console/staff", get(staff::list).post(staff::invite))
+        .route("/console/staff/{id}/remove", post(staff::remove))
+        // An HTML 404 for any other console path (the merged JSON API owns the fallback).
+        .route("/console/{*rest}", get(|| async { ConsoleError::NotFound }))
+        .layer(middleware::map_response(page_headers))
+        .with_state(deps)
+}
+
+/// What every signed-in page's layout shows: the shop, the member, the sign-out form's token.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub shop: String,
+    pub email: String,
+    pub csrf: String,
+    pub can_manage_staff: bool,
+}
+
+impl Chrome {
+    pub fn of(staff: &Staff) -> Self {
+        Self {
+            shop: staff.tenant.name.clone(),
+            email: staff.email.as_str().to_owned(),
+            csrf: staff.csrf.clone(),
+            can_manage_staff: staff.role.can_manage_staff(),
+        }
+    }
+}
+
+/// A rendered page as a response; a template that fails to render is a 500 page.
+pub fn html(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(body) => html_body(status, body),
+        Err(e) => ConsoleError::Internal(format!("template: {e}")).into_response(),
+    }
+}
+
+fn html_body(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        APP_CSS,
+    )
+        .into_response()
+}
+
+/// Pages are private and never framed: not cached, not embeddable, no referrer leaving the site
+/// (an invitation URL carries its token).
+async fn page_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    ] {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    res
+}
+
+/// A console request that cannot be served: answered with an error page.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// Not allowed for this role, or a form without its CSRF token.
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("unreadable form")]
+    BadForm,
+    #[error("too many sign-in attempts")]
+    TooManyAttempts,
+    #[error("{0}")]
+    Internal(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Template)]
+#[template(path = "console/error.html")]
+struct ErrorPage {
+    l: &'static Labels,
+    me: Option<Chrome>,
+    title: &'static str,
+    detail: &'static str,
+}
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        let l = Lang::default().labels();
+        let (status, title, detail) = match &self {
+            Self::Forbidden => (StatusCode::FORBIDDEN, l.forbidden, l.forbidden_detail),
+            Self::NotFound => (StatusCode::NOT_FOUND, l.not_found, ""),
+            Self::BadForm => (StatusCode::BAD_REQUEST, l.bad_form, ""),
+            Self::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, l.too_many_attempts, ""),
+            Self::Internal(_) | Self::Store(_) => {
+                let error_id = uuid::Uuid::new_v4();
+                tracing::error!(%error_id, error = %self, "console request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, l.internal, "")
+            }
+        };
+        error_page(status, title, detail)
+    }
+}
+
+/// A page that only says what went wrong.
+pub(crate) fn error_page(
+    status: StatusCode,
+    title: &'static str,
+    detail: &'static str,
+) -> Response {
+    let page = ErrorPage {
+        l: Lang::default().labels(),
+        me: None,
+        title,
+        detail,
+    };
+    match page.render() {
+        Ok(body) => html_body(status, body),
+        // The error page is static text; failing to render it leaves the status to speak.
+        Err(_) => status.into_response(),
+    }
+}
