@@ -1,5 +1,5 @@
 # Entry points for developers and CI (.ci/run uses the same targets).
-.PHONY: cycles dev smoke test lint fmt-check clippy check-template bench build dynamodb-start dynamodb-stop
+.PHONY: cycles dev smoke test lint fmt-check clippy check-template bench screenshots build dynamodb-start dynamodb-stop
 
 # The local stack: every function in one process against DynamoDB Local and the fake LINE Platform.
 dev:
@@ -33,6 +33,10 @@ check-template:
 
 bench:
 	bash infra/bench.sh
+
+# PNGs of every console page, desktop and phone width, into docs/console/ (headless Chromium).
+screenshots:
+	bash infra/test.sh --run-ignored only -E 'test(screenshots_of_every_page)'
 
 # Lambda artifacts for `sam deploy`: cargo-lambda cross-compiles each binary for arm64.
 build:

@@ -1,8 +1,10 @@
 //! In a real browser (Debian's headless Chromium): what friends and shop staff see. Each test
 //! serves its own stack on a loopback port; `infra/chromium.sh` installs the browser.
+use fantoccini::Locator;
+use serde_json::json;
 use tsunagu_tests::{
     TestEnv,
-    browser::{Browser, PHONE},
+    browser::{Browser, DESKTOP, PHONE},
     new_user,
 };
 
@@ -51,5 +53,199 @@ async fn a_friend_answers_the_survey_form_on_a_phone() -> anyhow::Result<()> {
     env.flush().await?;
     let tags = env.tags_of(&u).await?;
     assert!(tags.iter().any(|t| t == "美容"), "{tags:?}");
+    Ok(())
+}
+
+/// The marketer's first morning: signs in, finds her VIP customer, tags her for the spring
+/// campaign, notes her preferred shop, takes the tag off again, signs out. On a desktop.
+#[tokio::test]
+async fn a_marketer_signs_in_finds_a_friend_tags_her_and_signs_out() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let (email, password) = env.console_owner(env.tenant.id.as_str()).await?;
+    let (vip, other) = (new_user(), new_user());
+    env.follow(&vip).await?;
+    env.follow(&other).await?;
+    let (status, body) = env
+        .marketer(
+            "POST",
+            &format!("/admin/friends/{vip}/tags"),
+            Some(json!({"tags": ["VIP"]})),
+        )
+        .await?;
+    assert!(status.is_success(), "{body}");
+
+    let browser = Browser::open(&env, DESKTOP).await?;
+    browser.go("/console/friends").await?;
+    // Not signed in: the console sends her to the sign-in page first.
+    browser.wait_for_text("ログイン").await?;
+    assert_eq!(browser.path().await?, "/console/login");
+    browser
+        .find("input[name='email']")
+        .await?
+        .send_keys(&email)
+        .await?;
+    browser
+        .find("input[name='password']")
+        .await?
+        .send_keys(&password)
+        .await?;
+    browser
+        .find("form button[type='submit']")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_text("ダッシュボード").await?;
+
+    browser.go("/console/friends").await?;
+    browser.wait_for_text("友だち").await?;
+    assert_eq!(
+        browser
+            .client
+            .find_all(Locator::Css(".friends li"))
+            .await?
+            .len(),
+        2
+    );
+    browser
+        .find("input[name='tag']")
+        .await?
+        .send_keys("VIP")
+        .await?;
+    browser
+        .find(".filters button[type='submit']")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_text("VIP").await?;
+    let rows = browser.client.find_all(Locator::Css(".friends li")).await?;
+    assert_eq!(rows.len(), 1, "only the VIP");
+    browser.find(".friends li a.name").await?.click().await?;
+    browser.wait_for_text("行動履歴").await?;
+    assert_eq!(browser.path().await?, format!("/console/friends/{vip}"));
+
+    browser
+        .find("form[action$='/tags'] input[name='tag']")
+        .await?
+        .send_keys("春キャンペーン")
+        .await?;
+    browser
+        .find("form[action$='/tags'] button")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_text("春キャンペーン").await?;
+    browser
+        .find("form[action$='/fields'] input[name='name']")
+        .await?
+        .send_keys("favorite_shop")
+        .await?;
+    browser
+        .find("form[action$='/fields'] input[name='value']")
+        .await?
+        .send_keys("渋谷店")
+        .await?;
+    browser
+        .find("form[action$='/fields'] button")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_text("渋谷店").await?;
+    env.flush().await?;
+    let tags = env.tags_of(&vip).await?;
+    assert!(tags.iter().any(|t| t == "春キャンペーン"), "{tags:?}");
+
+    browser
+        .find("button[aria-label='削除 春キャンペーン']")
+        .await?
+        .click()
+        .await?;
+    for _ in 0..100 {
+        if !browser
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("春キャンペーン")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!browser.text().await?.contains("春キャンペーン"));
+
+    browser
+        .find("form[action='/console/logout'] button")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_text("ログイン").await?;
+    browser.go(&format!("/console/friends/{vip}")).await?;
+    browser.wait_for_text("ログイン").await?;
+    assert_eq!(browser.path().await?, "/console/login", "signed out");
+    browser.close().await?;
+    Ok(())
+}
+
+/// `make screenshots`: every console page at desktop and phone width, as PNGs in
+/// `docs/console/` (the README shows them). Ignored by `make test`: it writes files.
+#[tokio::test]
+#[ignore = "writes docs/console/*.png; run by `make screenshots`"]
+async fn screenshots_of_every_page() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let (email, password) = env.console_owner(env.tenant.id.as_str()).await?;
+    let friend = new_user();
+    for u in [friend.clone(), new_user(), new_user()] {
+        env.follow(&u).await?;
+    }
+    env.marketer(
+        "POST",
+        &format!("/admin/friends/{friend}/tags"),
+        Some(json!({"tags": ["VIP", "美容", "初回購入"]})),
+    )
+    .await?;
+    env.marketer(
+        "PATCH",
+        &format!("/admin/friends/{friend}/fields"),
+        Some(json!({"fields": {"age_band": "30代", "favorite_shop": "渋谷店"}})),
+    )
+    .await?;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
+    std::fs::create_dir_all(&dir)?;
+    for (size, suffix) in [(DESKTOP, "desktop"), (PHONE, "phone")] {
+        let browser = Browser::open(&env, size).await?;
+        browser.go("/console/login").await?;
+        browser.wait_for_text("ログイン").await?;
+        std::fs::write(
+            dir.join(format!("login-{suffix}.png")),
+            browser.screenshot().await?,
+        )?;
+        browser
+            .find("input[name='email']")
+            .await?
+            .send_keys(&email)
+            .await?;
+        browser
+            .find("input[name='password']")
+            .await?
+            .send_keys(&password)
+            .await?;
+        browser
+            .find("form button[type='submit']")
+            .await?
+            .click()
+            .await?;
+        browser.wait_for_text("ダッシュボード").await?;
+        for (page, path, text) in [
+            ("dashboard", "/console/".to_owned(), "ダッシュボード"),
+            ("friends", "/console/friends".to_owned(), "友だち"),
+            ("friend", format!("/console/friends/{friend}"), "行動履歴"),
+            ("staff", "/console/staff".to_owned(), "スタッフ"),
+        ] {
+            browser.go(&path).await?;
+            browser.wait_for_text(text).await?;
+            let png = browser.screenshot().await?;
+            std::fs::write(dir.join(format!("{page}-{suffix}.png")), png)?;
+        }
+        browser.close().await?;
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! [`html`]; each page struct holds `l: &'static Labels` and `me: Option<Chrome>` for
 //! `base.html`.
 mod auth;
+mod friends;
 mod labels;
 mod pages;
 mod staff;
@@ -54,6 +55,17 @@ pub fn router(deps: Deps) -> Router {
         .route(
             "/console/invite/{token}",
             get(pages::invitation).post(pages::accept_invitation),
+        )
+        .route("/console/friends", get(friends::list))
+        .route("/console/friends/{user_id}", get(friends::one))
+        .route("/console/friends/{user_id}/tags", post(friends::add_tag))
+        .route(
+            "/console/friends/{user_id}/tags/remove",
+            post(friends::remove_tag),
+        )
+        .route(
+            "/console/friends/{user_id}/fields",
+            post(friends::set_field),
         )
         .route("/console/staff", get(staff::list).post(staff::invite))
         .route("/console/staff/{id}/remove", post(staff::remove))

@@ -1,0 +1,308 @@
+//! 友だち一覧 and 友だち詳細: the shop's friends, filtered and paged as the JSON API does, and
+//! one friend with her tags, custom fields, score and recent actions. Owners and editors tag,
+//! untag and edit fields through the same `crm::friends` functions as the API; viewers only look.
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::{
+    extract::{Path, Query, State, rejection::QueryRejection},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use jiff::{Timestamp, tz::TimeZone};
+use serde::Deserialize;
+
+use super::{Chrome, ConsoleError, Editor, Labels, Lang, Posted, Staff, html};
+use crate::{
+    deps::Deps,
+    domain::{Friend, LineUserId, TagName},
+    friends::{set_friend_fields, tag_friend, untag_friend},
+    http::CrmError,
+    store::{FriendFilter, HistoryEntry},
+};
+
+/// Friends on one page of the list: a phone scrolls through 50 comfortably.
+const PAGE: usize = 50;
+/// Actions shown on a friend's page, newest first.
+const HISTORY_SHOWN: usize = 30;
+
+/// The list's filters, as the filter form sends them (empty fields mean "any").
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct ListQuery {
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    not_tag: String,
+    #[serde(default)]
+    name: String,
+    /// "", "yes" or "no".
+    #[serde(default)]
+    blocked: String,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+impl ListQuery {
+    fn filter(&self) -> Result<FriendFilter, ConsoleError> {
+        let tag = |s: &str| -> Result<Vec<TagName>, ConsoleError> {
+            match s.trim() {
+                "" => Ok(Vec::new()),
+                t => Ok(vec![TagName::parse(t).map_err(|_| ConsoleError::BadForm)?]),
+            }
+        };
+        Ok(FriendFilter {
+            has_tags: tag(&self.tag)?,
+            lacks_tags: tag(&self.not_tag)?,
+            blocked: match self.blocked.as_str() {
+                "yes" => Some(true),
+                "no" => Some(false),
+                _ => None,
+            },
+            name_contains: Some(self.name.trim().to_owned()).filter(|n| !n.is_empty()),
+            ..FriendFilter::default()
+        })
+    }
+
+    /// The query of the next page: these filters and `cursor`.
+    fn next(&self, cursor: &str) -> String {
+        let pairs = [
+            ("tag", self.tag.as_str()),
+            ("not_tag", self.not_tag.as_str()),
+            ("name", self.name.as_str()),
+            ("blocked", self.blocked.as_str()),
+            ("cursor", cursor),
+        ];
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs.iter().filter(|(_, v)| !v.is_empty()))
+            .finish()
+    }
+}
+
+/// A friend as a row of the list.
+struct Row {
+    user_id: String,
+    name: String,
+    followed: String,
+    blocked: bool,
+    tags: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/friends.html")]
+struct ListPage {
+    l: &'static Labels,
+    me: Option<Chrome>,
+    q: ListQuery,
+    rows: Vec<Row>,
+    next: Option<String>,
+}
+
+/// `GET /console/friends`
+pub(super) async fn list(
+    staff: Staff,
+    State(deps): State<Deps>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ConsoleError> {
+    let Query(q) = query.map_err(|_| ConsoleError::BadForm)?;
+    let zone = staff.tenant.time_zone();
+    let page = deps
+        .store
+        .list_friends(&staff.tenant.id, &q.filter()?, PAGE, q.cursor.as_deref())
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::BadCursor => ConsoleError::BadForm,
+            other => other.into(),
+        })?;
+    let rows = page
+        .friends
+        .iter()
+        .map(|f| Row {
+            user_id: f.user_id.as_str().to_owned(),
+            name: display_name(f),
+            followed: local(f.followed_at, &zone),
+            blocked: f.blocked,
+            tags: f.tags.keys().map(|t| t.as_str().to_owned()).collect(),
+        })
+        .collect();
+    let next = page.cursor.as_deref().map(|c| q.next(c));
+    let l = Lang::default().labels();
+    Ok(html(
+        StatusCode::OK,
+        &ListPage {
+            l,
+            me: Some(Chrome::of(&staff)),
+            q,
+            rows,
+            next,
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "console/friend.html")]
+struct FriendPage {
+    l: &'static Labels,
+    me: Option<Chrome>,
+    csrf: String,
+    can_edit: bool,
+    user_id: String,
+    name: String,
+    followed: String,
+    route: String,
+    blocked: bool,
+    score: i64,
+    /// Tag and when it was added (local time).
+    tags: Vec<(String, String)>,
+    fields: BTreeMap<String, String>,
+    /// When and what (`message`, `postback`, `follow`…), newest first.
+    history: Vec<(String, String)>,
+}
+
+/// `GET /console/friends/{userId}`
+pub(super) async fn one(
+    staff: Staff,
+    State(deps): State<Deps>,
+    Path(user_id): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let u = LineUserId::parse(&user_id).map_err(|_| ConsoleError::NotFound)?;
+    let t = &staff.tenant;
+    let friend = deps
+        .store
+        .get_friend(&t.id, &u)
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
+    let now = deps.clock.now();
+    let history = deps
+        .store
+        .friend_history(&t.id, &u, HISTORY_SHOWN, now)
+        .await?;
+    let half_life = deps.store.scoring(&t.id).await?.half_life_days;
+    let zone = t.time_zone();
+    let page = FriendPage {
+        l: Lang::default().labels(),
+        me: Some(Chrome::of(&staff)),
+        csrf: staff.csrf.clone(),
+        can_edit: staff.role.can_edit(),
+        user_id: u.as_str().to_owned(),
+        name: display_name(&friend),
+        followed: local(friend.followed_at, &zone),
+        route: friend.route.clone().unwrap_or_default(),
+        blocked: friend.blocked,
+        score: friend.score_at(now, half_life),
+        tags: friend
+            .tags
+            .iter()
+            .map(|(t, at)| (t.as_str().to_owned(), local(*at, &zone)))
+            .collect(),
+        fields: friend.fields.clone(),
+        history: history.iter().map(|h| action(h, &zone)).collect(),
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TagForm {
+    tag: String,
+}
+
+/// `POST /console/friends/{userId}/tags`: one tag, defined on the way if new.
+pub(super) async fn add_tag(
+    State(deps): State<Deps>,
+    Path(user_id): Path<String>,
+    posted: Posted<TagForm, Editor>,
+) -> Result<Response, ConsoleError> {
+    let (t, u) = (&posted.who.0.tenant, parse_user(&user_id)?);
+    let tag = TagName::parse(posted.form.tag.trim()).map_err(|_| ConsoleError::BadForm)?;
+    tag_friend(&deps, t, &u, &[tag]).await?;
+    Ok(back_to(&u))
+}
+
+/// `POST /console/friends/{userId}/tags/remove`
+pub(super) async fn remove_tag(
+    State(deps): State<Deps>,
+    Path(user_id): Path<String>,
+    posted: Posted<TagForm, Editor>,
+) -> Result<Response, ConsoleError> {
+    let (t, u) = (&posted.who.0.tenant, parse_user(&user_id)?);
+    let tag = TagName::parse(posted.form.tag.trim()).map_err(|_| ConsoleError::BadForm)?;
+    untag_friend(&deps, t, &u, &tag).await?;
+    Ok(back_to(&u))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct FieldForm {
+    name: String,
+    /// Empty clears the field.
+    #[serde(default)]
+    value: String,
+}
+
+/// `POST /console/friends/{userId}/fields`: sets (or, empty, clears) one custom field.
+pub(super) async fn set_field(
+    State(deps): State<Deps>,
+    Path(user_id): Path<String>,
+    posted: Posted<FieldForm, Editor>,
+) -> Result<Response, ConsoleError> {
+    let (t, u) = (&posted.who.0.tenant, parse_user(&user_id)?);
+    let FieldForm { name, value } = posted.form;
+    let value = Some(value.trim().to_owned()).filter(|v| !v.is_empty());
+    set_friend_fields(
+        &deps,
+        t,
+        &u,
+        &BTreeMap::from([(name.trim().to_owned(), value)]),
+    )
+    .await?;
+    Ok(back_to(&u))
+}
+
+fn parse_user(user_id: &str) -> Result<LineUserId, ConsoleError> {
+    LineUserId::parse(user_id).map_err(|_| ConsoleError::NotFound)
+}
+
+/// After a change, the friend's page again (POST, redirect, GET: a reload repeats nothing).
+fn back_to(u: &LineUserId) -> Response {
+    Redirect::to(&format!("/console/friends/{}", u.as_str())).into_response()
+}
+
+fn display_name(f: &Friend) -> String {
+    f.profile
+        .display_name
+        .clone()
+        .unwrap_or_else(|| "（名前未取得）".to_owned())
+}
+
+/// An instant as the shop reads it: its own zone, to the minute.
+fn local(at: Timestamp, zone: &TimeZone) -> String {
+    at.to_zoned(zone.clone())
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// One action of the history: when, and its kind with the message type or postback data.
+fn action(h: &HistoryEntry, zone: &TimeZone) -> (String, String) {
+    let detail = match h.kind.as_str() {
+        "message" => h.raw["message"]["type"].as_str().unwrap_or_default(),
+        "postback" => h.raw["postback"]["data"].as_str().unwrap_or_default(),
+        _ => "",
+    };
+    let what = if detail.is_empty() {
+        h.kind.clone()
+    } else {
+        format!("{} ({detail})", h.kind)
+    };
+    (local(h.at, zone), what)
+}
+
+/// What the shared friend functions refuse becomes the console's error page.
+impl From<CrmError> for ConsoleError {
+    fn from(e: CrmError) -> Self {
+        match e {
+            CrmError::NotFound(_) => ConsoleError::NotFound,
+            CrmError::Invalid { .. } | CrmError::BadRequest(_) => ConsoleError::BadForm,
+            CrmError::Forbidden | CrmError::Unauthorized => ConsoleError::Forbidden,
+            CrmError::Store(s) => ConsoleError::Store(s),
+            other => ConsoleError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The console's friend pages over HTTP: what an editor changes lands on the friend, exactly
+//! as through the JSON API; a viewer sees the same page without a single form that changes
+//! anything, and her posts are refused.
+use http::StatusCode;
+use tsunagu_tests::{TestEnv, new_user};
+
+#[tokio::test]
+async fn console_an_editor_tags_and_notes_a_friend_a_viewer_only_looks() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let (email, password) = env.console_owner(env.tenant.id.as_str()).await?;
+    let u = new_user();
+    env.follow(&u).await?;
+    let owner = env.browser();
+    assert!(
+        owner
+            .sign_in(&email, &password)
+            .await?
+            .redirects_to("/console/")
+    );
+    let page_path = format!("/console/friends/{u}");
+
+    let page = owner
+        .submit(
+            &page_path,
+            &format!("{page_path}/tags"),
+            &[("tag", "来店予定")],
+        )
+        .await?;
+    assert!(page.redirects_to(&page_path), "{page:?}");
+    let page = owner
+        .submit(
+            &page_path,
+            &format!("{page_path}/fields"),
+            &[("name", "favorite_shop"), ("value", "渋谷店")],
+        )
+        .await?;
+    assert!(page.redirects_to(&page_path), "{page:?}");
+    let friend = env.friend_view(&u).await?;
+    assert_eq!(friend["fields"]["favorite_shop"], "渋谷店");
+    assert!(env.tags_of(&u).await?.contains(&"来店予定".to_owned()));
+    // A bad tag name is refused, and nothing changes.
+    let page = owner
+        .submit(
+            &page_path,
+            &format!("{page_path}/tags"),
+            &[("tag", &"x".repeat(65))],
+        )
+        .await?;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+
+    // The list filters by tag.
+    let list = owner.get("/console/friends?tag=来店予定").await?;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains(&page_path), "{}", list.body);
+    let list = owner.get("/console/friends?not_tag=来店予定").await?;
+    assert!(!list.body.contains(&page_path));
+
+    // A viewer, invited by the owner.
+    let invited = owner
+        .submit(
+            "/console/staff",
+            "/console/staff",
+            &[("email", "viewer@shop.example"), ("role", "viewer")],
+        )
+        .await?;
+    let link = invited
+        .body
+        .split("id=\"invite-link\"")
+        .next()
+        .and_then(|before| before.rsplit("value=\"").next())
+        .and_then(|v| v.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    let path = link.split("/console/").nth(1).unwrap_or_default();
+    let viewer = env.browser();
+    let accepted = viewer
+        .submit(
+            &format!("/console/{path}"),
+            &format!("/console/{path}"),
+            &[
+                ("password", "viewer password 1"),
+                ("password_again", "viewer password 1"),
+            ],
+        )
+        .await?;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{accepted:?}");
+    let seen = viewer.get(&page_path).await?;
+    assert_eq!(seen.status, StatusCode::OK);
+    assert!(seen.body.contains("渋谷店"));
+    assert!(
+        !seen.body.contains(&format!("{page_path}/tags")),
+        "no tag form for a viewer"
+    );
+    // Her session's token does not make her an editor.
+    let csrf = seen.csrf().unwrap_or_default();
+    let refused = viewer
+        .post(
+            &format!("{page_path}/tags"),
+            &[("csrf", &csrf), ("tag", "x")],
+        )
+        .await?;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(!env.tags_of(&u).await?.contains(&"x".to_owned()));
+    Ok(())
+}
