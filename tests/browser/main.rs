@@ -79,22 +79,7 @@ async fn a_marketer_signs_in_finds_a_friend_tags_her_and_signs_out() -> anyhow::
     // Not signed in: the console sends her to the sign-in page first.
     browser.wait_for_text("ログイン").await?;
     assert_eq!(browser.path().await?, "/console/login");
-    browser
-        .find("input[name='email']")
-        .await?
-        .send_keys(&email)
-        .await?;
-    browser
-        .find("input[name='password']")
-        .await?
-        .send_keys(&password)
-        .await?;
-    browser
-        .find("form button[type='submit']")
-        .await?
-        .click()
-        .await?;
-    browser.wait_for_text("ダッシュボード").await?;
+    browser.sign_in(&email, &password).await?;
 
     browser.go("/console/friends").await?;
     browser.wait_for_text("友だち").await?;
@@ -218,22 +203,7 @@ async fn screenshots_of_every_page() -> anyhow::Result<()> {
             dir.join(format!("login-{suffix}.png")),
             browser.screenshot().await?,
         )?;
-        browser
-            .find("input[name='email']")
-            .await?
-            .send_keys(&email)
-            .await?;
-        browser
-            .find("input[name='password']")
-            .await?
-            .send_keys(&password)
-            .await?;
-        browser
-            .find("form button[type='submit']")
-            .await?
-            .click()
-            .await?;
-        browser.wait_for_text("ダッシュボード").await?;
+        browser.sign_in(&email, &password).await?;
         for (page, path, text) in [
             ("dashboard", "/console/".to_owned(), "ダッシュボード"),
             ("friends", "/console/friends".to_owned(), "友だち"),

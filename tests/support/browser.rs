@@ -112,6 +112,28 @@ impl Browser {
         ))
     }
 
+    /// Signs in on the console's sign-in page and waits for the dashboard.
+    pub async fn sign_in(&self, email: &str, password: &str) -> anyhow::Result<()> {
+        if self.path().await? != "/console/login" {
+            self.go("/console/login").await?;
+        }
+        self.wait_for_text("ログイン").await?;
+        self.find("input[name='email']")
+            .await?
+            .send_keys(email)
+            .await?;
+        self.find("input[name='password']")
+            .await?
+            .send_keys(password)
+            .await?;
+        self.find("form button[type='submit']")
+            .await?
+            .click()
+            .await?;
+        self.wait_for_text("ダッシュボード").await?;
+        Ok(())
+    }
+
     /// The path (and query) the browser is on now.
     pub async fn path(&self) -> anyhow::Result<String> {
         let url = self.client.current_url().await?;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{Chrome, ConsoleError, Editor, Labels, Lang, Posted, Staff, html};
 use crate::{
     deps::Deps,
-    domain::{Friend, LineUserId, TagName},
+    domain::{Friend, LineUserId, TagName, Tenant},
     friends::{set_friend_fields, tag_friend, untag_friend},
     http::CrmError,
     store::{FriendFilter, HistoryEntry},
@@ -211,8 +211,7 @@ pub(super) async fn add_tag(
     Path(user_id): Path<String>,
     posted: Posted<TagForm, Editor>,
 ) -> Result<Response, ConsoleError> {
-    let (t, u) = (&posted.who.0.tenant, parse_user(&user_id)?);
-    let tag = TagName::parse(posted.form.tag.trim()).map_err(|_| ConsoleError::BadForm)?;
+    let (t, u, tag) = tag_change(&user_id, &posted)?;
     tag_friend(&deps, t, &u, &[tag]).await?;
     Ok(back_to(&u))
 }
@@ -223,10 +222,18 @@ pub(super) async fn remove_tag(
     Path(user_id): Path<String>,
     posted: Posted<TagForm, Editor>,
 ) -> Result<Response, ConsoleError> {
-    let (t, u) = (&posted.who.0.tenant, parse_user(&user_id)?);
-    let tag = TagName::parse(posted.form.tag.trim()).map_err(|_| ConsoleError::BadForm)?;
+    let (t, u, tag) = tag_change(&user_id, &posted)?;
     untag_friend(&deps, t, &u, &tag).await?;
     Ok(back_to(&u))
+}
+
+/// The shop, the friend and the tag a tag form names.
+fn tag_change<'a>(
+    user_id: &str,
+    posted: &'a Posted<TagForm, Editor>,
+) -> Result<(&'a Tenant, LineUserId, TagName), ConsoleError> {
+    let tag = TagName::parse(posted.form.tag.trim()).map_err(|_| ConsoleError::BadForm)?;
+    Ok((&posted.who.0.tenant, parse_user(user_id)?, tag))
 }
 
 #[derive(Debug, Deserialize)]

@@ -121,15 +121,7 @@ impl Store {
     }
 
     pub async fn forget_deferred(&self, t: &TenantId, item: &Deferred) -> Result<(), StoreError> {
-        let (pk, sk) = note_key(t, item);
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+        self.delete_item(note_key(t, item)).await?;
         Ok(())
     }
 

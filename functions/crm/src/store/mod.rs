@@ -321,6 +321,21 @@ impl Store {
         self.delete_where(key, None)
     }
 
+    /// Deletes one item; false when there was none.
+    pub(super) async fn delete_item(&self, (pk, sk): keys::Key) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+        Ok(out.attributes.is_some())
+    }
+
     /// A delete of an item that must still be there: the transaction fails on it otherwise.
     fn delete_existing(&self, key: keys::Key) -> Result<TransactWriteItem, StoreError> {
         self.delete_where(key, Some("attribute_exists(pk)"))

@@ -133,21 +133,6 @@ impl Store {
             .collect()
     }
 
-    /// Deletes one item; false when there was none.
-    pub(super) async fn delete_item(&self, (pk, sk): keys::Key) -> Result<bool, StoreError> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(keys::PK, super::s(pk))
-            .key(keys::SK, super::s(sk))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
-        Ok(out.attributes.is_some())
-    }
-
     /// Saves a tag rule or an auto-reply; returns its version (see [`Store::save_definition`]).
     pub async fn save_current<D: CurrentOnly>(
         &self,

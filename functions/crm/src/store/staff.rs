@@ -269,15 +269,7 @@ impl Store {
     }
 
     pub async fn end_session(&self, token_sha256: &str) -> Result<(), StoreError> {
-        let (pk, sk) = keys::staff_session(token_sha256);
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+        self.delete_item(keys::staff_session(token_sha256)).await?;
         Ok(())
     }
 

@@ -1,5 +1,4 @@
 //! Tag definitions: the tenant's catalogue of tags, with folders and descriptions.
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, condition_held, keys, to_item, values};
@@ -63,17 +62,6 @@ impl Store {
         t: &TenantId,
         tag: &TagName,
     ) -> Result<bool, StoreError> {
-        let (pk, sk) = keys::tag_definition(t, tag);
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(keys::PK, AttributeValue::S(pk))
-            .key(keys::SK, AttributeValue::S(sk))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
-        Ok(out.attributes.is_some())
+        self.delete_item(keys::tag_definition(t, tag)).await
     }
 }

@@ -147,15 +147,7 @@ impl Store {
             let Some(sk) = item.get(keys::SK).and_then(|v| v.as_s().ok()) else {
                 continue;
             };
-            let (content_pk, content_sk) = keys::message_content(&pk, sk);
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key(keys::PK, s(content_pk))
-                .key(keys::SK, s(content_sk))
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+            self.delete_item(keys::message_content(&pk, sk)).await?;
             // Entries recorded with their content inline lose it here.
             self.update(pk.clone(), sk.clone())
                 // RAW is one of DynamoDB's reserved words.
