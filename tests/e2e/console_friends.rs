@@ -103,3 +103,42 @@ async fn console_an_editor_tags_and_notes_a_friend_a_viewer_only_looks() -> anyh
     assert!(!env.tags_of(&u).await?.contains(&"x".to_owned()));
     Ok(())
 }
+
+#[tokio::test]
+async fn console_staff_can_switch_to_english_and_back() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let (email, password) = env.console_owner(env.tenant.id.as_str()).await?;
+    let staff = env.browser();
+    staff.sign_in(&email, &password).await?;
+    assert!(
+        staff
+            .get("/console/friends")
+            .await?
+            .body
+            .contains("絞り込む")
+    );
+
+    let chosen = staff.get("/console/lang/en").await?;
+    assert!(chosen.redirects_to("/console/"), "{chosen:?}");
+    let cookie = chosen.set_cookie("tsunagu_lang").unwrap_or_default();
+    assert!(
+        cookie.contains("tsunagu_lang=en") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let page = staff.get("/console/friends").await?;
+    assert!(page.body.contains("<html lang=\"en\">") && page.body.contains("Filter"));
+
+    staff.get("/console/lang/ja").await?;
+    assert!(
+        staff
+            .get("/console/friends")
+            .await?
+            .body
+            .contains("絞り込む")
+    );
+    assert_eq!(
+        staff.get("/console/lang/fr").await?.status,
+        StatusCode::NOT_FOUND
+    );
+    Ok(())
+}

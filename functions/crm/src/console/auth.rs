@@ -13,7 +13,7 @@ use jiff::SignedDuration;
 use serde::{Deserialize, de::DeserializeOwned};
 use subtle::ConstantTimeEq;
 
-use super::ConsoleError;
+use super::{ConsoleError, LANG_COOKIE, Lang};
 use crate::{
     deps::Deps,
     domain::{
@@ -48,6 +48,8 @@ pub struct Staff {
     pub csrf: String,
     /// The session's key, so sign-out can end it.
     pub(super) session_sha256: String,
+    /// The language this browser chose (the `tsunagu_lang` cookie).
+    pub lang: Lang,
 }
 
 impl Deref for Staff {
@@ -156,11 +158,15 @@ pub(super) async fn signed_in(
     let Some(tenant) = deps.store.get_tenant(&member.tenant).await? else {
         return Ok(None);
     };
+    let lang = cookie(headers, LANG_COOKIE)
+        .and_then(Lang::parse)
+        .unwrap_or_default();
     Ok(Some(Staff {
         tenant,
         member,
         csrf: session.csrf,
         session_sha256,
+        lang,
     }))
 }
 

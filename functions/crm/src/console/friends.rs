@@ -12,7 +12,7 @@ use axum::{
 use jiff::{Timestamp, tz::TimeZone};
 use serde::Deserialize;
 
-use super::{Chrome, ConsoleError, Editor, Labels, Lang, Posted, Staff, html};
+use super::{Chrome, ConsoleError, Editor, Labels, Posted, Staff, html};
 use crate::{
     deps::Deps,
     domain::{Friend, LineUserId, TagName, Tenant},
@@ -125,11 +125,10 @@ pub(super) async fn list(
         })
         .collect();
     let next = page.cursor.as_deref().map(|c| q.next(c));
-    let l = Lang::default().labels();
     Ok(html(
         StatusCode::OK,
         &ListPage {
-            l,
+            l: staff.lang.labels(),
             me: Some(Chrome::of(&staff)),
             q,
             rows,
@@ -179,7 +178,7 @@ pub(super) async fn one(
     let half_life = deps.store.scoring(&t.id).await?.half_life_days;
     let zone = t.time_zone();
     let page = FriendPage {
-        l: Lang::default().labels(),
+        l: staff.lang.labels(),
         me: Some(Chrome::of(&staff)),
         csrf: staff.csrf.clone(),
         can_edit: staff.role.can_edit(),

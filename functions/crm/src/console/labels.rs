@@ -10,7 +10,25 @@ pub enum Lang {
     En,
 }
 
+/// The cookie that keeps a browser's choice of language (Japanese unless it says `en`).
+pub const LANG_COOKIE: &str = "tsunagu_lang";
+
 impl Lang {
+    pub fn parse(code: &str) -> Option<Self> {
+        match code {
+            "ja" => Some(Lang::Ja),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ja => "ja",
+            Lang::En => "en",
+        }
+    }
+
     pub fn labels(self) -> &'static Labels {
         match self {
             Lang::Ja => &JA,

@@ -27,7 +27,7 @@ pub use auth::{
     Editor, FORM_COOKIE, Guard, LOGIN_PATH, Owner, Posted, PostedAnonymously, SESSION_COOKIE,
     SESSION_LIFETIME, Staff,
 };
-pub use labels::{Labels, Lang};
+pub use labels::{LANG_COOKIE, Labels, Lang};
 pub use pages::{LOGIN_ATTEMPTS, LOGIN_WINDOW, password_digest};
 pub use staff::INVITATION_LIFETIME;
 
@@ -56,6 +56,7 @@ pub fn router(deps: Deps) -> Router {
             "/console/invite/{token}",
             get(pages::invitation).post(pages::accept_invitation),
         )
+        .route("/console/lang/{code}", get(choose_language))
         .route("/console/friends", get(friends::list))
         .route("/console/friends/{user_id}", get(friends::one))
         .route("/console/friends/{user_id}/tags", post(friends::add_tag))
@@ -73,6 +74,23 @@ pub fn router(deps: Deps) -> Router {
         .route("/console/{*rest}", get(|| async { ConsoleError::NotFound }))
         .layer(middleware::map_response(page_headers))
         .with_state(deps)
+}
+
+/// `GET /console/lang/{ja|en}`: keeps the choice in a cookie for a year and goes back to the
+/// dashboard. A preference, not a change to the shop's data: no form, no CSRF token needed.
+async fn choose_language(
+    axum::extract::Path(code): axum::extract::Path<String>,
+) -> Result<Response, ConsoleError> {
+    let lang = Lang::parse(&code).ok_or(ConsoleError::NotFound)?;
+    let cookie = format!(
+        "{LANG_COOKIE}={}; Path=/console; Max-Age=31536000; Secure; SameSite=Strict",
+        lang.code()
+    );
+    let cookie =
+        HeaderValue::from_str(&cookie).map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    let mut res = Redirect::to("/console/").into_response();
+    res.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(res)
 }
 
 /// What every signed-in page's layout shows: the shop, the member, the sign-out form's token.

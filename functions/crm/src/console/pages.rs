@@ -53,7 +53,7 @@ pub(super) async fn dashboard(staff: Staff) -> Response {
     html(
         StatusCode::OK,
         &DashboardPage {
-            l: Lang::default().labels(),
+            l: staff.lang.labels(),
             me: Some(Chrome::of(&staff)),
         },
     )

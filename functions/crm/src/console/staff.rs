@@ -9,7 +9,7 @@ use axum::{
 use jiff::SignedDuration;
 use serde::Deserialize;
 
-use super::{Chrome, ConsoleError, Labels, Lang, Owner, Posted, error_page, html, pages::NoFields};
+use super::{Chrome, ConsoleError, Labels, Owner, Posted, error_page, html, pages::NoFields};
 use crate::{
     deps::Deps,
     domain::{
@@ -49,7 +49,7 @@ async fn staff_page(
     Ok(html(
         status,
         &StaffPage {
-            l: Lang::default().labels(),
+            l: owner.lang.labels(),
             me: Some(Chrome::of(owner)),
             csrf: owner.csrf.clone(),
             members,
@@ -79,7 +79,7 @@ pub(super) async fn invite(
     State(deps): State<Deps>,
     Posted { who, form }: Posted<Invite, Owner>,
 ) -> Result<Response, ConsoleError> {
-    let l = Lang::default().labels();
+    let l = who.lang.labels();
     let refused = |error| {
         staff_page(
             &deps,
@@ -142,7 +142,7 @@ pub(super) async fn remove(
         StaffRemoved::Unknown => Err(ConsoleError::NotFound),
         StaffRemoved::LastOwner => Ok(error_page(
             StatusCode::CONFLICT,
-            Lang::default().labels().last_owner,
+            who.lang.labels().last_owner,
             "",
         )),
     }
