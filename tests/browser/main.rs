@@ -208,6 +208,7 @@ async fn screenshots_of_every_page() -> anyhow::Result<()> {
             ("dashboard", "/console/".to_owned(), "ダッシュボード"),
             ("friends", "/console/friends".to_owned(), "友だち"),
             ("friend", format!("/console/friends/{friend}"), "行動履歴"),
+            ("tags", "/console/tags".to_owned(), "タグ管理"),
             ("staff", "/console/staff".to_owned(), "スタッフ"),
         ] {
             browser.go(&path).await?;

@@ -142,3 +142,51 @@ async fn console_staff_can_switch_to_english_and_back() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn console_tags_are_kept_in_folders_with_descriptions() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let (email, password) = env.console_owner(env.tenant.id.as_str()).await?;
+    let staff = env.browser();
+    staff.sign_in(&email, &password).await?;
+    let defined = staff
+        .submit(
+            "/console/tags",
+            "/console/tags",
+            &[
+                ("tag", "VIP"),
+                ("folder", "顧客ランク"),
+                ("description", "累計5万円以上"),
+            ],
+        )
+        .await?;
+    assert!(defined.redirects_to("/console/tags"), "{defined:?}");
+    let page = staff.get("/console/tags").await?;
+    assert!(page.body.contains("顧客ランク") && page.body.contains("累計5万円以上"));
+    // The same definition through the admin API.
+    let (_, tags) = env.marketer("GET", "/admin/tags", None).await?;
+    let vip = tags.to_string();
+    assert!(vip.contains("\"folder\":\"顧客ランク\""), "{vip}");
+    // A folder name on two lines is refused, as the API refuses it.
+    let bad = staff
+        .submit(
+            "/console/tags",
+            "/console/tags",
+            &[("tag", "x"), ("folder", "a\nb")],
+        )
+        .await?;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+    let removed = staff
+        .submit("/console/tags", "/console/tags/remove", &[("tag", "VIP")])
+        .await?;
+    assert!(removed.redirects_to("/console/tags"));
+    assert!(
+        !staff
+            .get("/console/tags")
+            .await?
+            .body
+            .contains("累計5万円以上")
+    );
+    Ok(())
+}

@@ -15,10 +15,7 @@ use super::{
 };
 use crate::{
     deps::Deps,
-    domain::{
-        TagDefinition,
-        field_error::{check_name, check_note},
-    },
+    domain::TagDefinition,
     http::{CrmError, parse_json},
 };
 
@@ -53,18 +50,7 @@ pub(super) async fn define(
     } else {
         parse_json(&body)?
     };
-    if let Some(folder) = &req.folder {
-        check_name("folder", folder)?;
-    }
-    if let Some(description) = &req.description {
-        check_note("description", description)?;
-    }
-    let def = TagDefinition {
-        name,
-        folder: req.folder,
-        description: req.description,
-        created_at: deps.clock.now(),
-    };
+    let def = TagDefinition::checked(name, req.folder, req.description, deps.clock.now())?;
     deps.store.put_tag_definition(&t.id, &def).await?;
     Ok(Json(def))
 }

@@ -96,6 +96,10 @@ pub struct Labels {
     pub score: &'static str,
     pub route: &'static str,
     pub history: &'static str,
+    pub tag_management: &'static str,
+    pub folder: &'static str,
+    pub no_folder: &'static str,
+    pub description: &'static str,
 }
 
 impl Labels {
@@ -171,6 +175,10 @@ static JA: Labels = Labels {
     score: "スコア",
     route: "流入経路",
     history: "行動履歴",
+    tag_management: "タグ管理",
+    folder: "フォルダ",
+    no_folder: "フォルダなし",
+    description: "説明",
 };
 
 static EN: Labels = Labels {
@@ -229,4 +237,8 @@ static EN: Labels = Labels {
     score: "Score",
     route: "Inflow route",
     history: "Actions",
+    tag_management: "Tags",
+    folder: "Folder",
+    no_folder: "No folder",
+    description: "Description",
 };

@@ -11,6 +11,7 @@ mod friends;
 mod labels;
 mod pages;
 mod staff;
+mod tags;
 
 use std::sync::LazyLock;
 
@@ -68,6 +69,8 @@ pub fn router(deps: Deps) -> Router {
             "/console/friends/{user_id}/fields",
             post(friends::set_field),
         )
+        .route("/console/tags", get(tags::list).post(tags::define))
+        .route("/console/tags/remove", post(tags::remove))
         .route("/console/staff", get(staff::list).post(staff::invite))
         .route("/console/staff/{id}/remove", post(staff::remove))
         // An HTML 404 for any other console path (the merged JSON API owns the fallback).

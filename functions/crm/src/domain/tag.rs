@@ -2,6 +2,8 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::field_error::{FieldError, check_name, check_note};
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("tag name must be 1–64 characters without control characters")]
 pub struct BadTagName;
@@ -51,6 +53,32 @@ pub struct TagDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub created_at: Timestamp,
+}
+
+impl TagDefinition {
+    /// A definition as staff write it: the folder a name, the description a note; empty ones
+    /// are none.
+    pub fn checked(
+        name: TagName,
+        folder: Option<String>,
+        description: Option<String>,
+        now: Timestamp,
+    ) -> Result<Self, FieldError> {
+        let folder = folder.filter(|f| !f.trim().is_empty());
+        let description = description.filter(|d| !d.trim().is_empty());
+        if let Some(folder) = &folder {
+            check_name("folder", folder)?;
+        }
+        if let Some(description) = &description {
+            check_note("description", description)?;
+        }
+        Ok(Self {
+            name,
+            folder,
+            description,
+            created_at: now,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,91 @@
+//! タグ管理: the shop's tags by folder, with their descriptions. Editors define a tag (or move
+//! it to another folder) and remove a definition; the tag stays on the friends who have it, as
+//! through the admin API.
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::{
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use super::{Chrome, ConsoleError, Editor, Labels, Posted, Staff, html};
+use crate::{
+    deps::Deps,
+    domain::{TagDefinition, TagName},
+};
+
+#[derive(Template)]
+#[template(path = "console/tags.html")]
+struct TagsPage {
+    l: &'static Labels,
+    me: Option<Chrome>,
+    csrf: String,
+    can_edit: bool,
+    /// Folder ("" for none) → its tags, by name.
+    folders: BTreeMap<String, Vec<TagDefinition>>,
+}
+
+/// `GET /console/tags`
+pub(super) async fn list(staff: Staff, State(deps): State<Deps>) -> Result<Response, ConsoleError> {
+    let mut folders: BTreeMap<String, Vec<TagDefinition>> = BTreeMap::new();
+    for def in deps.store.tag_definitions(&staff.tenant.id).await? {
+        folders
+            .entry(def.folder.clone().unwrap_or_default())
+            .or_default()
+            .push(def);
+    }
+    let page = TagsPage {
+        l: staff.lang.labels(),
+        me: Some(Chrome::of(&staff)),
+        csrf: staff.csrf.clone(),
+        can_edit: staff.role.can_edit(),
+        folders,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DefineForm {
+    tag: String,
+    #[serde(default)]
+    folder: String,
+    #[serde(default)]
+    description: String,
+}
+
+/// `POST /console/tags`: defines a tag, or changes its folder and description.
+pub(super) async fn define(
+    State(deps): State<Deps>,
+    Posted { who, form }: Posted<DefineForm, Editor>,
+) -> Result<Response, ConsoleError> {
+    let name = TagName::parse(form.tag.trim()).map_err(|_| ConsoleError::BadForm)?;
+    let def = TagDefinition::checked(
+        name,
+        Some(form.folder),
+        Some(form.description),
+        deps.clock.now(),
+    )
+    .map_err(|_| ConsoleError::BadForm)?;
+    deps.store.put_tag_definition(&who.tenant.id, &def).await?;
+    Ok(Redirect::to("/console/tags").into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct TagForm {
+    tag: String,
+}
+
+/// `POST /console/tags/remove`: removes the definition, not the tag from friends.
+pub(super) async fn remove(
+    State(deps): State<Deps>,
+    Posted { who, form }: Posted<TagForm, Editor>,
+) -> Result<Response, ConsoleError> {
+    let name = TagName::parse(form.tag.trim()).map_err(|_| ConsoleError::BadForm)?;
+    deps.store
+        .delete_tag_definition(&who.tenant.id, &name)
+        .await?;
+    Ok(Redirect::to("/console/tags").into_response())
+}
