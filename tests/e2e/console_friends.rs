@@ -48,6 +48,25 @@ async fn console_an_editor_tags_and_notes_a_friend_a_viewer_only_looks() -> anyh
         .await?;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
 
+    // Her orders show on her page, beside her tags and fields.
+    let (status, body) = env
+        .marketer(
+            "POST",
+            "/admin/purchases",
+            Some(
+                serde_json::json!({"orderId": "A-1001", "userId": u, "amount": 3300,
+                "items": [{"product": "美容液"}]}),
+            ),
+        )
+        .await?;
+    assert!(status.is_success(), "{body}");
+    let page = owner.get(&page_path).await?;
+    assert!(
+        page.body.contains("購入履歴")
+            && page.body.contains("¥3300")
+            && page.body.contains("美容液")
+    );
+
     // The list filters by tag.
     let list = owner.get("/console/friends?tag=来店予定").await?;
     assert_eq!(list.status, StatusCode::OK);

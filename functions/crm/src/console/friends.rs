@@ -155,6 +155,14 @@ struct FriendPage {
     fields: BTreeMap<String, String>,
     /// When and what (`message`, `postback`, `follow`…), newest first.
     history: Vec<(String, String)>,
+    /// Scenarios, deliveries, answers and purchases, each a small table.
+    sections: Vec<Section>,
+}
+
+/// A titled table of the friend's page; an empty one is not shown.
+struct Section {
+    title: &'static str,
+    rows: Vec<Vec<String>>,
 }
 
 /// `GET /console/friends/{userId}`
@@ -177,8 +185,86 @@ pub(super) async fn one(
         .await?;
     let half_life = deps.store.scoring(&t.id).await?.half_life_days;
     let zone = t.time_zone();
+    let l = staff.lang.labels();
+    let sections = vec![
+        Section {
+            title: l.scenarios,
+            rows: deps
+                .store
+                .friend_enrollments(&t.id, &u)
+                .await?
+                .iter()
+                .map(|e| {
+                    vec![
+                        format!("{} v{}", e.scenario, e.version),
+                        wire_name(&e.state),
+                        e.next_due_at.map(|at| local(at, &zone)).unwrap_or_default(),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
+            title: l.deliveries,
+            rows: deps
+                .store
+                .friend_deliveries(&t.id, &u)
+                .await?
+                .iter()
+                .map(|d| {
+                    vec![
+                        local(d.at, &zone),
+                        format!("{} / {}", d.scenario, d.step),
+                        wire_name(&d.status),
+                        // LINE's reason for a failure, never the text we sent.
+                        d.error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect(),
+        },
+        Section {
+            title: l.answers,
+            rows: deps
+                .store
+                .friend_answers(&t.id, &u)
+                .await?
+                .iter()
+                .map(|a| {
+                    let given = match &a.text {
+                        Some(text) => text.clone(),
+                        None => a
+                            .choices
+                            .iter()
+                            .map(|c| c.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    };
+                    vec![
+                        local(a.answered_at, &zone),
+                        format!("{} / {}", a.survey, a.question),
+                        given,
+                    ]
+                })
+                .collect(),
+        },
+        Section {
+            title: l.purchases,
+            rows: deps
+                .store
+                .friend_purchases(&t.id, &u)
+                .await?
+                .iter()
+                .map(|p| {
+                    vec![
+                        local(p.purchased_at, &zone),
+                        format!("¥{}", p.amount),
+                        p.products().join(", "),
+                    ]
+                })
+                .collect(),
+        },
+    ];
     let page = FriendPage {
-        l: staff.lang.labels(),
+        l,
         me: Some(Chrome::of(&staff)),
         csrf: staff.csrf.clone(),
         can_edit: staff.role.can_edit(),
@@ -195,6 +281,7 @@ pub(super) async fn one(
             .collect(),
         fields: friend.fields.clone(),
         history: history.iter().map(|h| action(h, &zone)).collect(),
+        sections,
     };
     Ok(html(StatusCode::OK, &page))
 }
@@ -269,6 +356,14 @@ fn parse_user(user_id: &str) -> Result<LineUserId, ConsoleError> {
 /// After a change, the friend's page again (POST, redirect, GET: a reload repeats nothing).
 fn back_to(u: &LineUserId) -> Response {
     Redirect::to(&format!("/console/friends/{}", u.as_str())).into_response()
+}
+
+/// A state or status as the API spells it (`active`, `sent`, `failed`…).
+fn wire_name(v: &impl serde::Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn display_name(f: &Friend) -> String {
