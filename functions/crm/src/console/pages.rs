@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     deps::Deps,
-    domain::staff::{Email, PasswordDigest, StaffError, StaffStatus},
+    domain::staff::{Email, PasswordDigest, StaffError, StaffMember, StaffStatus},
     secret::sha256_hex,
 };
 
@@ -149,7 +149,15 @@ pub(super) async fn login(
         ));
     };
     deps.store.return_login_attempt(&who, window.0).await?;
-    let session = start_session(&deps, &member).await?;
+    signed_in_to_dashboard(&deps, &member).await
+}
+
+/// Starts `member`'s session and opens the dashboard; the sign-in form's token has served.
+async fn signed_in_to_dashboard(
+    deps: &Deps,
+    member: &StaffMember,
+) -> Result<Response, ConsoleError> {
+    let session = start_session(deps, member).await?;
     let mut res = Redirect::to("/console/").into_response();
     res.headers_mut().append(header::SET_COOKIE, session);
     res.headers_mut()
@@ -278,12 +286,7 @@ pub(super) async fn accept_invitation(
         return Ok(invalid_invitation());
     };
     tracing::info!(tenant = %member.tenant, staff = %member.id, "console invitation accepted");
-    let session = start_session(&deps, &member).await?;
-    let mut res = Redirect::to("/console/").into_response();
-    res.headers_mut().append(header::SET_COOKIE, session);
-    res.headers_mut()
-        .append(header::SET_COOKIE, clear_cookie(FORM_COOKIE)?);
-    Ok(res)
+    signed_in_to_dashboard(&deps, &member).await
 }
 
 #[cfg(test)]
