@@ -8,28 +8,13 @@ use tsunagu_tests::{
     new_user,
 };
 
-const HEARING: &str = include_str!("../../docs/examples/hearing.yaml");
-
 #[tokio::test]
 async fn a_friend_answers_the_survey_form_on_a_phone() -> anyhow::Result<()> {
     let env = TestEnv::start().await?;
-    let as_form = HEARING.replacen(
-        "name: 登録時ヒアリング",
-        "name: 登録時ヒアリング\ndelivery: form",
-        1,
-    );
-    let (status, body) = env.put_yaml("/admin/surveys/hearing", &as_form).await?;
-    assert!(status.is_success(), "{body}");
+    env.put_hearing_as_form().await?;
     let u = new_user();
     env.follow_with_reply_token(&u).await?;
-    let (_, link) = env
-        .marketer(
-            "GET",
-            &format!("/admin/surveys/hearing/link?userId={u}"),
-            None,
-        )
-        .await?;
-    let url = link["url"].as_str().unwrap_or_default();
+    let url = env.form_link("hearing", &u).await?;
     let path = url.trim_start_matches("https://api.example.test");
 
     let browser = Browser::open(&env, PHONE).await?;

@@ -257,25 +257,13 @@ async fn call_text(
 #[tokio::test]
 async fn a_long_survey_is_answered_once_on_the_friends_signed_form() -> anyhow::Result<()> {
     let env = TestEnv::start().await?;
-    let as_form = HEARING.replacen(
-        "name: 登録時ヒアリング",
-        "name: 登録時ヒアリング\ndelivery: form",
-        1,
-    );
-    let (status, body) = env.put_yaml("/admin/surveys/hearing", &as_form).await?;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    env.put_hearing_as_form().await?;
     let (u, other) = (new_user(), new_user());
     env.follow_with_reply_token(&u).await?;
     env.follow_with_reply_token(&other).await?;
 
-    let (_, link) = env
-        .marketer(
-            "GET",
-            &format!("/admin/surveys/hearing/link?userId={u}"),
-            None,
-        )
-        .await?;
-    let url = link["url"].as_str().unwrap_or_default();
+    let url = env.form_link("hearing", &u).await?;
+    let url = url.as_str();
     let path = url
         .strip_prefix("https://api.example.test")
         .unwrap_or_else(|| panic!("{url}"))

@@ -369,6 +369,32 @@ impl TestEnv {
 }
 
 impl TestEnv {
+    /// The hearing survey of `docs/examples/hearing.yaml`, saved to be answered on the web
+    /// form (`delivery: form`) instead of in the chat.
+    pub async fn put_hearing_as_form(&self) -> anyhow::Result<()> {
+        let as_form = include_str!("../../docs/examples/hearing.yaml").replacen(
+            "name: 登録時ヒアリング",
+            "name: 登録時ヒアリング\ndelivery: form",
+            1,
+        );
+        let (status, body) = self.put_yaml("/admin/surveys/hearing", &as_form).await?;
+        anyhow::ensure!(status == StatusCode::CREATED, "{status} {body}");
+        Ok(())
+    }
+
+    /// Friend `user`'s signed form link for `survey`, as the admin API gives it.
+    pub async fn form_link(&self, survey: &str, user: &str) -> anyhow::Result<String> {
+        let (status, link) = self
+            .marketer(
+                "GET",
+                &format!("/admin/surveys/{survey}/link?userId={user}"),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(status == StatusCode::OK, "{status} {link}");
+        Ok(link["url"].as_str().unwrap_or_default().to_owned())
+    }
+
     /// Serves the app on a loopback port (for a real browser) and returns its base URL. What
     /// it publishes stays on the outbox until `flush`.
     pub async fn serve(&self) -> anyhow::Result<String> {
