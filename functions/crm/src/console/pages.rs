@@ -20,6 +20,7 @@ use crate::{
     deps::Deps,
     domain::staff::{Email, PasswordDigest, StaffError, StaffMember, StaffStatus},
     secret::sha256_hex,
+    store::Invitation,
 };
 
 /// Failed sign-ins allowed per email in one [`LOGIN_WINDOW`]; the next attempt, even with the
@@ -199,15 +200,7 @@ async fn invitation_page(
     status: StatusCode,
     error: Option<&'static str>,
 ) -> Result<Response, ConsoleError> {
-    let now = deps.clock.now();
-    let Some(invitation) = deps.store.invitation(&sha256_hex(token), now).await? else {
-        return Ok(invalid_invitation());
-    };
-    let Some(member) = deps
-        .store
-        .staff_member(&invitation.tenant, &invitation.staff_id)
-        .await?
-    else {
+    let Some((_, member)) = invited(deps, &sha256_hex(token)).await? else {
         return Ok(invalid_invitation());
     };
     let (csrf, cookie) = form_token()?;
@@ -221,6 +214,25 @@ async fn invitation_page(
     let mut res = html(status, &page);
     res.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(res)
+}
+
+/// The live invitation a token's hash names, with the member it invites.
+async fn invited(
+    deps: &Deps,
+    token_sha256: &str,
+) -> Result<Option<(Invitation, StaffMember)>, ConsoleError> {
+    let Some(invitation) = deps
+        .store
+        .invitation(token_sha256, deps.clock.now())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let member = deps
+        .store
+        .staff_member(&invitation.tenant, &invitation.staff_id)
+        .await?;
+    Ok(member.map(|m| (invitation, m)))
 }
 
 fn invalid_invitation() -> Response {
@@ -257,11 +269,7 @@ pub(super) async fn accept_invitation(
         return refused(l.passwords_differ).await;
     }
     let token_sha256 = sha256_hex(&token);
-    let Some(invitation) = deps
-        .store
-        .invitation(&token_sha256, deps.clock.now())
-        .await?
-    else {
+    let Some((invitation, member)) = invited(&deps, &token_sha256).await? else {
         return Ok(invalid_invitation());
     };
     let digest = match password_digest(form.password).await {
@@ -278,13 +286,6 @@ pub(super) async fn accept_invitation(
     {
         return Ok(invalid_invitation());
     }
-    let Some(member) = deps
-        .store
-        .staff_member(&invitation.tenant, &invitation.staff_id)
-        .await?
-    else {
-        return Ok(invalid_invitation());
-    };
     tracing::info!(tenant = %member.tenant, staff = %member.id, "console invitation accepted");
     signed_in_to_dashboard(&deps, &member).await
 }
