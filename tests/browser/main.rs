@@ -86,6 +86,8 @@ async fn a_marketer_signs_in_finds_a_friend_tags_her_and_signs_out() -> anyhow::
         .await?
         .click()
         .await?;
+    // "VIP" is on the unfiltered page too: wait for the filtered page itself.
+    browser.wait_for_path("tag=VIP").await?;
     browser.wait_for_text("VIP").await?;
     let rows = browser.client.find_all(Locator::Css(".friends li")).await?;
     assert_eq!(rows.len(), 1, "only the VIP");

@@ -112,6 +112,24 @@ impl Browser {
         ))
     }
 
+    /// Waits (up to 15 s) until the browser's path and query contain `fragment`: text already
+    /// on the old page cannot tell that a submitted form's page has arrived.
+    pub async fn wait_for_path(&self, fragment: &str) -> anyhow::Result<()> {
+        let mut last = String::new();
+        for _ in 0..150 {
+            if let Ok(path) = self.path().await {
+                if path.contains(fragment) {
+                    return Ok(());
+                }
+                last = path;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(anyhow::anyhow!(
+            "never reached {fragment:?}; still on {last}"
+        ))
+    }
+
     /// Signs in on the console's sign-in page and waits for the dashboard.
     pub async fn sign_in(&self, email: &str, password: &str) -> anyhow::Result<()> {
         if self.path().await? != "/console/login" {
