@@ -63,6 +63,7 @@ pub fn router(deps: Deps) -> Router {
             delete(api_keys::revoke_for_tenant),
         )
         .route("/admin/tenant", get(tenants::own).patch(tenants::update))
+        .route("/admin/dashboard", get(tenants::dashboard))
         .route(
             "/admin/api-keys",
             post(api_keys::create).get(api_keys::list),

@@ -149,8 +149,9 @@ impl Store {
     }
 
     /// The writes that move a friend from `before` to `after`: the profile (guarded by the
-    /// version read), a membership item per tag added or removed and, when tags changed, the
-    /// `FriendTagged` event in the outbox, for one transaction. Every source of a tag (rules,
+    /// version read), a membership item per tag added or removed, the counts it moves
+    /// (`counts.rs`) and, when tags changed, the `FriendTagged` event in the outbox, for one
+    /// transaction. Every source of a tag (rules,
     /// answers, purchases, clicks, the admin API, the sweep) writes through here, so every new
     /// tag reaches the one consumer that decides what it triggers.
     pub(super) fn friend_writes(
@@ -226,6 +227,7 @@ impl Store {
             .filter(|t| !after.tags.contains_key(*t))
             .map(ToString::to_string)
             .collect();
+        writes.extend(self.count_writes(before, after, zone, now)?);
         if !added.is_empty() || !removed.is_empty() {
             let tagged =
                 Event::tagged(&after.tenant, &after.user_id, now, added, removed, imported);
