@@ -18,7 +18,7 @@ use crate::{
     domain::{Friend, LineUserId, TagName, Tenant},
     friends::{set_friend_fields, tag_friend, untag_friend},
     http::CrmError,
-    store::{FriendFilter, HistoryEntry},
+    store::{FriendFilter, HistoryEntry, StoreError},
 };
 
 /// Friends on one page of the list: a phone scrolls through 50 comfortably.
@@ -30,20 +30,20 @@ const HISTORY_SHOWN: usize = 30;
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct ListQuery {
     #[serde(default)]
-    tag: String,
+    pub(super) tag: String,
     #[serde(default)]
-    not_tag: String,
+    pub(super) not_tag: String,
     #[serde(default)]
-    name: String,
+    pub(super) name: String,
     /// "", "yes" or "no".
     #[serde(default)]
-    blocked: String,
+    pub(super) blocked: String,
     #[serde(default)]
-    cursor: Option<String>,
+    pub(super) cursor: Option<String>,
 }
 
 impl ListQuery {
-    fn filter(&self) -> Result<FriendFilter, ConsoleError> {
+    pub(super) fn filter(&self) -> Result<FriendFilter, ConsoleError> {
         let tag = |s: &str| -> Result<Vec<TagName>, ConsoleError> {
             match s.trim() {
                 "" => Ok(Vec::new()),
@@ -63,8 +63,8 @@ impl ListQuery {
         })
     }
 
-    /// The query of the next page: these filters and `cursor`.
-    fn next(&self, cursor: &str) -> String {
+    /// The query of the next page: these filters and `cursor` ("": the filters alone).
+    pub(super) fn next(&self, cursor: &str) -> String {
         let pairs = [
             ("tag", self.tag.as_str()),
             ("not_tag", self.not_tag.as_str()),
@@ -95,6 +95,10 @@ struct ListPage {
     q: ListQuery,
     rows: Vec<Row>,
     next: Option<String>,
+    /// The filters as a query string, for the CSV link.
+    filters: String,
+    csrf: String,
+    can_edit: bool,
 }
 
 /// `GET /console/friends`
@@ -109,10 +113,7 @@ pub(super) async fn list(
         .store
         .list_friends(&staff.tenant.id, &q.filter()?, PAGE, q.cursor.as_deref())
         .await
-        .map_err(|e| match e {
-            crate::store::StoreError::BadCursor => ConsoleError::BadForm,
-            other => other.into(),
-        })?;
+        .map_err(CrmError::from)?;
     let rows = page
         .friends
         .iter()
@@ -130,9 +131,12 @@ pub(super) async fn list(
         &ListPage {
             l: staff.lang.labels(),
             me: Some(Chrome::of(&staff)),
+            filters: q.next(""),
             q,
             rows,
             next,
+            csrf: staff.csrf.clone(),
+            can_edit: staff.role.can_edit(),
         },
     ))
 }
@@ -345,7 +349,7 @@ fn wire_name(v: &impl serde::Serialize) -> String {
         .unwrap_or_default()
 }
 
-fn display_name(f: &Friend) -> String {
+pub(super) fn display_name(f: &Friend) -> String {
     f.profile
         .display_name
         .clone()
@@ -353,7 +357,7 @@ fn display_name(f: &Friend) -> String {
 }
 
 /// An instant as the shop reads it: its own zone, to the minute.
-fn local(at: Timestamp, zone: &TimeZone) -> String {
+pub(super) fn local(at: Timestamp, zone: &TimeZone) -> String {
     at.to_zoned(zone.clone())
         .strftime("%Y-%m-%d %H:%M")
         .to_string()
@@ -381,6 +385,8 @@ impl From<CrmError> for ConsoleError {
             CrmError::NotFound(_) => ConsoleError::NotFound,
             CrmError::Invalid { .. } | CrmError::BadRequest(_) => ConsoleError::BadForm,
             CrmError::Forbidden | CrmError::Unauthorized => ConsoleError::Forbidden,
+            // A tampered or foreign cursor in a form or link.
+            CrmError::Store(StoreError::BadCursor) => ConsoleError::BadForm,
             CrmError::Store(s) => ConsoleError::Store(s),
             other => ConsoleError::Internal(other.to_string()),
         }

@@ -7,6 +7,7 @@
 //! [`html`]; each page struct holds `l: &'static Labels` and `me: Option<Chrome>` for
 //! `base.html`.
 mod auth;
+mod filtered;
 mod friends;
 mod labels;
 mod pages;
@@ -59,6 +60,8 @@ pub fn router(deps: Deps) -> Router {
         )
         .route("/console/lang/{code}", get(choose_language))
         .route("/console/friends", get(friends::list))
+        .route("/console/friends.csv", get(filtered::csv))
+        .route("/console/friends/bulk-tags", post(filtered::bulk_tags))
         .route("/console/friends/{user_id}", get(friends::one))
         .route("/console/friends/{user_id}/tags", post(friends::add_tag))
         .route(
@@ -177,6 +180,9 @@ pub enum ConsoleError {
     BadForm,
     #[error("too many sign-in attempts")]
     TooManyAttempts,
+    /// A download larger than one response may carry.
+    #[error("too many rows")]
+    TooManyRows,
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]
@@ -200,6 +206,7 @@ impl IntoResponse for ConsoleError {
             Self::NotFound => (StatusCode::NOT_FOUND, l.not_found, ""),
             Self::BadForm => (StatusCode::BAD_REQUEST, l.bad_form, ""),
             Self::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, l.too_many_attempts, ""),
+            Self::TooManyRows => (StatusCode::PAYLOAD_TOO_LARGE, l.too_many_rows, ""),
             Self::Internal(_) | Self::Store(_) => {
                 let error_id = uuid::Uuid::new_v4();
                 tracing::error!(%error_id, error = %self, "console request failed");
