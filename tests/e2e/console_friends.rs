@@ -277,6 +277,46 @@ async fn console_an_editor_tags_every_filtered_friend_and_downloads_them() -> an
     assert!(csv.body.contains("渋谷店") && csv.body.contains("クーポン; 春"));
     assert!(!csv.body.contains(&users[4]));
 
+    // Custom fields and follow dates filter too (days in the shop's zone).
+    let shibuya = owner
+        .get("/console/friends?field=favorite_shop&field_value=渋谷店")
+        .await?;
+    assert!(shibuya.body.contains(&users[0]) && !shibuya.body.contains(&users[1]));
+    let today = jiff::Timestamp::from_millisecond(env.now_ms())?
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Tokyo")?)
+        .date();
+    let tomorrow = today.tomorrow()?;
+    let since_today = owner.get(&format!("/console/friends?from={today}")).await?;
+    assert!(users.iter().all(|u| since_today.body.contains(u.as_str())));
+    let since_tomorrow = owner
+        .get(&format!("/console/friends?from={tomorrow}"))
+        .await?;
+    assert!(
+        !users
+            .iter()
+            .any(|u| since_tomorrow.body.contains(u.as_str()))
+    );
+    let until_today = owner
+        .get(&format!("/console/friends?until={today}"))
+        .await?;
+    assert!(
+        users.iter().all(|u| until_today.body.contains(u.as_str())),
+        "{today} {}",
+        until_today.body
+    );
+
+    // An end without a start (DynamoDB takes no empty key bound), through the API as well.
+    let (status, page) = env
+        .marketer(
+            "GET",
+            &format!("/admin/friends?followedTo={}&route=&field=favorite_shop&fieldValue=%E6%B8%8B%E8%B0%B7%E5%BA%97",
+                jiff::Timestamp::from_millisecond(env.now_ms() + 1000)?),
+            None,
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["friends"].as_array().map(Vec::len), Some(1), "{page}");
+
     // The same through the JSON API, by a key; one call either adds or removes.
     let (status, progress) = env
         .marketer(

@@ -17,7 +17,11 @@ use super::{
 };
 use crate::{
     deps::Deps,
-    domain::{Friend, TagName, field_error::check_name},
+    domain::{
+        Friend, TagName,
+        field_error::{check_name, check_note},
+        friend::check_field_name,
+    },
     friends::{BulkProgress, BulkTagging, bulk_tag, set_friend_fields, tag_friend, untag_friend},
     http::{CrmError, parse_json},
     store::{FriendFilter, HistoryEntry},
@@ -44,6 +48,14 @@ pub(super) struct FriendQuery {
     blocked: Option<bool>,
     #[serde(default)]
     name: Option<String>,
+    /// The friend's inflow route.
+    #[serde(default)]
+    route: Option<String>,
+    /// A custom field the friend has with the value `fieldValue`.
+    #[serde(default)]
+    field: Option<String>,
+    #[serde(default)]
+    field_value: Option<String>,
     #[serde(default)]
     limit: Option<usize>,
     #[serde(default)]
@@ -83,7 +95,25 @@ impl FriendQuery {
             followed_until: self.followed_to,
             blocked: self.blocked,
             name_contains: name,
+            route: self.route.clone().filter(|r| !r.is_empty()),
+            fields: field_filter(self.field.as_deref(), self.field_value.as_deref())?,
         })
+    }
+}
+
+/// `field` and `fieldValue` together: the friends whose custom field has that value.
+fn field_filter(
+    field: Option<&str>,
+    value: Option<&str>,
+) -> Result<Vec<(String, String)>, CrmError> {
+    match (field.filter(|f| !f.is_empty()), value) {
+        (None, _) => Ok(Vec::new()),
+        (Some(field), Some(value)) => {
+            check_field_name(field, "field")?;
+            check_note("fieldValue", value)?;
+            Ok(vec![(field.to_owned(), value.to_owned())])
+        }
+        (Some(_), None) => Err(CrmError::invalid("fieldValue", "give it with field")),
     }
 }
 
@@ -131,7 +161,7 @@ pub(super) async fn bulk_tags(
     Ok(Json(progress))
 }
 
-/// `GET /admin/friends?tags=&notTags=&followedFrom=&followedTo=&blocked=&name=&limit=&cursor=`
+/// `GET /admin/friends?tags=&notTags=&followedFrom=&followedTo=&blocked=&name=&route=&field=&fieldValue=&limit=&cursor=`
 pub(super) async fn list(
     t: Caller,
     State(deps): State<Deps>,

@@ -68,7 +68,7 @@ pub(super) async fn bulk_tags(
         "remove" => BulkTagging::Remove(tag),
         _ => return Err(ConsoleError::BadForm),
     };
-    let filter = form.q.filter()?;
+    let filter = form.q.filter(&who.tenant.time_zone())?;
     let cursor = form.bulk_cursor.as_deref().filter(|c| !c.is_empty());
     let progress = bulk_tag(&deps, &who.tenant, &filter, &change, cursor).await?;
     let page = BulkPage {
@@ -93,7 +93,7 @@ pub(super) async fn csv(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ConsoleError> {
     let Query(q) = query.map_err(|_| ConsoleError::BadForm)?;
-    let filter = q.filter()?;
+    let filter = q.filter(&staff.tenant.time_zone())?;
     let mut friends: Vec<Friend> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {

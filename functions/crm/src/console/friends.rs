@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{Chrome, ConsoleError, Editor, Labels, Posted, Staff, html};
 use crate::{
     deps::Deps,
-    domain::{Friend, LineUserId, TagName, Tenant},
+    domain::{Friend, LineUserId, TagName, Tenant, friend::check_field_name},
     friends::{set_friend_fields, tag_friend, untag_friend},
     http::CrmError,
     store::{FriendFilter, HistoryEntry, StoreError},
@@ -39,16 +39,48 @@ pub(super) struct ListQuery {
     #[serde(default)]
     pub(super) blocked: String,
     #[serde(default)]
+    pub(super) route: String,
+    /// A custom field and the value it must have.
+    #[serde(default)]
+    pub(super) field: String,
+    #[serde(default)]
+    pub(super) field_value: String,
+    /// Follow dates, first and last day included (`2026-04-01`, the shop's zone).
+    #[serde(default)]
+    pub(super) from: String,
+    #[serde(default)]
+    pub(super) until: String,
+    #[serde(default)]
     pub(super) cursor: Option<String>,
 }
 
 impl ListQuery {
-    pub(super) fn filter(&self) -> Result<FriendFilter, ConsoleError> {
+    pub(super) fn filter(&self, zone: &TimeZone) -> Result<FriendFilter, ConsoleError> {
         let tag = |s: &str| -> Result<Vec<TagName>, ConsoleError> {
             match s.trim() {
                 "" => Ok(Vec::new()),
                 t => Ok(vec![TagName::parse(t).map_err(|_| ConsoleError::BadForm)?]),
             }
+        };
+        // A day's first instant; `until` takes the first instant of the day after, less 1 ms.
+        let day = |s: &str, after: i64| -> Result<Option<Timestamp>, ConsoleError> {
+            match s.trim() {
+                "" => Ok(None),
+                d => d
+                    .parse::<jiff::civil::Date>()
+                    .ok()
+                    .and_then(|d| d.checked_add(jiff::Span::new().days(after)).ok())
+                    .and_then(|d| d.to_zoned(zone.clone()).ok())
+                    .map(|z| Some(z.timestamp() - jiff::SignedDuration::from_millis(after)))
+                    .ok_or(ConsoleError::BadForm),
+            }
+        };
+        let field = self.field.trim();
+        let fields = if field.is_empty() {
+            Vec::new()
+        } else {
+            check_field_name(field, "field").map_err(|_| ConsoleError::BadForm)?;
+            vec![(field.to_owned(), self.field_value.trim().to_owned())]
         };
         Ok(FriendFilter {
             has_tags: tag(&self.tag)?,
@@ -59,7 +91,10 @@ impl ListQuery {
                 _ => None,
             },
             name_contains: Some(self.name.trim().to_owned()).filter(|n| !n.is_empty()),
-            ..FriendFilter::default()
+            route: Some(self.route.trim().to_owned()).filter(|r| !r.is_empty()),
+            fields,
+            followed_from: day(&self.from, 0)?,
+            followed_until: day(&self.until, 1)?,
         })
     }
 
@@ -70,6 +105,11 @@ impl ListQuery {
             ("not_tag", self.not_tag.as_str()),
             ("name", self.name.as_str()),
             ("blocked", self.blocked.as_str()),
+            ("route", self.route.as_str()),
+            ("field", self.field.as_str()),
+            ("field_value", self.field_value.as_str()),
+            ("from", self.from.as_str()),
+            ("until", self.until.as_str()),
             ("cursor", cursor),
         ];
         url::form_urlencoded::Serializer::new(String::new())
@@ -111,7 +151,12 @@ pub(super) async fn list(
     let zone = staff.tenant.time_zone();
     let page = deps
         .store
-        .list_friends(&staff.tenant.id, &q.filter()?, PAGE, q.cursor.as_deref())
+        .list_friends(
+            &staff.tenant.id,
+            &q.filter(&zone)?,
+            PAGE,
+            q.cursor.as_deref(),
+        )
         .await
         .map_err(CrmError::from)?;
     let rows = page

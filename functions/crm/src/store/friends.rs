@@ -126,6 +126,10 @@ pub struct FriendFilter {
     pub followed_until: Option<Timestamp>,
     pub blocked: Option<bool>,
     pub name_contains: Option<String>,
+    /// The friend's first inflow route is this one.
+    pub route: Option<String>,
+    /// Custom fields the friend has with exactly these values.
+    pub fields: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -293,13 +297,18 @@ impl Store {
             (from, until) if from.is_some() || until.is_some() => {
                 names.insert("#sk".into(), keys::GSI1SK.into());
                 // The index sort key is `{followed_at}#{uid}`; '~' sorts after every id character.
-                let lo = from.map(keys::sortable).unwrap_or_default();
+                // DynamoDB takes no empty string in a key condition: without a start, "at most".
                 let hi = until
                     .map(|u| format!("{}~", keys::sortable(u)))
                     .unwrap_or_else(|| "~".into());
-                values.insert(":lo".into(), s(lo));
                 values.insert(":hi".into(), s(hi));
-                key_condition.push_str(" AND #sk BETWEEN :lo AND :hi");
+                match from {
+                    Some(from) => {
+                        values.insert(":lo".into(), s(keys::sortable(from)));
+                        key_condition.push_str(" AND #sk BETWEEN :lo AND :hi");
+                    }
+                    None => key_condition.push_str(" AND #sk <= :hi"),
+                }
             }
             _ => {}
         }
@@ -320,6 +329,17 @@ impl Store {
             names.insert("#name".into(), "displayName".into());
             values.insert(":name".into(), s(name.clone()));
             conditions.push("contains(#name, :name)".into());
+        }
+        if let Some(route) = &filter.route {
+            names.insert("#route".into(), "route".into());
+            values.insert(":route".into(), s(route.clone()));
+            conditions.push("#route = :route".into());
+        }
+        for (i, (field, value)) in filter.fields.iter().enumerate() {
+            names.insert("#fields".into(), "fields".into());
+            names.insert(format!("#field{i}"), field.clone());
+            values.insert(format!(":field{i}"), s(value.clone()));
+            conditions.push(format!("#fields.#field{i} = :field{i}"));
         }
         let filter_expression = (!conditions.is_empty()).then(|| conditions.join(" AND "));
 
