@@ -13,6 +13,21 @@ pub enum Lang {
 /// The cookie that keeps a browser's choice of language (Japanese unless it says `en`).
 pub const LANG_COOKIE: &str = "tsunagu_lang";
 
+tokio::task_local! {
+    static REQUEST_LANG: Lang;
+}
+
+/// Middleware: serves the request with the language its cookie names as [`Lang::current`].
+pub async fn with_request_language(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let lang = super::auth::cookie(req.headers(), LANG_COOKIE)
+        .and_then(Lang::parse)
+        .unwrap_or_default();
+    REQUEST_LANG.scope(lang, next.run(req)).await
+}
+
 impl Lang {
     pub fn parse(code: &str) -> Option<Self> {
         match code {
@@ -27,6 +42,12 @@ impl Lang {
             Lang::Ja => "ja",
             Lang::En => "en",
         }
+    }
+
+    /// The language of the request being served (set by [`with_request_language`]); Japanese
+    /// outside a request. Lets pages before sign-in and error pages speak the browser's choice.
+    pub fn current() -> Self {
+        REQUEST_LANG.try_with(|l| *l).unwrap_or_default()
     }
 
     pub fn labels(self) -> &'static Labels {

@@ -79,6 +79,7 @@ pub fn router(deps: Deps) -> Router {
         // An HTML 404 for any other console path (the merged JSON API owns the fallback).
         .route("/console/{*rest}", get(|| async { ConsoleError::NotFound }))
         .layer(middleware::map_response(page_headers))
+        .layer(middleware::from_fn(labels::with_request_language))
         .with_state(deps)
 }
 
@@ -200,7 +201,7 @@ struct ErrorPage {
 
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
-        let l = Lang::default().labels();
+        let l = Lang::current().labels();
         let (status, title, detail) = match &self {
             Self::Forbidden => (StatusCode::FORBIDDEN, l.forbidden, l.forbidden_detail),
             Self::NotFound => (StatusCode::NOT_FOUND, l.not_found, ""),
@@ -224,7 +225,7 @@ pub(crate) fn error_page(
     detail: &'static str,
 ) -> Response {
     let page = ErrorPage {
-        l: Lang::default().labels(),
+        l: Lang::current().labels(),
         me: None,
         title,
         detail,

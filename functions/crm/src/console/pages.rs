@@ -103,7 +103,7 @@ fn login_page(status: StatusCode, email: String, error: Option<&'static str>) ->
         Err(e) => return e.into_response(),
     };
     let page = LoginPage {
-        l: Lang::default().labels(),
+        l: Lang::current().labels(),
         me: None,
         csrf,
         email,
@@ -147,7 +147,7 @@ pub(super) async fn login(
     State(deps): State<Deps>,
     PostedAnonymously(form): PostedAnonymously<Credentials>,
 ) -> Result<Response, ConsoleError> {
-    let l = Lang::default().labels();
+    let l = Lang::current().labels();
     let typed = form.email.trim().to_lowercase();
     // Counted by the hash of what was typed, valid address or not; the logs see only the hash.
     let who = sha256_hex(&typed);
@@ -231,7 +231,7 @@ async fn invitation_page(
     };
     let (csrf, cookie) = form_token()?;
     let page = InvitePage {
-        l: Lang::default().labels(),
+        l: Lang::current().labels(),
         me: None,
         csrf,
         email: member.email.as_str().to_owned(),
@@ -262,7 +262,7 @@ async fn invited(
 }
 
 fn invalid_invitation() -> Response {
-    let l = Lang::default().labels();
+    let l = Lang::current().labels();
     error_page(StatusCode::NOT_FOUND, l.invitation_invalid, "")
 }
 
@@ -289,7 +289,7 @@ pub(super) async fn accept_invitation(
     Path(token): Path<String>,
     PostedAnonymously(form): PostedAnonymously<NewPassword>,
 ) -> Result<Response, ConsoleError> {
-    let l = Lang::default().labels();
+    let l = Lang::current().labels();
     let refused = |error| invitation_page(&deps, &token, StatusCode::BAD_REQUEST, Some(error));
     if form.password != form.password_again {
         return refused(l.passwords_differ).await;
