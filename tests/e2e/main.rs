@@ -6,6 +6,7 @@ mod api_keys;
 mod broadcasts;
 mod console_auth;
 mod console_dashboard;
+mod console_fields;
 mod console_friends;
 mod dormancy;
 mod hostile;

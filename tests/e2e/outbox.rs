@@ -315,6 +315,18 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
     env.admin("GET", "/admin/api-keys", &second_key, None)
         .await?;
 
+    // A custom field definition, and LINE's month as the dashboard saw it.
+    let (status, body) = env
+        .marketer(
+            "PUT",
+            "/admin/fields/age_band",
+            Some(json!({"label": "年代", "kind": "choice", "choices": ["20代", "30代"]})),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = env.marketer("GET", "/admin/dashboard", None).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
     // Console staff: an owner (member and email claim), a session, an invitation, a sign-in
     // window's counter.
     let (owner_email, owner_password) = env.console_owner(env.tenant.id.as_str()).await?;
@@ -396,6 +408,8 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
         "staff_email",
         "friend_count",
         "tag_count",
+        "field_definition",
+        "line_quota",
     ] {
         assert!(
             seen_entities.contains(entity),

@@ -58,18 +58,24 @@ pub async fn untag_friend(
     Ok(after)
 }
 
-/// Staff set (or, with None, clear) custom fields, each checked as the API takes them.
+/// Staff set (or, with None, clear) custom fields, each checked as the API takes them and, when
+/// the shop defined the field (友だち情報欄), against its definition.
 pub async fn set_friend_fields(
     deps: &Deps,
     t: &Tenant,
     u: &LineUserId,
     fields: &BTreeMap<String, Option<String>>,
 ) -> Result<Friend, CrmError> {
+    let defined = deps.store.field_definitions(&t.id).await?;
     for (name, value) in fields {
         let path = format!("fields.{name}");
         check_field_name(name, &path)?;
         if let Some(value) = value {
-            check_note(&path, value)?;
+            // A defined field takes what its definition allows; any other is free text.
+            match defined.iter().find(|d| d.name == *name) {
+                Some(def) => def.check_value(&path, value)?,
+                None => check_note(&path, value)?,
+            }
         }
     }
     let (_, after) = update_friend(deps, t, u, |f| {

@@ -8,6 +8,7 @@ mod broadcasts;
 mod deferred;
 mod definitions;
 mod dormancy;
+mod fields;
 mod friends;
 mod links;
 mod purchases;
@@ -163,6 +164,11 @@ pub fn router(deps: Deps) -> Router {
             get(dormancy::settings).put(dormancy::save),
         )
         .route("/admin/reports/reactivation", get(dormancy::reactivation))
+        .route("/admin/fields", get(fields::list))
+        .route(
+            "/admin/fields/{name}",
+            put(fields::define).delete(fields::undefine),
+        )
         .route("/admin/tags", get(tags::list))
         .route(
             "/admin/tags/{tag}",

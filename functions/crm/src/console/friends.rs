@@ -15,7 +15,11 @@ use serde::Deserialize;
 use super::{Chrome, ConsoleError, Editor, Labels, Posted, Staff, html};
 use crate::{
     deps::Deps,
-    domain::{Friend, LineUserId, TagName, Tenant, friend::check_field_name},
+    domain::{
+        Friend, LineUserId, TagName, Tenant,
+        field_definition::{FieldDefinition, FieldKind},
+        friend::check_field_name,
+    },
     friends::{set_friend_fields, tag_friend, untag_friend},
     http::CrmError,
     store::{FriendFilter, HistoryEntry, StoreError},
@@ -201,6 +205,9 @@ struct FriendPage {
     score: i64,
     /// Tag and when it was added (local time).
     tags: Vec<(String, String)>,
+    /// The shop's defined fields (友だち情報欄), each with the friend's value ("" for none).
+    defined: Vec<(FieldDefinition, String)>,
+    /// Her other fields, free text.
     fields: BTreeMap<String, String>,
     /// When and what (`message`, `postback`, `follow`…), newest first.
     history: Vec<(String, String)>,
@@ -239,14 +246,23 @@ pub(super) async fn one(
         .ok_or(ConsoleError::NotFound)?;
     let now = deps.clock.now();
     // Independent reads: one round trip's wait instead of six.
-    let (history, scoring, enrollments, deliveries, answers, purchases) = tokio::try_join!(
+    let (history, scoring, enrollments, deliveries, answers, purchases, defs) = tokio::try_join!(
         deps.store.friend_history(&t.id, &u, HISTORY_SHOWN, now),
         deps.store.scoring(&t.id),
         deps.store.friend_enrollments(&t.id, &u),
         deps.store.friend_deliveries(&t.id, &u),
         deps.store.friend_answers(&t.id, &u),
         deps.store.friend_purchases(&t.id, &u),
+        deps.store.field_definitions(&t.id),
     )?;
+    let mut fields = friend.fields.clone();
+    let defined = defs
+        .into_iter()
+        .map(|def| {
+            let value = fields.remove(&def.name).unwrap_or_default();
+            (def, value)
+        })
+        .collect();
     let half_life = scoring.half_life_days;
     let zone = t.time_zone();
     let l = staff.lang.labels();
@@ -307,7 +323,8 @@ pub(super) async fn one(
             .iter()
             .map(|(t, at)| (t.as_str().to_owned(), local(*at, &zone)))
             .collect(),
-        fields: friend.fields.clone(),
+        defined,
+        fields,
         history: history.iter().map(|h| action(h, &zone)).collect(),
         sections,
     };

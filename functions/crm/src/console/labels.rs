@@ -1,7 +1,10 @@
 //! The console's words, one struct per language, so templates never spell text themselves and a
 //! second language is a second table. Japanese first.
 
-use crate::domain::staff::{Role, StaffStatus};
+use crate::domain::{
+    field_definition::FieldKind,
+    staff::{Role, StaffStatus},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -95,6 +98,16 @@ pub struct Labels {
     pub updated_friends: &'static str,
     pub continue_bulk: &'static str,
     pub too_many_rows: &'static str,
+    pub field_definitions: &'static str,
+    pub no_field_definitions: &'static str,
+    pub field_label: &'static str,
+    pub field_kind: &'static str,
+    pub kind_text: &'static str,
+    pub kind_number: &'static str,
+    pub kind_date: &'static str,
+    pub kind_choice: &'static str,
+    pub choices_one_per_line: &'static str,
+    pub other_field: &'static str,
     pub followed_from: &'static str,
     pub followed_until: &'static str,
     pub staff: &'static str,
@@ -161,6 +174,15 @@ impl Labels {
         }
     }
 
+    pub fn kind_name(&self, kind: &FieldKind) -> &'static str {
+        match kind {
+            FieldKind::Text => self.kind_text,
+            FieldKind::Number => self.kind_number,
+            FieldKind::Date => self.kind_date,
+            FieldKind::Choice => self.kind_choice,
+        }
+    }
+
     pub fn status_name(&self, status: &StaffStatus) -> &'static str {
         match status {
             StaffStatus::Invited => self.invited,
@@ -202,6 +224,16 @@ static JA: Labels = Labels {
     friends_csv: "CSVダウンロード",
     updated_friends: "人を更新しました",
     continue_bulk: "残りの友だちも続けて更新",
+    field_definitions: "友だち情報欄",
+    no_field_definitions: "まだ項目がありません。年代・性別・誕生日などを定義すると、友だち詳細で選んで入力できます",
+    field_label: "表示名（ラベル）",
+    field_kind: "種類",
+    kind_text: "テキスト",
+    kind_number: "数値",
+    kind_date: "日付",
+    kind_choice: "選択肢",
+    choices_one_per_line: "選択肢（1行に1つ）",
+    other_field: "その他の項目",
     followed_from: "友だち追加日（から）",
     followed_until: "友だち追加日（まで）",
     too_many_rows: "件数が多すぎます。絞り込んでからダウンロードしてください（2万人まで）",
@@ -293,6 +325,16 @@ static EN: Labels = Labels {
     friends_csv: "Download CSV",
     updated_friends: " friends updated",
     continue_bulk: "Go on with the remaining friends",
+    field_definitions: "Profile field definitions",
+    no_field_definitions: "No fields yet. Define age band, gender, birthday… and staff pick them on a friend's page",
+    field_label: "Label",
+    field_kind: "Kind",
+    kind_text: "Text",
+    kind_number: "Number",
+    kind_date: "Date",
+    kind_choice: "Choice",
+    choices_one_per_line: "Choices (one per line)",
+    other_field: "Other field",
     followed_from: "Followed from",
     followed_until: "Followed until",
     too_many_rows: "Too many friends for one download. Please filter first (20,000 at most)",

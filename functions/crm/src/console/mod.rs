@@ -7,6 +7,7 @@
 //! [`html`]; each page struct holds `l: &'static Labels` and `me: Option<Chrome>` for
 //! `base.html`.
 mod auth;
+mod fields;
 mod filtered;
 mod friends;
 mod labels;
@@ -74,6 +75,8 @@ pub fn router(deps: Deps) -> Router {
         )
         .route("/console/tags", get(tags::list).post(tags::define))
         .route("/console/tags/remove", post(tags::remove))
+        .route("/console/fields", get(fields::list).post(fields::define))
+        .route("/console/fields/remove", post(fields::remove))
         .route("/console/staff", get(staff::list).post(staff::invite))
         .route("/console/staff/{id}/remove", post(staff::remove))
         // An HTML 404 for any other console path (the merged JSON API owns the fallback).

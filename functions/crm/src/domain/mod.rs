@@ -7,6 +7,7 @@ pub mod definition;
 pub mod dormancy;
 pub mod effect;
 pub mod enrollment;
+pub mod field_definition;
 pub mod field_error;
 pub mod friend;
 pub mod ids;

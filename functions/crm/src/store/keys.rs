@@ -319,6 +319,13 @@ pub fn webhook_seen(t: &TenantId, webhook_event_id: &str) -> Key {
     (format!("T#{t}#WH#{webhook_event_id}"), "WH".into())
 }
 
+pub const FIELD_DEF_PREFIX: &str = "FIELDDEF#";
+
+/// One custom field definition (友だち情報欄) of the tenant.
+pub fn field_definition(t: &TenantId, name: &str) -> Key {
+    (format!("T#{t}"), format!("{FIELD_DEF_PREFIX}{name}"))
+}
+
 pub const TAG_DEF_PREFIX: &str = "TAGDEF#";
 
 pub fn tag_definition(t: &TenantId, tag: &TagName) -> Key {

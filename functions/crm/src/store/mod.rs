@@ -24,6 +24,7 @@ mod deferred;
 mod dormancy;
 mod due;
 mod enrollments;
+mod fields;
 mod friends;
 pub mod keys;
 pub mod outbox;
