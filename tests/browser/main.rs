@@ -157,6 +157,72 @@ async fn a_marketer_signs_in_finds_a_friend_tags_her_and_signs_out() -> anyhow::
     Ok(())
 }
 
+/// The owner on her phone: the dashboard's figures, then the coupon tag for every VIP at once.
+/// Nothing is wider than the phone's screen.
+#[tokio::test]
+async fn the_owner_checks_her_numbers_on_a_phone_and_tags_every_vip() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let (email, password) = env.console_owner(env.tenant.id.as_str()).await?;
+    let friends = [new_user(), new_user(), new_user()];
+    for u in &friends {
+        env.follow(u).await?;
+    }
+    for u in &friends[..2] {
+        let (status, body) = env
+            .marketer(
+                "POST",
+                &format!("/admin/friends/{u}/tags"),
+                Some(json!({"tags": ["VIP"]})),
+            )
+            .await?;
+        assert!(status.is_success(), "{body}");
+    }
+
+    let browser = Browser::open(&env, PHONE).await?;
+    browser.sign_in(&email, &password).await?;
+    browser.go("/console/").await?;
+    browser.wait_for_text("友だち数").await?;
+    assert_eq!(browser.find("#friends-total").await?.text().await?, "3");
+    assert_eq!(browser.find("#new-today").await?.text().await?, "3");
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth",
+            vec![],
+        )
+        .await?;
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "wider than the phone: {overflow}"
+    );
+
+    browser.go("/console/friends?tag=VIP").await?;
+    browser.wait_for_text("絞り込んだ友だち全員のタグ").await?;
+    assert_eq!(
+        browser.overflow().await?,
+        0,
+        "the friend list fits the phone"
+    );
+    browser
+        .find("input[name='bulk_tag']")
+        .await?
+        .send_keys("クーポン")
+        .await?;
+    browser
+        .find(".bulk button[value='add']")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_text("人を更新しました").await?;
+    assert_eq!(browser.find("#updated").await?.text().await?, "2");
+    browser.close().await?;
+    for (i, u) in friends.iter().enumerate() {
+        let has = env.tags_of(u).await?.contains(&"クーポン".to_owned());
+        assert_eq!(has, i < 2, "friend {i}");
+    }
+    Ok(())
+}
+
 /// `make screenshots`: every console page at desktop and phone width, as PNGs in
 /// `docs/console/` (the README shows them). Ignored by `make test`: it writes files.
 #[tokio::test]
@@ -180,6 +246,18 @@ async fn screenshots_of_every_page() -> anyhow::Result<()> {
         Some(json!({"fields": {"age_band": "30代", "favorite_shop": "渋谷店"}})),
     )
     .await?;
+    env.marketer(
+        "PUT",
+        "/admin/fields/age_band",
+        Some(json!({"label": "年代", "kind": "choice", "choices": ["20代", "30代", "40代以上"]})),
+    )
+    .await?;
+    env.marketer(
+        "PUT",
+        "/admin/dormancy",
+        Some(json!({"tiers": [{"days": 30, "tag": "休眠30日"}, {"days": 90, "tag": "休眠90日"}]})),
+    )
+    .await?;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
     std::fs::create_dir_all(&dir)?;
     for (size, suffix) in [(DESKTOP, "desktop"), (PHONE, "phone")] {
@@ -196,6 +274,7 @@ async fn screenshots_of_every_page() -> anyhow::Result<()> {
             ("friends", "/console/friends".to_owned(), "友だち"),
             ("friend", format!("/console/friends/{friend}"), "行動履歴"),
             ("tags", "/console/tags".to_owned(), "タグ管理"),
+            ("fields", "/console/fields".to_owned(), "友だち情報欄"),
             ("staff", "/console/staff".to_owned(), "スタッフ"),
         ] {
             browser.go(&path).await?;

@@ -161,6 +161,19 @@ impl Browser {
         })
     }
 
+    /// How many pixels the page is wider than the window (0 when it fits, as on a phone it must).
+    pub async fn overflow(&self) -> anyhow::Result<i64> {
+        let px = self
+            .client
+            .execute(
+                "const e = document.documentElement; return e.scrollWidth - e.clientWidth",
+                vec![],
+            )
+            .await?;
+        px.as_i64()
+            .ok_or_else(|| anyhow::anyhow!("not a width: {px}"))
+    }
+
     /// A PNG of the window, e.g. for `make screenshots`.
     pub async fn screenshot(&self) -> anyhow::Result<Vec<u8>> {
         Ok(self.client.screenshot().await?)
