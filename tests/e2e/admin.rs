@@ -439,3 +439,57 @@ async fn changing_settings_keeps_a_quota_mark_the_tick_wrote_meanwhile() -> anyh
     assert_eq!(stored.access_token.expose(), env.tenant.access_token);
     Ok(())
 }
+
+/// A sparse filter read in small pages: every match comes exactly once, in follow order,
+/// whatever each page read ahead to find them.
+#[tokio::test]
+async fn a_sparse_filter_pages_through_every_match_once() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let users: Vec<String> = (0..300).map(|_| new_user()).collect();
+    for (i, batch) in users.chunks(100).enumerate() {
+        let events = batch
+            .iter()
+            .enumerate()
+            .map(|(j, u)| user::follow(u, env.now_ms() + (i * 100 + j) as i64, false))
+            .collect();
+        let (status, body) = env.deliver(events).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let mut tagged = Vec::new();
+    for u in users.iter().step_by(7) {
+        let (status, body) = env
+            .marketer(
+                "POST",
+                &format!("/admin/friends/{u}/tags"),
+                Some(json!({"tags": ["七番目"]})),
+            )
+            .await?;
+        assert!(status.is_success(), "{body}");
+        tagged.push(u.clone());
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..100 {
+        let path = match &cursor {
+            Some(c) => {
+                format!("/admin/friends?tags=%E4%B8%83%E7%95%AA%E7%9B%AE&limit=5&cursor={c}")
+            }
+            None => "/admin/friends?tags=%E4%B8%83%E7%95%AA%E7%9B%AE&limit=5".to_owned(),
+        };
+        let (status, page) = env.marketer("GET", &path, None).await?;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let friends = page["friends"].as_array().cloned().unwrap_or_default();
+        assert!(friends.len() <= 5);
+        seen.extend(
+            friends
+                .iter()
+                .filter_map(|f| f["userId"].as_str().map(str::to_owned)),
+        );
+        cursor = page["cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, tagged, "every match once, in follow order");
+    Ok(())
+}

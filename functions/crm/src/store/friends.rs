@@ -140,6 +140,9 @@ pub struct FriendPage {
 
 /// A filtered page may need several index pages; past this many the caller gets a cursor.
 const MAX_PAGES_PER_CALL: usize = 10;
+/// Friends one index page reads at most while looking for matches (about 1 MB, DynamoDB's
+/// page size).
+const MAX_READ_PER_PAGE: usize = 1000;
 
 holds!(FriendItem, friend: Friend);
 
@@ -344,10 +347,12 @@ impl Store {
         let filter_expression = (!conditions.is_empty()).then(|| conditions.join(" AND "));
 
         let mut friends = Vec::new();
+        let (mut read, mut ask) = (0usize, limit);
         for _ in 0..MAX_PAGES_PER_CALL {
-            // Asking for no more than still fits means a page never overshoots, so the index's own
-            // LastEvaluatedKey is always the right cursor.
-            let want = limit - friends.len();
+            // `Limit` counts items read before the filter: after a page, ask for as many as the
+            // match rate so far says the rest needs, so a 10 % filter takes two round trips, not
+            // ten. A page may then match more than still fits; the cursor is then the last
+            // friend kept, not the index's own.
             let out = self
                 .client
                 .query()
@@ -358,17 +363,26 @@ impl Store {
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .set_exclusive_start_key(start.take())
-                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .limit(i32::try_from(ask).unwrap_or(i32::MAX))
                 .send()
                 .await
                 .map_err(|e| StoreError::dynamo("Query", e))?;
+            read += usize::try_from(out.scanned_count).unwrap_or(0);
             for item in out.items.unwrap_or_default() {
                 friends.push(from_item::<FriendItem>(item)?.friend);
             }
             start = out.last_evaluated_key;
+            if friends.len() > limit {
+                friends.truncate(limit);
+                let last = friends.last().ok_or(StoreError::BadCursor)?;
+                start = Some(index_key(last));
+            }
             if start.is_none() || friends.len() >= limit {
                 break;
             }
+            let wanted = limit - friends.len();
+            let rate = (friends.len().max(1) as f64) / (read.max(1) as f64);
+            ask = ((wanted as f64 / rate).ceil() as usize).clamp(wanted, MAX_READ_PER_PAGE);
         }
         let cursor = start.map(|k| encode_cursor(&k)).transpose()?;
         Ok(FriendPage { friends, cursor })
@@ -445,6 +459,18 @@ fn decode_cursor(cursor: &str, index_pk: &str) -> Result<Item, StoreError> {
         .into_iter()
         .map(|(k, v)| (k, AttributeValue::S(v)))
         .collect())
+}
+
+/// The follow-order index key of `f`, as DynamoDB would give it as `LastEvaluatedKey`.
+fn index_key(f: &Friend) -> Item {
+    let (pk, sk) = keys::friend(&f.tenant, &f.user_id);
+    let (gsi1pk, gsi1sk) = keys::friends_by_follow(&f.tenant, &f.user_id, f.followed_at);
+    HashMap::from([
+        (keys::PK.to_owned(), s(pk)),
+        (keys::SK.to_owned(), s(sk)),
+        (keys::GSI1PK.to_owned(), s(gsi1pk)),
+        (keys::GSI1SK.to_owned(), s(gsi1sk)),
+    ])
 }
 
 fn encode_cursor(key: &Item) -> Result<String, StoreError> {

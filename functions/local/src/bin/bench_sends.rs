@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use aws_sdk_dynamodb::{
     config::{
         ConfigBag, Intercept, RuntimeComponents,
@@ -59,6 +59,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use jiff::{Timestamp, tz::TimeZone};
 use serde_json::json;
 use tsunagu_local::{
+    bench::{Machine, thousands, write_section},
     fake_line::{Endpoint, FakeLine},
     stack,
 };
@@ -117,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     let section = results.markdown(&args, &machine);
     println!("{section}");
     if let Some(path) = &args.docs {
-        write_section(path, &section)?;
+        write_section(path, SECTION_START, SECTION_END, &section)?;
         eprintln!("bench: wrote the section to {}", path.display());
     }
     Ok(())
@@ -718,58 +719,8 @@ impl Intercept for Meter {
 // ---------------------------------------------------------------------------------------------
 // The report.
 
-/// Where the numbers were taken.
-struct Machine {
-    date: Timestamp,
-    cpus: usize,
-    cpu_model: String,
-    memory: String,
-    load: String,
-}
-
-impl Machine {
-    fn read() -> Self {
-        let file = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-        let field = |text: &str, name: &str| {
-            text.lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-                .unwrap_or_else(|| "unknown".into())
-        };
-        let memory = field(&file("/proc/meminfo"), "MemTotal")
-            .trim_end_matches(" kB")
-            .parse::<f64>()
-            .map(|kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0))
-            .unwrap_or_else(|_| "unknown".into());
-        Self {
-            date: Timestamp::now(),
-            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
-            cpu_model: field(&file("/proc/cpuinfo"), "model name"),
-            memory,
-            load: file("/proc/loadavg")
-                .split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" "),
-        }
-    }
-}
-
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
-}
-
-fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 impl Phase {
@@ -963,33 +914,4 @@ impl Results {
         line(SECTION_END.into());
         out
     }
-}
-
-/// Replaces the section between the markers, or appends it (creating the file if need be).
-fn write_section(path: &PathBuf, section: &str) -> anyhow::Result<()> {
-    let current = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            "# Benchmarks\n\nSpeed and cost as ratios to the physical limit (LINE's rate limits) and \
-             to a baseline measured in the same run, never as timed unit tests. `make bench` \
-             (`infra/bench.sh`) reruns every section; each section says when and where it ran.\n"
-                .to_owned()
-        }
-        Err(e) => return Err(e).context(format!("reading {}", path.display())),
-    };
-    let next = match (current.find(SECTION_START), current.find(SECTION_END)) {
-        (Some(start), Some(end)) if end > start => format!(
-            "{}{}{}",
-            &current[..start],
-            section.trim_end(),
-            &current[end + SECTION_END.len()..]
-        ),
-        (None, None) => format!(
-            "{}\n{}",
-            current.trim_end_matches('\n').to_owned() + "\n",
-            section
-        ),
-        _ => bail!("{} has one sends marker without the other", path.display()),
-    };
-    std::fs::write(path, next).with_context(|| format!("writing {}", path.display()))
 }
