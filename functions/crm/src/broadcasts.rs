@@ -5,7 +5,9 @@ use crate::{
     deps::Deps,
     domain::{
         Tenant,
-        broadcast::{Broadcast, BroadcastRequest, BroadcastState, MAX_MULTICAST, Progress, Segment},
+        broadcast::{
+            Broadcast, BroadcastRequest, BroadcastState, MAX_MULTICAST, Progress, Segment,
+        },
     },
     http::CrmError,
     store::{ChunkRecord, FriendFilter},

@@ -353,7 +353,7 @@ fn display_name(f: &Friend) -> String {
 }
 
 /// An instant as the shop reads it: its own zone, to the minute.
-fn local(at: Timestamp, zone: &TimeZone) -> String {
+pub(super) fn local(at: Timestamp, zone: &TimeZone) -> String {
     at.to_zoned(zone.clone())
         .strftime("%Y-%m-%d %H:%M")
         .to_string()

@@ -7,9 +7,11 @@
 //! [`html`]; each page struct holds `l: &'static Labels` and `me: Option<Chrome>` for
 //! `base.html`.
 mod auth;
+mod broadcasts;
 mod friends;
 mod labels;
 mod pages;
+mod reports;
 mod staff;
 mod tags;
 
@@ -71,6 +73,23 @@ pub fn router(deps: Deps) -> Router {
         )
         .route("/console/tags", get(tags::list).post(tags::define))
         .route("/console/tags/remove", post(tags::remove))
+        // Broadcasts and reports
+        .route(
+            "/console/broadcasts",
+            get(broadcasts::list).post(broadcasts::create),
+        )
+        .route("/console/broadcasts/new", get(broadcasts::new))
+        .route("/console/broadcasts/{id}", get(broadcasts::one))
+        .route("/console/broadcasts/{id}/cancel", post(broadcasts::cancel))
+        .route("/console/reports", get(reports::page))
+        .route(
+            "/console/reports/broadcasts.csv",
+            get(reports::broadcasts_csv),
+        )
+        .route(
+            "/console/reports/reactivation.csv",
+            get(reports::reactivation_csv),
+        )
         .route("/console/staff", get(staff::list).post(staff::invite))
         .route("/console/staff/{id}/remove", post(staff::remove))
         // An HTML 404 for any other console path (the merged JSON API owns the fallback).

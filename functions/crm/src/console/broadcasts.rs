@@ -1,0 +1,532 @@
+//! 一斉配信: the shop's broadcasts with their progress, a new broadcast built from form fields
+//! (message, segment, when) with its recipients counted and its messages previewed as LINE
+//! shows them, and one broadcast's delivery report. Everything goes through `crate::broadcasts`,
+//! the functions the admin API calls; viewers see the pages without their forms.
+use askama::Template;
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use jiff::{SignedDuration, Timestamp, civil, tz::TimeZone};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Chrome, ConsoleError, Editor, Labels, Posted, Staff, friends::local, html};
+use crate::{
+    broadcasts,
+    deps::Deps,
+    domain::{
+        TagName,
+        broadcast::{Broadcast, BroadcastRequest, BroadcastState, Segment},
+        condition::{Condition, FieldOp},
+        field_error::FieldError,
+        message::{RenderContext, render},
+    },
+    http::CrmError,
+};
+
+/// A state as the shop reads it.
+pub(super) fn state_name(l: &Labels, s: BroadcastState) -> &'static str {
+    match s {
+        BroadcastState::Scheduled => l.state_scheduled,
+        BroadcastState::Running => l.state_running,
+        BroadcastState::Done => l.state_done,
+        BroadcastState::Cancelled => l.state_cancelled,
+    }
+}
+
+/// When the broadcast was asked to start: its `sendAt`, or its creation for "now".
+pub(super) fn planned_start(b: &Broadcast) -> Timestamp {
+    b.request.send_at.unwrap_or(b.created_at)
+}
+
+/// A broadcast as a row of the list.
+struct Row {
+    id: String,
+    name: String,
+    state: &'static str,
+    starts: String,
+    sent: u64,
+    total: u64,
+    failed: u64,
+}
+
+#[derive(Template)]
+#[template(path = "console/broadcasts.html")]
+struct ListPage {
+    l: &'static Labels,
+    me: Option<Chrome>,
+    can_edit: bool,
+    rows: Vec<Row>,
+}
+
+/// `GET /console/broadcasts`
+pub(super) async fn list(staff: Staff, State(deps): State<Deps>) -> Result<Response, ConsoleError> {
+    let l = staff.lang.labels();
+    let zone = staff.tenant.time_zone();
+    let rows = deps
+        .store
+        .broadcasts(&staff.tenant.id)
+        .await?
+        .iter()
+        .map(|b| Row {
+            id: b.id.clone(),
+            name: b.request.name.clone(),
+            state: state_name(l, b.state),
+            starts: local(planned_start(b), &zone),
+            sent: b.progress.sent,
+            total: broadcasts::reached(b),
+            failed: b.progress.failed,
+        })
+        .collect();
+    let page = ListPage {
+        l,
+        me: Some(Chrome::of(&staff)),
+        can_edit: staff.role.can_edit(),
+        rows,
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// The new-broadcast form as posted: every field text, so a refused form comes back as typed.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Draft {
+    #[serde(default)]
+    name: String,
+    /// One text message: the usual case.
+    #[serde(default)]
+    text: String,
+    /// A JSON array of LINE message objects; replaces `text` when given.
+    #[serde(default)]
+    messages_json: String,
+    /// Tag lists, comma separated.
+    #[serde(default)]
+    all_tags: String,
+    #[serde(default)]
+    any_tags: String,
+    #[serde(default)]
+    none_tags: String,
+    #[serde(default)]
+    routes: String,
+    #[serde(default)]
+    field_name: String,
+    #[serde(default)]
+    field_op: String,
+    #[serde(default)]
+    field_value: String,
+    #[serde(default)]
+    purchase_count_op: String,
+    #[serde(default)]
+    purchase_count: String,
+    #[serde(default)]
+    purchase_total_op: String,
+    #[serde(default)]
+    purchase_total: String,
+    /// Days (`YYYY-MM-DD`) in the shop's zone, both included.
+    #[serde(default)]
+    followed_from: String,
+    #[serde(default)]
+    followed_to: String,
+    /// `datetime-local` in the shop's zone.
+    #[serde(default)]
+    send_at: String,
+    /// Which button: `count`, `send` or `schedule`.
+    #[serde(default)]
+    action: String,
+}
+
+/// Why a draft cannot be sent (or counted) as it is: a label, or a refused field by its path.
+enum Refusal {
+    Said(fn(&Labels) -> &'static str),
+    Field(FieldError),
+}
+
+impl From<FieldError> for Refusal {
+    fn from(e: FieldError) -> Self {
+        Refusal::Field(e)
+    }
+}
+
+/// The comparisons the form offers, as `FieldOp`'s wire names (the option values).
+const FIELD_OPS: [&str; 9] = [
+    "eq", "ne", "contains", "gte", "lte", "gt", "lt", "exists", "missing",
+];
+const NUMBER_OPS: [&str; 6] = ["gte", "lte", "eq", "ne", "gt", "lt"];
+
+fn op_name(l: &Labels, op: &str) -> &'static str {
+    match op {
+        "eq" => l.op_eq,
+        "ne" => l.op_ne,
+        "contains" => l.op_contains,
+        "gte" => l.op_gte,
+        "lte" => l.op_lte,
+        "gt" => l.op_gt,
+        "lt" => l.op_lt,
+        "exists" => l.op_exists,
+        _ => l.op_missing,
+    }
+}
+
+fn parse_op(op: &str, field: &str) -> Result<FieldOp, FieldError> {
+    serde_json::from_value(Value::String(op.to_owned()))
+        .map_err(|_| FieldError::new(field, "unknown comparison"))
+}
+
+/// `a, b、c` → tags; commas (either width) and new lines separate.
+fn tag_list(s: &str, field: &str) -> Result<Vec<TagName>, FieldError> {
+    words(s)
+        .map(|t| TagName::parse(t).map_err(|_| FieldError::new(field, "not a tag name")))
+        .collect()
+}
+
+fn words(s: &str) -> impl Iterator<Item = &str> {
+    s.split([',', '、', '，', '\n'])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+}
+
+/// The start of `day` (`YYYY-MM-DD`) in the shop's zone; `end`: the last instant of that day.
+fn day_bound(
+    day: &str,
+    zone: &TimeZone,
+    end: bool,
+    field: &str,
+) -> Result<Option<Timestamp>, FieldError> {
+    let day = day.trim();
+    if day.is_empty() {
+        return Ok(None);
+    }
+    let bad = || FieldError::new(field, "not a date");
+    let date: civil::Date = day.parse().map_err(|_| bad())?;
+    let date = if end {
+        date.tomorrow().map_err(|_| bad())?
+    } else {
+        date
+    };
+    let start = date.to_zoned(zone.clone()).map_err(|_| bad())?.timestamp();
+    Ok(Some(if end {
+        start - SignedDuration::from_nanos(1)
+    } else {
+        start
+    }))
+}
+
+impl Draft {
+    /// The segment the fields describe: exactly what `POST /admin/broadcasts` takes as JSON.
+    fn segment(&self, zone: &TimeZone) -> Result<Segment, FieldError> {
+        let mut fields = Vec::new();
+        if !self.field_name.trim().is_empty() {
+            let value = Some(self.field_value.trim().to_owned()).filter(|v| !v.is_empty());
+            fields.push(Condition::Field {
+                name: self.field_name.trim().to_owned(),
+                op: parse_op(&self.field_op, "field_op")?,
+                value,
+            });
+        }
+        for (amount, op, field, make) in [
+            (
+                &self.purchase_count,
+                &self.purchase_count_op,
+                "purchase_count",
+                (|op, value| Condition::PurchaseCount { op, value }) as fn(FieldOp, i64) -> _,
+            ),
+            (
+                &self.purchase_total,
+                &self.purchase_total_op,
+                "purchase_total",
+                |op, value| Condition::PurchaseTotal { op, value },
+            ),
+        ] {
+            if amount.trim().is_empty() {
+                continue;
+            }
+            let value = amount
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| FieldError::new(field, "not a whole number"))?;
+            fields.push(make(parse_op(op, field)?, value));
+        }
+        let segment = Segment {
+            all_tags: tag_list(&self.all_tags, "all_tags")?,
+            any_tags: tag_list(&self.any_tags, "any_tags")?,
+            none_tags: tag_list(&self.none_tags, "none_tags")?,
+            fields,
+            followed_from: day_bound(&self.followed_from, zone, false, "followed_from")?,
+            followed_to: day_bound(&self.followed_to, zone, true, "followed_to")?,
+            routes: words(&self.routes).map(str::to_owned).collect(),
+        };
+        segment.validate("segment")?;
+        Ok(segment)
+    }
+
+    /// The messages: the JSON array when given, else one text message (none when both empty).
+    fn messages(&self) -> Result<Vec<Value>, FieldError> {
+        if !self.messages_json.trim().is_empty() {
+            return serde_json::from_str::<Vec<Value>>(&self.messages_json)
+                .map_err(|e| FieldError::new("messages_json", e.to_string()));
+        }
+        Ok(match self.text.trim() {
+            "" => Vec::new(),
+            _ => vec![json!({ "type": "text", "text": self.text.trim_end() })],
+        })
+    }
+
+    /// `send_at` as an instant: the form's local time read in the shop's zone.
+    fn send_at(&self, zone: &TimeZone) -> Result<Option<Timestamp>, FieldError> {
+        let at = self.send_at.trim();
+        if at.is_empty() {
+            return Ok(None);
+        }
+        let bad = || FieldError::new("send_at", "not a date and time");
+        let local: civil::DateTime = at.parse().map_err(|_| bad())?;
+        Ok(Some(
+            local.to_zoned(zone.clone()).map_err(|_| bad())?.timestamp(),
+        ))
+    }
+
+    /// The request the buttons `send` and `schedule` make.
+    fn request(
+        &self,
+        zone: &TimeZone,
+        now: Timestamp,
+        scheduled: bool,
+    ) -> Result<BroadcastRequest, Refusal> {
+        let messages = self.messages()?;
+        if messages.is_empty() {
+            return Err(Refusal::Said(|l| l.message_required));
+        }
+        let send_at = if scheduled {
+            match self.send_at(zone)? {
+                None => return Err(Refusal::Said(|l| l.send_at_required)),
+                Some(at) if at <= now => return Err(Refusal::Said(|l| l.send_at_past)),
+                at => at,
+            }
+        } else {
+            None
+        };
+        let request = BroadcastRequest {
+            name: self.name.trim().to_owned(),
+            segment: self.segment(zone)?,
+            messages,
+            send_at,
+            transactional: false,
+        };
+        request.validate()?;
+        Ok(request)
+    }
+}
+
+/// One speech bubble of the preview: a text as the friend reads it, or the kind of message.
+pub(super) struct Bubble {
+    text: Option<String>,
+    kind: String,
+}
+
+/// The messages as the multicast sends them (placeholders take their fallbacks), as bubbles.
+fn bubbles(messages: &[Value]) -> Vec<Bubble> {
+    render(messages, &RenderContext::default())
+        .iter()
+        .map(|m| Bubble {
+            text: m["text"].as_str().map(str::to_owned),
+            kind: m["type"].as_str().unwrap_or("?").to_owned(),
+        })
+        .collect()
+}
+
+/// An option of a comparison's select.
+struct Choice {
+    value: &'static str,
+    name: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "console/broadcast_new.html")]
+struct NewPage {
+    l: &'static Labels,
+    me: Option<Chrome>,
+    csrf: String,
+    zone: String,
+    d: Draft,
+    field_ops: Vec<Choice>,
+    number_ops: Vec<Choice>,
+    /// Friends the segment reaches, once counted.
+    count: Option<u64>,
+    preview: Vec<Bubble>,
+    error: Option<String>,
+}
+
+impl NewPage {
+    fn new(staff: &Staff, d: Draft) -> Self {
+        let l = staff.lang.labels();
+        let named = |ops: &[&'static str]| {
+            ops.iter()
+                .map(|op| Choice {
+                    value: op,
+                    name: op_name(l, op),
+                })
+                .collect()
+        };
+        let preview = d.messages().map(|m| bubbles(&m)).unwrap_or_default();
+        Self {
+            l,
+            me: Some(Chrome::of(staff)),
+            csrf: staff.csrf.clone(),
+            zone: staff.tenant.zone.clone(),
+            d,
+            field_ops: named(&FIELD_OPS),
+            number_ops: named(&NUMBER_OPS),
+            count: None,
+            preview,
+            error: None,
+        }
+    }
+
+    fn refused(mut self, r: Refusal) -> Response {
+        self.error = Some(match r {
+            Refusal::Said(label) => label(self.l).to_owned(),
+            Refusal::Field(e) => format!("{}: {} ({})", self.l.check_input, e.field, e.message),
+        });
+        html(StatusCode::UNPROCESSABLE_ENTITY, &self)
+    }
+}
+
+/// `GET /console/broadcasts/new`
+pub(super) async fn new(Editor(staff): Editor) -> Response {
+    let d = Draft {
+        field_op: "eq".into(),
+        purchase_count_op: "gte".into(),
+        purchase_total_op: "gte".into(),
+        ..Draft::default()
+    };
+    html(StatusCode::OK, &NewPage::new(&staff, d))
+}
+
+/// `POST /console/broadcasts`: counts the recipients (the form again, with its count and
+/// preview), or sends now, or schedules; a refused form comes back with its fields as typed.
+pub(super) async fn create(
+    State(deps): State<Deps>,
+    Posted { who, form }: Posted<Draft, Editor>,
+) -> Result<Response, ConsoleError> {
+    let staff = who.0;
+    let zone = staff.tenant.time_zone();
+    let now = deps.clock.now();
+    let action = form.action.clone();
+    let mut page = NewPage::new(&staff, form);
+    match action.as_str() {
+        "send" | "schedule" => {
+            let request = match page.d.request(&zone, now, action == "schedule") {
+                Ok(r) => r,
+                Err(r) => return Ok(page.refused(r)),
+            };
+            let b = match broadcasts::schedule(&deps, &staff.tenant, request).await {
+                Ok(b) => b,
+                Err(CrmError::Invalid { field, message }) => {
+                    return Ok(page.refused(Refusal::Field(FieldError { field, message })));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            Ok(Redirect::to(&format!("/console/broadcasts/{}", b.id)).into_response())
+        }
+        _ => {
+            let segment = match page.d.segment(&zone) {
+                Ok(s) => s,
+                Err(e) => return Ok(page.refused(e.into())),
+            };
+            page.count = Some(broadcasts::audience(&deps, &staff.tenant, &segment).await?);
+            Ok(html(StatusCode::OK, &page))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/broadcast.html")]
+struct OnePage {
+    l: &'static Labels,
+    me: Option<Chrome>,
+    csrf: String,
+    can_cancel: bool,
+    id: String,
+    name: String,
+    state: &'static str,
+    starts: String,
+    finished: String,
+    sent: u64,
+    total: u64,
+    failed: u64,
+    capped: u64,
+    /// The segment as the API spells it, for the record.
+    segment: String,
+    preview: Vec<Bubble>,
+    /// Chunk, recipients, status, when, LINE's request id, LINE's reason.
+    chunks: Vec<[String; 6]>,
+}
+
+/// `GET /console/broadcasts/{id}`: progress, the messages, and the delivery report.
+pub(super) async fn one(
+    staff: Staff,
+    State(deps): State<Deps>,
+    Path(id): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let (b, chunks) = broadcasts::report(&deps, &staff.tenant, &id).await?;
+    let zone = staff.tenant.time_zone();
+    let l = staff.lang.labels();
+    let segment = serde_json::to_string(&b.request.segment).unwrap_or_default();
+    let page = OnePage {
+        l,
+        me: Some(Chrome::of(&staff)),
+        csrf: staff.csrf.clone(),
+        can_cancel: staff.role.can_edit() && b.state == BroadcastState::Scheduled,
+        id: b.id.clone(),
+        name: b.request.name.clone(),
+        state: state_name(l, b.state),
+        starts: local(planned_start(&b), &zone),
+        finished: b.finished_at.map(|at| local(at, &zone)).unwrap_or_default(),
+        sent: b.progress.sent,
+        total: broadcasts::reached(&b),
+        failed: b.progress.failed,
+        capped: b.progress.capped,
+        segment: if segment == "{}" {
+            String::new()
+        } else {
+            segment
+        },
+        preview: bubbles(&b.request.messages),
+        chunks: chunks
+            .iter()
+            .map(|c| {
+                [
+                    (c.index + 1).to_string(),
+                    c.recipients.to_string(),
+                    match c.status.as_str() {
+                        "sent" => l.sent.to_owned(),
+                        "failed" => l.failed.to_owned(),
+                        other => other.to_owned(),
+                    },
+                    local(c.at, &zone),
+                    c.line_request_id.clone().unwrap_or_default(),
+                    // LINE's reason for a refusal, never the text we sent.
+                    c.error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct NoFields {}
+
+/// `POST /console/broadcasts/{id}/cancel`: as `POST /admin/broadcasts/{id}/cancel`. One that
+/// has started meanwhile stays as it is; its page says so by its state.
+pub(super) async fn cancel(
+    State(deps): State<Deps>,
+    Path(id): Path<String>,
+    Posted { who, .. }: Posted<NoFields, Editor>,
+) -> Result<Response, ConsoleError> {
+    match broadcasts::cancel(&deps, &who.tenant, &id).await {
+        Ok(_) | Err(CrmError::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(Redirect::to(&format!("/console/broadcasts/{id}")).into_response())
+}
