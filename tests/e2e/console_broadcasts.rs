@@ -141,6 +141,16 @@ async fn console_an_editor_counts_a_segment_schedules_cancels_and_sends_a_broadc
         .await?;
     assert_eq!(status, StatusCode::OK, "{audience}");
     assert_eq!(audience["count"], 1);
+    // And so does the page's script, through the console's own JSON answer.
+    let mut fields = vec![("csrf", counted.csrf().unwrap_or_default())];
+    fields.extend(draft.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let live = editor.post("/console/broadcasts/audience", &fields).await?;
+    assert_eq!(live.status, StatusCode::OK, "{live:?}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&live.body)?,
+        json!({ "count": 1 })
+    );
 
     // Scheduled for tomorrow 10:00 in Tokyo: stored as that instant, listed in Tokyo time.
     let mut fields = draft.to_vec();

@@ -2,10 +2,13 @@
 //! (message, segment, when) with its recipients counted and its messages previewed as LINE
 //! shows them, and one broadcast's delivery report. Everything goes through `crate::broadcasts`,
 //! the functions the admin API calls; viewers see the pages without their forms.
+use std::sync::LazyLock;
+
 use askama::Template;
 use axum::{
+    Json,
     extract::{Path, State},
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use jiff::{SignedDuration, Timestamp, civil, tz::TimeZone};
@@ -25,6 +28,27 @@ use crate::{
     },
     http::CrmError,
 };
+
+/// The new-broadcast page's script (a live recipient count), embedded like the stylesheet.
+const BROADCAST_JS: &str = include_str!("../../templates/console/broadcast.js");
+
+/// The script's URL, versioned by its content so it can be cached for a year.
+pub static BROADCAST_JS_URL: LazyLock<String> = LazyLock::new(|| {
+    let hash = crate::secret::sha256_hex(BROADCAST_JS);
+    format!("/console/assets/broadcast.js?v={}", &hash[..12])
+});
+
+/// `GET /console/assets/broadcast.js`
+pub(super) async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        BROADCAST_JS,
+    )
+        .into_response()
+}
 
 /// A state as the shop reads it.
 pub(super) fn state_name(l: &Labels, s: BroadcastState) -> &'static str {
@@ -437,6 +461,20 @@ pub(super) async fn create(
             Ok(html(StatusCode::OK, &page))
         }
     }
+}
+
+/// `POST /console/broadcasts/audience`: the form's recipient count as JSON `{count}`, for the
+/// page's script; a segment that cannot be read is 422.
+pub(super) async fn audience(
+    State(deps): State<Deps>,
+    Posted { who, form }: Posted<Draft, Editor>,
+) -> Result<Response, ConsoleError> {
+    let t = &who.tenant;
+    let Ok(segment) = form.segment(&t.time_zone()) else {
+        return Ok(StatusCode::UNPROCESSABLE_ENTITY.into_response());
+    };
+    let count = broadcasts::audience(&deps, t, &segment).await?;
+    Ok(Json(json!({ "count": count })).into_response())
 }
 
 #[derive(Template)]

@@ -30,6 +30,7 @@ pub use auth::{
     Editor, FORM_COOKIE, Guard, LOGIN_PATH, Owner, Posted, PostedAnonymously, SESSION_COOKIE,
     SESSION_LIFETIME, Staff,
 };
+pub use broadcasts::BROADCAST_JS_URL;
 pub use labels::{LANG_COOKIE, Labels, Lang};
 pub use pages::{LOGIN_ATTEMPTS, LOGIN_WINDOW, password_digest};
 pub use staff::INVITATION_LIFETIME;
@@ -79,6 +80,8 @@ pub fn router(deps: Deps) -> Router {
             get(broadcasts::list).post(broadcasts::create),
         )
         .route("/console/broadcasts/new", get(broadcasts::new))
+        .route("/console/broadcasts/audience", post(broadcasts::audience))
+        .route("/console/assets/broadcast.js", get(broadcasts::script))
         .route("/console/broadcasts/{id}", get(broadcasts::one))
         .route("/console/broadcasts/{id}/cancel", post(broadcasts::cancel))
         .route("/console/reports", get(reports::page))
