@@ -210,6 +210,18 @@ fn words(s: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty())
 }
 
+/// A number compared with `op` (purchases), when the number is given.
+fn amount(value: &str, op: &str, field: &str) -> Result<Option<(FieldOp, i64)>, FieldError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let n = value
+        .parse::<i64>()
+        .map_err(|_| FieldError::new(field, "not a whole number"))?;
+    Ok(Some((parse_op(op, field)?, n)))
+}
+
 /// The start of `day` (`YYYY-MM-DD`) in the shop's zone; `end`: the last instant of that day.
 fn day_bound(
     day: &str,
@@ -248,28 +260,19 @@ impl Draft {
                 value,
             });
         }
-        for (amount, op, field, make) in [
-            (
-                &self.purchase_count,
-                &self.purchase_count_op,
-                "purchase_count",
-                (|op, value| Condition::PurchaseCount { op, value }) as fn(FieldOp, i64) -> _,
-            ),
-            (
-                &self.purchase_total,
-                &self.purchase_total_op,
-                "purchase_total",
-                |op, value| Condition::PurchaseTotal { op, value },
-            ),
-        ] {
-            if amount.trim().is_empty() {
-                continue;
-            }
-            let value = amount
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| FieldError::new(field, "not a whole number"))?;
-            fields.push(make(parse_op(op, field)?, value));
+        if let Some((op, value)) = amount(
+            &self.purchase_count,
+            &self.purchase_count_op,
+            "purchase_count",
+        )? {
+            fields.push(Condition::PurchaseCount { op, value });
+        }
+        if let Some((op, value)) = amount(
+            &self.purchase_total,
+            &self.purchase_total_op,
+            "purchase_total",
+        )? {
+            fields.push(Condition::PurchaseTotal { op, value });
         }
         let segment = Segment {
             all_tags: tag_list(&self.all_tags, "all_tags")?,
@@ -567,4 +570,83 @@ pub(super) async fn cancel(
         Err(e) => return Err(e.into()),
     }
     Ok(Redirect::to(&format!("/console/broadcasts/{id}")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokyo() -> TimeZone {
+        TimeZone::get("Asia/Tokyo").unwrap()
+    }
+
+    #[test]
+    fn form_fields_make_the_segment_the_api_takes_as_json() {
+        let d = Draft {
+            all_tags: "VIP, 女性".into(),
+            any_tags: "美容、健康".into(),
+            none_tags: "休眠".into(),
+            routes: "instagram".into(),
+            field_name: "age_band".into(),
+            field_op: "eq".into(),
+            field_value: "30代".into(),
+            purchase_count: "2".into(),
+            purchase_count_op: "gte".into(),
+            followed_from: "2026-04-01".into(),
+            followed_to: "2026-04-30".into(),
+            ..Draft::default()
+        };
+        let seg = d.segment(&tokyo()).unwrap();
+        assert_eq!(
+            serde_json::to_value(&seg).unwrap(),
+            json!({
+                "allTags": ["VIP", "女性"], "anyTags": ["美容", "健康"], "noneTags": ["休眠"],
+                "fields": [
+                    { "type": "field", "name": "age_band", "op": "eq", "value": "30代" },
+                    { "type": "purchaseCount", "op": "gte", "value": 2 },
+                ],
+                // Whole days in Tokyo: from its first instant to its last.
+                "followedFrom": "2026-03-31T15:00:00Z",
+                "followedTo": "2026-04-30T14:59:59.999999999Z",
+                "routes": ["instagram"],
+            })
+        );
+    }
+
+    #[test]
+    fn empty_fields_are_everyone() {
+        let d = Draft {
+            field_op: "eq".into(),
+            purchase_count_op: "gte".into(),
+            ..Draft::default()
+        };
+        assert_eq!(d.segment(&tokyo()).unwrap(), Segment::default());
+    }
+
+    #[test]
+    fn the_send_time_is_read_in_the_shops_zone() {
+        let d = Draft {
+            send_at: "2026-04-02T10:00".into(),
+            ..Draft::default()
+        };
+        let at = d.send_at(&tokyo()).unwrap().unwrap();
+        assert_eq!(at.to_string(), "2026-04-02T01:00:00Z");
+    }
+
+    #[test]
+    fn a_text_is_one_text_message_and_json_replaces_it() {
+        let mut d = Draft {
+            text: "こんにちは\n".into(),
+            ..Draft::default()
+        };
+        assert_eq!(
+            d.messages().unwrap(),
+            vec![json!({ "type": "text", "text": "こんにちは" })]
+        );
+        d.messages_json =
+            r#"[{"type": "sticker", "packageId": "446", "stickerId": "1988"}]"#.into();
+        assert_eq!(d.messages().unwrap()[0]["type"], "sticker");
+        d.messages_json = "{".into();
+        assert_eq!(d.messages().unwrap_err().field, "messages_json");
+    }
 }

@@ -428,7 +428,7 @@ static EN: Labels = Labels {
     followed_to: "Followed until",
     count_audience: "Count recipients",
     audience_count: "Recipients",
-    people: "friends",
+    people: " friends",
     audience_note: "Blocked friends are not counted; friends over the daily cap are left out when sending",
     preview: "Preview",
     send_now: "Send now",
