@@ -191,6 +191,12 @@ async fn console_an_editor_counts_a_segment_schedules_cancels_and_sends_a_broadc
     assert!(cancelled.redirects_to(&page_path), "{cancelled:?}");
     let page = editor.get(&page_path).await?;
     assert!(page.body.contains("取り消し済み"));
+    assert!(
+        page.body
+            .contains("<dt>いずれのタグもなし</dt><dd>休眠</dd>"),
+        "the segment in the form's words: {}",
+        page.body
+    );
     assert!(!page.body.contains("/cancel\""), "no cancel form any more");
     env.set_local_time("2026-04-02T10:00")?;
     env.tick().await?;

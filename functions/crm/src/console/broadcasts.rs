@@ -15,7 +15,11 @@ use jiff::{SignedDuration, Timestamp, civil, tz::TimeZone};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Chrome, ConsoleError, Editor, Labels, Posted, Staff, friends::local, html};
+use super::{
+    Chrome, ConsoleError, Editor, Labels, Posted, Staff,
+    friends::{local, wire_name},
+    html,
+};
 use crate::{
     broadcasts,
     deps::Deps,
@@ -496,8 +500,8 @@ struct OnePage {
     total: u64,
     failed: u64,
     capped: u64,
-    /// The segment as the API spells it, for the record.
-    segment: String,
+    /// The segment in the form's words: (what, value); empty for every friend.
+    segment: Vec<(&'static str, String)>,
     preview: Vec<Bubble>,
     /// Chunk, recipients, status, when, LINE's request id, LINE's reason.
     chunks: Vec<[String; 6]>,
@@ -512,7 +516,6 @@ pub(super) async fn one(
     let (b, chunks) = broadcasts::report(&deps, &staff.tenant, &id).await?;
     let zone = staff.tenant.time_zone();
     let l = staff.lang.labels();
-    let segment = serde_json::to_string(&b.request.segment).unwrap_or_default();
     let page = OnePage {
         l,
         me: Some(Chrome::of(&staff)),
@@ -527,11 +530,7 @@ pub(super) async fn one(
         total: broadcasts::reached(&b),
         failed: b.progress.failed,
         capped: b.progress.capped,
-        segment: if segment == "{}" {
-            String::new()
-        } else {
-            segment
-        },
+        segment: describe(l, &b.request.segment, &zone),
         preview: bubbles(&b.request.messages),
         chunks: chunks
             .iter()
@@ -553,6 +552,51 @@ pub(super) async fn one(
             .collect(),
     };
     Ok(html(StatusCode::OK, &page))
+}
+
+/// A segment as the form would have it: each part that narrows it, in the shop's words.
+fn describe(l: &Labels, seg: &Segment, zone: &TimeZone) -> Vec<(&'static str, String)> {
+    let tags = |t: &[TagName]| t.iter().map(TagName::as_str).collect::<Vec<_>>().join(", ");
+    let op = |op: &FieldOp| op_name(l, &wire_name(op));
+    let mut parts = Vec::new();
+    for (label, list) in [
+        (l.all_tags, &seg.all_tags),
+        (l.any_tags, &seg.any_tags),
+        (l.none_tags, &seg.none_tags),
+    ] {
+        if !list.is_empty() {
+            parts.push((label, tags(list)));
+        }
+    }
+    if !seg.routes.is_empty() {
+        parts.push((l.routes, seg.routes.join(", ")));
+    }
+    for c in &seg.fields {
+        parts.push(match c {
+            Condition::Field { name, op: o, value } => (
+                l.field_condition,
+                format!("{name} {} {}", op(o), value.clone().unwrap_or_default()),
+            ),
+            Condition::PurchaseCount { op: o, value } => {
+                (l.purchase_count, format!("{} {value}", op(o)))
+            }
+            Condition::PurchaseTotal { op: o, value } => {
+                (l.purchase_total, format!("{} {value}", op(o)))
+            }
+            // Tag and score conditions: the API's own spelling.
+            other => (
+                l.field_condition,
+                serde_json::to_string(other).unwrap_or_default(),
+            ),
+        });
+    }
+    if let Some(from) = seg.followed_from {
+        parts.push((l.followed_from, local(from, zone)));
+    }
+    if let Some(to) = seg.followed_to {
+        parts.push((l.followed_to, local(to, zone)));
+    }
+    parts
 }
 
 #[derive(Debug, Deserialize)]
