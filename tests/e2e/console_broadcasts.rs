@@ -297,6 +297,29 @@ async fn console_an_editor_counts_a_segment_schedules_cancels_and_sends_a_broadc
         .await?;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(env.store.broadcasts(&env.tenant.id).await?.len(), before);
+
+    // A month of silence later the sweep has put them into the 30-day tier: the reactivation
+    // CSV says what the API says.
+    env.set_local_time("2026-05-03T12:00")?;
+    env.sweep().await?;
+    editor.sign_in(&email, &password).await?;
+    let (_, api) = env
+        .marketer("GET", "/admin/reports/reactivation", None)
+        .await?;
+    let tier = &api["tiers"][0];
+    assert!(tier["entered"].as_u64() > Some(0), "{api}");
+    let csv = editor.get("/console/reports/reactivation.csv").await?;
+    let expected = format!(
+        "最終アクションから30日,休眠30日,,,{},{},{},",
+        tier["entered"], tier["messaged"], tier["returned"]
+    );
+    assert!(
+        csv.body.lines().any(|l| l == expected),
+        "{expected} in {}",
+        csv.body
+    );
+    let page = editor.get("/console/reports").await?;
+    assert!(page.body.contains("最終アクションから30日"));
     Ok(())
 }
 

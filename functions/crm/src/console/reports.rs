@@ -103,7 +103,12 @@ fn tier_name(l: &Labels, t: &TierRow) -> String {
         DormancyClock::Activity => l.clock_activity,
         DormancyClock::Purchase => l.clock_purchase,
     };
-    format!("{clock} {} {}", t.days, l.days_suffix)
+    // 「最終アクションから30日」, "30 days since last activity".
+    if l.lang == "ja" {
+        format!("{clock}{}{}", t.days, l.days_suffix)
+    } else {
+        format!("{}{} {clock}", t.days, l.days_suffix)
+    }
 }
 
 /// Each tier in total, then by route; bars on one scale (the most entered).
@@ -132,7 +137,8 @@ fn tier_lines(l: &Labels, report: &ReactivationReport) -> Vec<TierLine> {
         .iter()
         .flat_map(|t| {
             std::iter::once(line(t, String::new(), &t.counts)).chain(t.by_route.iter().map(|r| {
-                let route = if r.route.is_empty() {
+                // The counters name a friend who came without a route `unknown`.
+                let route = if r.route.is_empty() || r.route == "unknown" {
                     l.no_route.to_owned()
                 } else {
                     r.route.clone()
