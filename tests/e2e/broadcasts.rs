@@ -265,3 +265,70 @@ async fn an_invalid_broadcast_names_the_field() -> anyhow::Result<()> {
     assert_eq!(err["error"]["field"], "messages");
     Ok(())
 }
+
+#[tokio::test]
+async fn the_audience_count_is_what_the_send_then_reaches() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    env.set_local_time("2026-04-01T12:00")?;
+    let f = followers(&env, 6).await?;
+    for (u, tags, age) in [
+        (&f[0], vec!["女性", "美容"], "30代"),
+        (&f[1], vec!["女性", "健康"], "30代"),
+        (&f[2], vec!["女性", "美容", "購入済み"], "30代"),
+        (&f[3], vec!["美容"], "30代"),
+        (&f[4], vec!["女性", "美容"], "30代"),
+        (&f[5], vec!["女性", "美容"], "20代"),
+    ] {
+        env.marketer(
+            "POST",
+            &format!("/admin/friends/{u}/tags"),
+            Some(json!({ "tags": tags })),
+        )
+        .await?;
+        env.marketer(
+            "PATCH",
+            &format!("/admin/friends/{u}/fields"),
+            Some(json!({ "fields": { "age_band": age } })),
+        )
+        .await?;
+    }
+    env.deliver(vec![user::unfollow(&f[4], env.now_ms() + 10_000)])
+        .await?;
+    let segment = json!({
+        "allTags": ["女性"], "anyTags": ["美容", "健康"], "noneTags": ["購入済み"],
+        "fields": [{ "type": "field", "name": "age_band", "op": "eq", "value": "30代" }],
+    });
+
+    let (status, audience) = env
+        .marketer(
+            "POST",
+            "/admin/broadcasts/audience",
+            Some(json!({ "segment": segment })),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::OK, "{audience}");
+    assert_eq!(audience["count"], 2);
+
+    broadcast(
+        &env,
+        json!({ "name": "30代の女性へ", "segment": segment, "messages": [{ "type": "text", "text": "新作" }] }),
+    )
+    .await?;
+    env.tick().await?;
+    let reached: usize = multicasts(&env).iter().map(|d| d.to.len()).sum();
+    assert_eq!(reached, 2, "the count is what the send reaches");
+
+    // A segment the send could not evaluate is refused by the count too, naming the field.
+    let (status, refused) = env
+        .marketer(
+            "POST",
+            "/admin/broadcasts/audience",
+            Some(
+                json!({ "segment": { "fields": [{ "type": "score", "op": "gte", "value": 1 }] } }),
+            ),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"]["field"], "segment.fields[0].type");
+    Ok(())
+}

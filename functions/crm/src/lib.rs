@@ -1,6 +1,7 @@
 //! Tsunagu's CRM library. Every Lambda binary and the local stack call into it: the binaries
 //! only build clients once and lend them to the handlers here.
 pub mod admin_api;
+pub mod broadcasts;
 pub mod bus;
 mod chat;
 pub mod clock;
@@ -18,6 +19,7 @@ pub mod job;
 pub mod line;
 pub mod outbound;
 pub mod outbox;
+pub mod reactivation;
 pub mod scheduled_sends;
 pub mod secret;
 pub mod store;

@@ -1,4 +1,5 @@
-//! Broadcasts through the admin API: create (now or at a time), list, report, cancel.
+//! Broadcasts through the admin API: create (now or at a time), list, report, cancel, and the
+//! audience a segment would reach. The rules live in `crate::broadcasts`, shared with the console.
 use axum::{
     Json,
     body::Bytes,
@@ -6,28 +7,16 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::Caller;
 use crate::{
+    broadcasts,
     deps::Deps,
-    domain::{
-        Tenant,
-        broadcast::{Broadcast, BroadcastRequest, BroadcastState, Progress},
-    },
+    domain::broadcast::{Broadcast, BroadcastRequest, Segment},
     http::{CrmError, parse_json},
 };
-
-async fn broadcast(deps: &Deps, t: &Tenant, id: &str) -> Result<Broadcast, CrmError> {
-    // Broadcast ids are UUIDs: anything else names none.
-    if uuid::Uuid::try_parse(id).is_err() {
-        return Err(CrmError::NotFound("broadcast"));
-    }
-    deps.store
-        .broadcast(&t.id, id)
-        .await?
-        .ok_or(CrmError::NotFound("broadcast"))
-}
 
 /// `POST /admin/broadcasts`: to everyone or a segment, now or at `sendAt`.
 pub(super) async fn create(
@@ -36,23 +25,7 @@ pub(super) async fn create(
     body: Bytes,
 ) -> Result<Response, CrmError> {
     let request: BroadcastRequest = parse_json(&body)?;
-    request.validate()?;
-    let now = deps.clock.now();
-    let b = Broadcast {
-        tenant: t.id.clone(),
-        id: uuid::Uuid::new_v4().simple().to_string(),
-        next_due_at: Some(request.send_at.unwrap_or(now).max(now)),
-        request,
-        state: BroadcastState::Scheduled,
-        created_at: now,
-        progress: Progress::default(),
-        cursor: None,
-        listed_all: false,
-        pending: None,
-        finished_at: None,
-    };
-    deps.store.create_broadcast(&b).await?;
-    tracing::info!(tenant = %t.id, broadcast = %b.id, "broadcast scheduled");
+    let b = broadcasts::schedule(&deps, &t, request).await?;
     Ok((StatusCode::CREATED, Json(b)).into_response())
 }
 
@@ -71,8 +44,7 @@ pub(super) async fn report(
     State(deps): State<Deps>,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, CrmError> {
-    let b = broadcast(&deps, &t, &id).await?;
-    let chunks = deps.store.broadcast_chunks(&t.id, &id).await?;
+    let (b, chunks) = broadcasts::report(&deps, &t, &id).await?;
     Ok(Json(json!({ "broadcast": b, "chunks": chunks })))
 }
 
@@ -81,15 +53,24 @@ pub(super) async fn cancel(
     State(deps): State<Deps>,
     Path(id): Path<String>,
 ) -> Result<Json<Broadcast>, CrmError> {
-    let b = broadcast(&deps, &t, &id).await?;
-    if b.state == BroadcastState::Cancelled {
-        return Ok(Json(b));
-    }
-    if !deps.store.cancel_broadcast(&b, deps.clock.now()).await? {
-        return Err(CrmError::Conflict(
-            "the broadcast has already started; it can no longer be cancelled".into(),
-        ));
-    }
-    let b = broadcast(&deps, &t, &id).await?;
-    Ok(Json(b))
+    Ok(Json(broadcasts::cancel(&deps, &t, &id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AudienceRequest {
+    #[serde(default)]
+    segment: Segment,
+}
+
+/// `POST /admin/broadcasts/audience` with `{segment}`: `{count}`, the friends a broadcast to
+/// that segment would reach if sent now (the daily cap aside).
+pub(super) async fn audience(
+    t: Caller,
+    State(deps): State<Deps>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, CrmError> {
+    let AudienceRequest { segment } = parse_json(&body)?;
+    let count = broadcasts::audience(&deps, &t, &segment).await?;
+    Ok(Json(json!({ "count": count })))
 }

@@ -100,6 +100,7 @@ pub fn router(deps: Deps) -> Router {
             "/admin/broadcasts",
             post(broadcasts::create).get(broadcasts::list),
         )
+        .route("/admin/broadcasts/audience", post(broadcasts::audience))
         .route("/admin/broadcasts/{id}", get(broadcasts::report))
         .route("/admin/broadcasts/{id}/cancel", post(broadcasts::cancel))
         .route(

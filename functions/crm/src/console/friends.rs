@@ -404,7 +404,7 @@ fn back_to(u: &LineUserId) -> Response {
 }
 
 /// A state or status as the API spells it (`active`, `sent`, `failed`…).
-fn wire_name(v: &impl serde::Serialize) -> String {
+pub(super) fn wire_name(v: &impl serde::Serialize) -> String {
     serde_json::to_value(v)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))

@@ -7,11 +7,13 @@
 //! [`html`]; each page struct holds `l: &'static Labels` and `me: Option<Chrome>` for
 //! `base.html`.
 mod auth;
+mod broadcasts;
 mod fields;
 mod filtered;
 mod friends;
 mod labels;
 mod pages;
+mod reports;
 mod staff;
 mod tags;
 
@@ -30,6 +32,7 @@ pub use auth::{
     Editor, FORM_COOKIE, Guard, LOGIN_PATH, Owner, Posted, PostedAnonymously, SESSION_COOKIE,
     SESSION_LIFETIME, Staff,
 };
+pub use broadcasts::BROADCAST_JS_URL;
 pub use labels::{LANG_COOKIE, Labels, Lang};
 pub use pages::{LOGIN_ATTEMPTS, LOGIN_WINDOW, password_digest};
 pub use staff::INVITATION_LIFETIME;
@@ -77,6 +80,25 @@ pub fn router(deps: Deps) -> Router {
         .route("/console/tags/remove", post(tags::remove))
         .route("/console/fields", get(fields::list).post(fields::define))
         .route("/console/fields/remove", post(fields::remove))
+        // Broadcasts and reports
+        .route(
+            "/console/broadcasts",
+            get(broadcasts::list).post(broadcasts::create),
+        )
+        .route("/console/broadcasts/new", get(broadcasts::new))
+        .route("/console/broadcasts/audience", post(broadcasts::audience))
+        .route("/console/assets/broadcast.js", get(broadcasts::script))
+        .route("/console/broadcasts/{id}", get(broadcasts::one))
+        .route("/console/broadcasts/{id}/cancel", post(broadcasts::cancel))
+        .route("/console/reports", get(reports::page))
+        .route(
+            "/console/reports/broadcasts.csv",
+            get(reports::broadcasts_csv),
+        )
+        .route(
+            "/console/reports/reactivation.csv",
+            get(reports::reactivation_csv),
+        )
         .route("/console/staff", get(staff::list).post(staff::invite))
         .route("/console/staff/{id}/remove", post(staff::remove))
         // An HTML 404 for any other console path (the merged JSON API owns the fallback).

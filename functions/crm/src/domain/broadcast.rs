@@ -41,6 +41,11 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// The first part that cannot be evaluated as written (a score, a field without a value).
+    pub fn validate(&self, path: &str) -> Result<(), FieldError> {
+        validate_conditions(&self.fields, &format!("{path}.fields"), Scope::Friend)
+    }
+
     pub fn matches(&self, f: &Friend) -> bool {
         !f.blocked
             && self.all_tags.iter().all(|t| f.has_tag(t))
@@ -72,7 +77,7 @@ pub struct BroadcastRequest {
 impl BroadcastRequest {
     pub fn validate(&self) -> Result<(), FieldError> {
         check_name("name", &self.name)?;
-        validate_conditions(&self.segment.fields, "segment.fields", Scope::Friend)?;
+        self.segment.validate("segment")?;
         validate_messages(&self.messages, "messages")
     }
 }

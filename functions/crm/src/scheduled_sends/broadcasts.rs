@@ -18,7 +18,7 @@ use crate::{
     },
     http::CrmError,
     line::client::{LineError, SendOutcome},
-    store::{BroadcastClaim, ChunkRecord, FriendFilter},
+    store::{BroadcastClaim, ChunkRecord},
 };
 
 /// The tick stops starting chunks after this, leaving the rest due at once for the next tick
@@ -113,15 +113,7 @@ async fn plan_chunk(
     now: Timestamp,
 ) -> Result<(), CrmError> {
     let seg = &b.request.segment;
-    // What DynamoDB can filter it filters; the rest (any-of tags, fields, routes) is checked here.
-    let filter = FriendFilter {
-        has_tags: seg.all_tags.clone(),
-        lacks_tags: seg.none_tags.clone(),
-        followed_from: seg.followed_from,
-        followed_until: seg.followed_to,
-        blocked: Some(false),
-        ..FriendFilter::default()
-    };
+    let filter = crate::broadcasts::friend_filter(seg);
     let page = deps
         .store
         .list_friends(&b.tenant, &filter, MAX_MULTICAST, b.cursor.as_deref())
