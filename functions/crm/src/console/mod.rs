@@ -7,9 +7,11 @@
 //! [`html`]; each page struct holds `l: &'static Labels` and `me: Option<Chrome>` for
 //! `base.html`.
 mod auth;
+mod definitions;
 mod friends;
 mod labels;
 mod pages;
+mod scenarios;
 mod staff;
 mod tags;
 
@@ -32,7 +34,14 @@ pub use labels::{LANG_COOKIE, Labels, Lang};
 pub use pages::{LOGIN_ATTEMPTS, LOGIN_WINDOW, password_digest};
 pub use staff::INVITATION_LIFETIME;
 
-use crate::{deps::Deps, store::StoreError};
+use crate::{
+    deps::Deps,
+    domain::{
+        auto_reply::AutoReply, scenario::ScenarioDefinition, survey::SurveyDefinition,
+        tag_rule::TagRule,
+    },
+    store::StoreError,
+};
 
 /// The one stylesheet, embedded in the binary.
 const APP_CSS: &str = include_str!("../../templates/console/app.css");
@@ -71,6 +80,75 @@ pub fn router(deps: Deps) -> Router {
         )
         .route("/console/tags", get(tags::list).post(tags::define))
         .route("/console/tags/remove", post(tags::remove))
+        // Definition pages
+        .route(
+            "/console/scenarios",
+            get(definitions::list::<ScenarioDefinition>)
+                .post(definitions::create::<ScenarioDefinition>),
+        )
+        .route(
+            "/console/scenarios/new",
+            get(definitions::new::<ScenarioDefinition>),
+        )
+        .route(
+            "/console/scenarios/{id}",
+            get(scenarios::one).post(definitions::update::<ScenarioDefinition>),
+        )
+        .route(
+            "/console/scenarios/{id}/delete",
+            post(definitions::delete::<ScenarioDefinition>),
+        )
+        .route(
+            "/console/scenarios/{id}/test-send",
+            post(scenarios::test_send),
+        )
+        .route("/console/scenarios/{id}/migrate", post(scenarios::migrate))
+        .route(
+            "/console/surveys",
+            get(definitions::list::<SurveyDefinition>)
+                .post(definitions::create::<SurveyDefinition>),
+        )
+        .route(
+            "/console/surveys/new",
+            get(definitions::new::<SurveyDefinition>),
+        )
+        .route(
+            "/console/surveys/{id}",
+            get(definitions::one::<SurveyDefinition>).post(definitions::update::<SurveyDefinition>),
+        )
+        .route(
+            "/console/surveys/{id}/delete",
+            post(definitions::delete::<SurveyDefinition>),
+        )
+        .route(
+            "/console/auto-replies",
+            get(definitions::list::<AutoReply>).post(definitions::create::<AutoReply>),
+        )
+        .route(
+            "/console/auto-replies/new",
+            get(definitions::new::<AutoReply>),
+        )
+        .route(
+            "/console/auto-replies/{id}",
+            get(definitions::one::<AutoReply>).post(definitions::update::<AutoReply>),
+        )
+        .route(
+            "/console/auto-replies/{id}/delete",
+            post(definitions::delete::<AutoReply>),
+        )
+        .route(
+            "/console/rules",
+            get(definitions::list::<TagRule>).post(definitions::create::<TagRule>),
+        )
+        .route("/console/rules/new", get(definitions::new::<TagRule>))
+        .route(
+            "/console/rules/{id}",
+            get(definitions::one::<TagRule>).post(definitions::update::<TagRule>),
+        )
+        .route(
+            "/console/rules/{id}/delete",
+            post(definitions::delete::<TagRule>),
+        )
         .route("/console/staff", get(staff::list).post(staff::invite))
         .route("/console/staff/{id}/remove", post(staff::remove))
         // An HTML 404 for any other console path (the merged JSON API owns the fallback).

@@ -10,6 +10,7 @@ pub mod enrollment;
 pub mod field_error;
 pub mod friend;
 pub mod ids;
+pub mod journey;
 pub mod link;
 pub mod message;
 pub mod public_url;
