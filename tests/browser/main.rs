@@ -296,6 +296,7 @@ async fn screenshots_of_every_page() -> anyhow::Result<()> {
                 "自動応答",
             ),
             ("rules", "/console/rules".to_owned(), "タグルール"),
+            ("dormancy", "/console/dormancy".to_owned(), "再来店レポート"),
         ] {
             browser.go(&path).await?;
             browser.wait_for_text(text).await?;

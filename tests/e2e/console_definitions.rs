@@ -416,3 +416,57 @@ async fn console_a_viewer_reads_definitions_but_cannot_change_them() -> anyhow::
     assert_eq!(saved["version"], 1);
     Ok(())
 }
+
+#[tokio::test]
+async fn console_dormancy_settings_are_saved_as_the_api_saves_them() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let owner = owner(&env).await?;
+    let page = owner.get("/console/dormancy").await?;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("休眠30日"),
+        "the defaults: {}",
+        page.body
+    );
+    assert!(page.body.contains("再来店レポート"));
+
+    // A scenario that does not exist yet is refused at its field, the text kept.
+    let yaml =
+        "tiers:\n  - { days: 45, tag: 休眠45日, scenario: comeback }\nreturnWindowDays: 21\n";
+    let page = owner
+        .submit(
+            "/console/dormancy",
+            "/console/dormancy",
+            &[("definition", yaml)],
+        )
+        .await?;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.body.contains("<code>tiers[0].scenario</code>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("休眠45日"));
+
+    let (status, body) = env
+        .put_scenario_yaml(
+            "comeback",
+            "id: comeback\nname: おかえり\ntrigger: { type: manual }\nsteps:\n  - id: hi\n    messages: [{ type: text, text: お久しぶりです }]\n",
+        )
+        .await?;
+    assert!(status.is_success(), "{body}");
+    let page = owner
+        .submit(
+            "/console/dormancy",
+            "/console/dormancy",
+            &[("definition", yaml)],
+        )
+        .await?;
+    assert!(page.redirects_to("/console/dormancy?saved=1"), "{page:?}");
+    let (_, saved) = env.marketer("GET", "/admin/dormancy", None).await?;
+    assert_eq!(saved["tiers"][0]["days"], 45);
+    assert_eq!(saved["returnWindowDays"], 21);
+    let page = owner.get("/console/dormancy?saved=1").await?;
+    assert!(page.body.contains("保存しました") && page.body.contains("再来店の判定期間：21日"));
+    Ok(())
+}

@@ -9,6 +9,7 @@ pub mod console;
 pub mod definitions;
 pub mod deps;
 pub mod domain;
+pub mod dormancy_settings;
 pub mod dormancy_sweep;
 pub mod enrollments;
 pub mod forms;

@@ -262,7 +262,7 @@ pub(super) async fn find<D: Editable>(
 #[derive(Debug, Deserialize)]
 pub(super) struct DefinitionForm {
     #[serde(default)]
-    definition: String,
+    pub definition: String,
 }
 
 /// `POST /console/{kind}`: a new definition (its id must not be taken).

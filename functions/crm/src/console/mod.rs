@@ -8,6 +8,7 @@
 //! `base.html`.
 mod auth;
 mod definitions;
+mod dormancy;
 mod friends;
 mod labels;
 mod pages;
@@ -148,6 +149,10 @@ pub fn router(deps: Deps) -> Router {
         .route(
             "/console/rules/{id}/delete",
             post(definitions::delete::<TagRule>),
+        )
+        .route(
+            "/console/dormancy",
+            get(dormancy::page).post(dormancy::save),
         )
         .route("/console/staff", get(staff::list).post(staff::invite))
         .route("/console/staff/{id}/remove", post(staff::remove))
