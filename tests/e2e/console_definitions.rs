@@ -354,6 +354,20 @@ async fn console_surveys_auto_replies_and_tag_rules_save_and_delete_through_one_
             "{kind}: {}",
             shown.body
         );
+        if kind == "surveys" {
+            // A friend's signed form link, to paste into a message by hand.
+            let u = new_user();
+            env.follow(&u).await?;
+            let linked = owner.get(&format!("{one}?user_id={u}")).await?;
+            let expected = format!("/forms/{}/visit?f={u}", env.tenant.id);
+            assert!(linked.body.contains(&expected), "{}", linked.body);
+            let unknown = owner.get(&format!("{one}?user_id={}", new_user())).await?;
+            assert!(
+                unknown
+                    .body
+                    .contains("この LINE ユーザーIDの友だちはいません")
+            );
+        }
 
         let page = owner.submit(&one, &format!("{one}/delete"), &[]).await?;
         assert!(page.redirects_to(&list), "{kind}: {page:?}");
@@ -407,6 +421,19 @@ async fn console_a_viewer_reads_definitions_but_cannot_change_them() -> anyhow::
         (
             "/console/rules",
             vec![("csrf", csrf.as_str()), ("definition", "id: x")],
+        ),
+        (
+            "/console/dormancy",
+            vec![("csrf", csrf.as_str()), ("definition", "tiers: []")],
+        ),
+        (
+            "/console/scenarios/spring/test-send",
+            vec![
+                ("csrf", csrf.as_str()),
+                ("step", "hello"),
+                ("user_id", "U00000000000000000000000000000001"),
+                ("key", "6f1d5a0e-8c2b-4e57-9a43-2b7c1d0ef3a9"),
+            ],
         ),
     ] {
         let refused = viewer.post(path, &fields).await?;

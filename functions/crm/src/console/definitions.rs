@@ -5,7 +5,7 @@
 //! address, its title and how a row reads ([`Editable`]).
 use askama::Template;
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
@@ -17,10 +17,11 @@ use crate::{
     definitions::{Format, Kept, Saved, read},
     deps::Deps,
     domain::{
+        LineUserId,
         auto_reply::{AutoReply, Match},
         field_error::FieldError,
         scenario::ScenarioDefinition,
-        survey::{Delivery, SurveyDefinition},
+        survey::{Delivery, SurveyDefinition, SurveyId},
         tag_rule::TagRule,
     },
     http::CrmError,
@@ -39,6 +40,8 @@ pub(super) trait Editable: Kept {
     fn title(l: &Labels) -> &'static str;
     /// The list row's name and summary.
     fn describe(&self, l: &Labels) -> (String, String);
+    /// Whether its page offers a friend's signed web-form link (surveys).
+    const HAS_FORM: bool = false;
 }
 
 impl Editable for ScenarioDefinition {
@@ -60,6 +63,7 @@ impl Editable for ScenarioDefinition {
 
 impl Editable for SurveyDefinition {
     const PATH: &'static str = "surveys";
+    const HAS_FORM: bool = true;
     const EXAMPLE: &'static str = "id: hearing\nname: 登録アンケート\nquestions:\n  - id: age\n    type: singleChoice\n    text: 年代を教えてください\n    choices:\n      - { id: 20s, label: 20代, addTags: [20代] }\n      - { id: 30s, label: 30代, addTags: [30代] }\n";
     fn title(l: &Labels) -> &'static str {
         l.survey_list
@@ -193,6 +197,14 @@ struct EditorPage {
     heading: String,
     version: String,
     editor: TextEditor,
+    form_link: Option<FormLink>,
+}
+
+/// A friend's signed link to a survey's web form, to paste into a message by hand.
+struct FormLink {
+    user_id: String,
+    url: String,
+    error: &'static str,
 }
 
 fn editor_page<D: Editable>(
@@ -212,6 +224,7 @@ fn editor_page<D: Editable>(
         heading,
         version: version.map(|v| v.to_string()).unwrap_or_default(),
         editor,
+        form_link: None,
     }
 }
 
@@ -232,16 +245,63 @@ pub(super) async fn new<D: Editable>(staff: Editor) -> Result<Response, ConsoleE
     Ok(html(StatusCode::OK, &page))
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct OneQuery {
+    /// The friend whose form link is asked for (surveys).
+    #[serde(default)]
+    user_id: String,
+}
+
 /// `GET /console/{kind}/{id}`: the saved definition in the editor.
 pub(super) async fn one<D: Editable>(
     staff: Staff,
     State(deps): State<Deps>,
     Path(id): Path<String>,
+    Query(q): Query<OneQuery>,
 ) -> Result<Response, ConsoleError> {
     let saved = find::<D>(&deps, &staff, &id).await?;
     let (name, _) = saved.definition.describe(staff.lang.labels());
-    let page = editor_page::<D>(&staff, name, saved.version, TextEditor::of(&saved));
+    let mut page = editor_page::<D>(&staff, name, saved.version, TextEditor::of(&saved));
+    if D::HAS_FORM {
+        page.form_link = Some(form_link(&deps, &staff, &id, q.user_id.trim()).await?);
+    }
     Ok(html(StatusCode::OK, &page))
+}
+
+/// The friend's signed link to survey `id`'s form, as `GET /admin/surveys/{id}/link` makes it.
+async fn form_link(
+    deps: &Deps,
+    staff: &Staff,
+    id: &str,
+    user_id: &str,
+) -> Result<FormLink, ConsoleError> {
+    let l = staff.lang.labels();
+    let mut link = FormLink {
+        user_id: user_id.to_owned(),
+        url: String::new(),
+        error: "",
+    };
+    if user_id.is_empty() {
+        return Ok(link);
+    }
+    let (Ok(user), Ok(survey)) = (LineUserId::parse(user_id), SurveyId::parse(id)) else {
+        link.error = l.bad_user_id;
+        return Ok(link);
+    };
+    if deps
+        .store
+        .get_friend(&staff.tenant.id, &user)
+        .await?
+        .is_none()
+    {
+        link.error = l.friend_not_found;
+        return Ok(link);
+    }
+    match crate::forms::link(deps, &staff.tenant, &survey, &user) {
+        Some(url) => link.url = url,
+        None => link.error = l.form_link_unavailable,
+    }
+    Ok(link)
 }
 
 /// The saved definition `id`, or the not-found page.

@@ -203,6 +203,8 @@ pub struct Labels {
     pub rate: &'static str,
     pub return_window_days: &'static str,
     pub form_link: &'static str,
+    pub show_link: &'static str,
+    pub form_link_unavailable: &'static str,
 }
 
 impl Labels {
@@ -385,6 +387,8 @@ static JA: Labels = Labels {
     rate: "再来店率",
     return_window_days: "再来店の判定期間：{days}日",
     form_link: "フォームのリンク",
+    show_link: "リンクを表示",
+    form_link_unavailable: "公開URL（PUBLIC_BASE_URL）が設定されていないため、リンクを作れません",
 };
 
 static EN: Labels = Labels {
@@ -550,4 +554,6 @@ static EN: Labels = Labels {
     rate: "Rate",
     return_window_days: "Return window: {days} days",
     form_link: "Form link",
+    show_link: "Show link",
+    form_link_unavailable: "No public address (PUBLIC_BASE_URL) is configured, so no link can be made",
 };
