@@ -205,6 +205,13 @@ pub struct Labels {
     pub form_link: &'static str,
     pub show_link: &'static str,
     pub form_link_unavailable: &'static str,
+    pub has_tag_named: &'static str,
+    pub lacks_tag_named: &'static str,
+    pub purchase_count: &'static str,
+    pub purchase_total: &'static str,
+    pub op_contains: &'static str,
+    pub op_exists: &'static str,
+    pub op_missing: &'static str,
 }
 
 impl Labels {
@@ -389,6 +396,13 @@ static JA: Labels = Labels {
     form_link: "フォームのリンク",
     show_link: "リンクを表示",
     form_link_unavailable: "公開URL（PUBLIC_BASE_URL）が設定されていないため、リンクを作れません",
+    has_tag_named: "タグ「{tag}」あり",
+    lacks_tag_named: "タグ「{tag}」なし",
+    purchase_count: "購入回数",
+    purchase_total: "購入金額",
+    op_contains: "を含む",
+    op_exists: "あり",
+    op_missing: "なし",
 };
 
 static EN: Labels = Labels {
@@ -556,4 +570,11 @@ static EN: Labels = Labels {
     form_link: "Form link",
     show_link: "Show link",
     form_link_unavailable: "No public address (PUBLIC_BASE_URL) is configured, so no link can be made",
+    has_tag_named: "has tag {tag}",
+    lacks_tag_named: "lacks tag {tag}",
+    purchase_count: "Purchases",
+    purchase_total: "Spent",
+    op_contains: "contains",
+    op_exists: "is set",
+    op_missing: "is missing",
 };

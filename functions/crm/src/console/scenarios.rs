@@ -23,6 +23,7 @@ use crate::{
     deps::Deps,
     domain::{
         Friend, LineUserId, TagName,
+        condition::{Condition, FieldOp},
         journey::{JourneyEnd, Passage},
         scenario::{OnUnmet, ScenarioDefinition, ScenarioId, StepDefinition, StopRule, Trigger},
         schedule::{Anchor, Delay, Timing},
@@ -89,6 +90,35 @@ fn delay_words(d: &Delay, l: &Labels) -> String {
     .map(|(n, unit)| format!("{n}{unit}"))
     .collect::<Vec<_>>()
     .join(" ")
+}
+
+/// A step's condition in words: 「タグ「VIP」あり」, 「購入回数 ≥ 2」.
+fn condition_words(c: &Condition, l: &Labels) -> String {
+    let op = |op: &FieldOp| match op {
+        FieldOp::Eq => "=",
+        FieldOp::Ne => "≠",
+        FieldOp::Gt => ">",
+        FieldOp::Gte => "≥",
+        FieldOp::Lt => "<",
+        FieldOp::Lte => "≤",
+        FieldOp::Contains => l.op_contains,
+        FieldOp::Exists => l.op_exists,
+        FieldOp::Missing => l.op_missing,
+    };
+    match c {
+        Condition::HasTag { tag } => fill(l.has_tag_named, &[("tag", tag.as_str())]),
+        Condition::LacksTag { tag } => fill(l.lacks_tag_named, &[("tag", tag.as_str())]),
+        Condition::Field { name, op: o, value } => {
+            format!("{name} {} {}", op(o), value.as_deref().unwrap_or_default())
+        }
+        Condition::PurchaseCount { op: o, value } => {
+            format!("{} {} {value}", l.purchase_count, op(o))
+        }
+        Condition::PurchaseTotal { op: o, value } => {
+            format!("{} {} ¥{value}", l.purchase_total, op(o))
+        }
+        Condition::Score { op: o, value } => format!("{} {} {value}", l.score, op(o)),
+    }
 }
 
 fn stop_rule_words(r: &StopRule, l: &Labels) -> String {
@@ -179,11 +209,7 @@ impl StepView {
         Self {
             id: s.id.to_string(),
             timing: timing_words(&s.timing, l),
-            conditions: s
-                .conditions
-                .iter()
-                .map(|c| serde_json::to_string(c).unwrap_or_default())
-                .collect(),
+            conditions: s.conditions.iter().map(|c| condition_words(c, l)).collect(),
             on_unmet,
             transactional: s.transactional,
             survey: s
@@ -486,4 +512,57 @@ pub(super) async fn migrate(
         .map_err(internal)?
         .ok_or(ConsoleError::NotFound)?;
     Ok(Redirect::to(&format!("/console/scenarios/{id}")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::Lang;
+
+    fn step(yaml: &str) -> StepDefinition {
+        serde_yaml_ng::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn a_step_reads_in_the_marketers_words() {
+        let (ja, en) = (Lang::Ja.labels(), Lang::En.labels());
+        let s = step(
+            "id: coupon\ntiming: { day: 3, at: \"10:00\" }\nconditions:\n  - { type: lacksTag, tag: 購入済み }\n  - { type: purchaseCount, op: gte, value: 2 }\nonUnmet: { type: goto, step: tips }\nmessages: [{ type: text, text: x }]\n",
+        );
+        let view = StepView::of(&s, ja);
+        assert_eq!(view.timing, "登録日から3日後の10:00");
+        assert_eq!(view.conditions, ["タグ「購入済み」なし", "購入回数 ≥ 2"]);
+        assert_eq!(view.on_unmet, "ステップ tips へ分岐");
+        assert_eq!(
+            StepView::of(&s, en).timing,
+            "day 3 after enrollment at 10:00"
+        );
+        let later = step(
+            "id: later\ntiming: { after: { days: 1, hours: 2 }, from: previous }\nmessages: [{ type: text, text: x }]\n",
+        );
+        assert_eq!(
+            StepView::of(&later, ja).timing,
+            "前のステップから1日 2時間後"
+        );
+    }
+
+    #[test]
+    fn messages_become_bubbles_with_their_buttons_and_quick_replies() {
+        let messages: Vec<Value> = serde_json::from_str(
+            r#"[{"type": "text", "text": "どれ?", "quickReply": {"items": [
+                  {"type": "action", "action": {"type": "message", "label": "A", "text": "a"}}]}},
+                {"type": "image", "originalContentUrl": "https://x/a.jpg", "previewImageUrl": "https://x/b.jpg"},
+                {"type": "template", "altText": "選択", "template": {"type": "buttons", "text": "選んでください",
+                  "actions": [{"type": "postback", "label": "予約", "data": "d"}]}},
+                {"type": "flex", "altText": "クーポン", "contents": {}}]"#,
+        )
+        .unwrap();
+        let b = bubbles(&messages, Lang::Ja.labels());
+        assert_eq!((b[0].class, b[0].text.as_str()), ("text", "どれ?"));
+        assert_eq!(b[0].quick_replies, ["A"]);
+        assert_eq!((b[1].class, b[1].text.as_str()), ("media", "画像"));
+        assert_eq!(b[2].actions, ["予約"]);
+        assert_eq!(b[2].text, "選んでください");
+        assert_eq!(b[3].text, "クーポン");
+    }
 }
