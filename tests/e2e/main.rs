@@ -9,6 +9,7 @@ mod console_definitions;
 mod console_friends;
 mod dormancy;
 mod hostile;
+mod journey;
 mod links;
 mod outbox;
 mod purchases;
