@@ -53,7 +53,7 @@ impl Editable for ScenarioDefinition {
     fn describe(&self, l: &Labels) -> (String, String) {
         let summary = format!(
             "{} · {} {}",
-            super::scenarios::trigger_words(&self.trigger, l),
+            super::words::trigger_words(&self.trigger, l),
             self.steps.len(),
             l.steps_unit
         );

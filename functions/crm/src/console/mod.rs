@@ -15,6 +15,7 @@ mod pages;
 mod scenarios;
 mod staff;
 mod tags;
+mod words;
 
 use std::sync::LazyLock;
 
