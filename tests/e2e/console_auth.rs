@@ -468,3 +468,31 @@ async fn console_operator_creates_the_first_owner() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A browser that chose English keeps it before signing in and on error pages.
+#[tokio::test]
+async fn console_english_is_kept_on_the_sign_in_and_error_pages() -> anyhow::Result<()> {
+    let env = TestEnv::start().await?;
+    let browser = env.browser();
+    browser.set_cookie("tsunagu_lang", "en");
+    let login = browser.get("/console/login").await?;
+    assert!(login.body.contains("lang=\"en\"") && login.body.contains("Sign in"));
+    let wrong = browser
+        .sign_in("nobody@shop.example", "not the password")
+        .await?;
+    assert!(
+        wrong.body.contains("Wrong email or password"),
+        "{}",
+        wrong.body
+    );
+    let missing = browser.get("/console/invite/not-a-token").await?;
+    assert!(
+        missing.body.contains("invalid or has expired"),
+        "{}",
+        missing.body
+    );
+    let lost = browser.get("/console/no/such/page").await?;
+    assert_eq!(lost.status, StatusCode::NOT_FOUND);
+    assert!(lost.body.contains("Page not found"));
+    Ok(())
+}

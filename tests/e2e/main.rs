@@ -5,6 +5,7 @@ mod always_open;
 mod api_keys;
 mod broadcasts;
 mod console_auth;
+mod console_dashboard;
 mod console_definitions;
 mod console_friends;
 mod dormancy;

@@ -291,6 +291,7 @@ const EXPIRING: &[&str] = &[
     "staff_session",
     "staff_invitation",
     "login_attempts",
+    "day_count",
 ];
 
 #[tokio::test]
@@ -393,6 +394,8 @@ async fn every_item_follows_one_naming_rule_and_expiring_ones_carry_the_tables_t
         "api_key_count",
         "staff",
         "staff_email",
+        "friend_count",
+        "tag_count",
     ] {
         assert!(
             seen_entities.contains(entity),

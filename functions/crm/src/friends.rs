@@ -159,3 +159,72 @@ async fn modify(
 pub fn busy_friend() -> CrmError {
     CrmError::Conflict("the friend is being changed concurrently; try again".into())
 }
+
+/// A tag change for every friend a filter selects (the console's bulk action, the API's).
+#[derive(Debug, Clone)]
+pub enum BulkTagging {
+    Add(TagName),
+    Remove(TagName),
+}
+
+/// How far a bulk change got: friends changed by this call, and where the next call resumes
+/// (None: every selected friend is done).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkProgress {
+    pub updated: usize,
+    pub cursor: Option<String>,
+}
+
+/// Friends one call changes at most: a few seconds of writes, far inside the function's
+/// timeout; the caller continues from the cursor it gets back.
+pub const BULK_BATCH: usize = 500;
+/// Friends changed at once (each is its own transaction).
+const BULK_AT_ONCE: usize = 8;
+
+/// Tags or untags, page by page in follow order, the friends `filter` selects, from `cursor`.
+/// Each friend changes through [`tag_friend`] / [`untag_friend`], so rules, events and counts
+/// follow as for one friend; a repeated call changes nothing twice.
+pub async fn bulk_tag(
+    deps: &Deps,
+    t: &Tenant,
+    filter: &crate::store::FriendFilter,
+    change: &BulkTagging,
+    cursor: Option<&str>,
+) -> Result<BulkProgress, CrmError> {
+    use futures::{StreamExt, TryStreamExt};
+    let mut progress = BulkProgress {
+        updated: 0,
+        cursor: cursor.map(str::to_owned),
+    };
+    loop {
+        let page = deps
+            .store
+            .list_friends(&t.id, filter, 100, progress.cursor.as_deref())
+            .await?;
+        let users: Vec<LineUserId> = page.friends.into_iter().map(|f| f.user_id).collect();
+        let changes: Vec<_> = users.iter().map(|u| retag(deps, t, change, u)).collect();
+        futures::stream::iter(changes)
+            .buffer_unordered(BULK_AT_ONCE)
+            .try_collect::<Vec<()>>()
+            .await?;
+        progress.updated += users.len();
+        progress.cursor = page.cursor;
+        if progress.cursor.is_none() || progress.updated >= BULK_BATCH {
+            return Ok(progress);
+        }
+    }
+}
+
+async fn retag(
+    deps: &Deps,
+    t: &Tenant,
+    change: &BulkTagging,
+    u: &LineUserId,
+) -> Result<(), CrmError> {
+    match change {
+        BulkTagging::Add(tag) => tag_friend(deps, t, u, std::slice::from_ref(tag)).await?,
+        BulkTagging::Remove(tag) => untag_friend(deps, t, u, tag).await?,
+    };
+    Ok(())
+}

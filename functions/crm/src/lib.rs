@@ -6,6 +6,7 @@ mod chat;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod dashboard;
 pub mod definitions;
 pub mod deps;
 pub mod domain;

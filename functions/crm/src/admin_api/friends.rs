@@ -17,8 +17,12 @@ use super::{
 };
 use crate::{
     deps::Deps,
-    domain::{Friend, TagName, field_error::check_name},
-    friends::{set_friend_fields, tag_friend, untag_friend},
+    domain::{
+        Friend, TagName,
+        field_error::{check_name, check_note},
+        friend::check_field_name,
+    },
+    friends::{BulkProgress, BulkTagging, bulk_tag, set_friend_fields, tag_friend, untag_friend},
     http::{CrmError, parse_json},
     store::{FriendFilter, HistoryEntry},
 };
@@ -44,6 +48,14 @@ pub(super) struct FriendQuery {
     blocked: Option<bool>,
     #[serde(default)]
     name: Option<String>,
+    /// The friend's inflow route.
+    #[serde(default)]
+    route: Option<String>,
+    /// A custom field the friend has with the value `fieldValue`.
+    #[serde(default)]
+    field: Option<String>,
+    #[serde(default)]
+    field_value: Option<String>,
     #[serde(default)]
     limit: Option<usize>,
     #[serde(default)]
@@ -70,7 +82,86 @@ fn tag_list(field: &str, csv: Option<&str>) -> Result<Vec<TagName>, CrmError> {
     Ok(tags)
 }
 
-/// `GET /admin/friends?tags=&notTags=&followedFrom=&followedTo=&blocked=&name=&limit=&cursor=`
+impl FriendQuery {
+    fn filter(&self) -> Result<FriendFilter, CrmError> {
+        let name = self.name.clone().filter(|n| !n.is_empty());
+        if let Some(name) = &name {
+            check_name("name", name)?;
+        }
+        Ok(FriendFilter {
+            has_tags: tag_list("tags", self.tags.as_deref())?,
+            lacks_tags: tag_list("notTags", self.not_tags.as_deref())?,
+            followed_from: self.followed_from,
+            followed_until: self.followed_to,
+            blocked: self.blocked,
+            name_contains: name,
+            route: self.route.clone().filter(|r| !r.is_empty()),
+            fields: field_filter(self.field.as_deref(), self.field_value.as_deref())?,
+        })
+    }
+}
+
+/// `field` and `fieldValue` together: the friends whose custom field has that value.
+fn field_filter(
+    field: Option<&str>,
+    value: Option<&str>,
+) -> Result<Vec<(String, String)>, CrmError> {
+    match (field.filter(|f| !f.is_empty()), value) {
+        (None, _) => Ok(Vec::new()),
+        (Some(field), Some(value)) => {
+            check_field_name(field, "field")?;
+            check_note("fieldValue", value)?;
+            Ok(vec![(field.to_owned(), value.to_owned())])
+        }
+        (Some(_), None) => Err(CrmError::invalid("fieldValue", "give it with field")),
+    }
+}
+
+/// What a bulk tagging call does: exactly one of `add` and `remove`, from `cursor` if given.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct BulkTagsBody {
+    #[serde(default)]
+    add: Option<String>,
+    #[serde(default)]
+    remove: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// `POST /admin/friends/bulk-tags?tags=&notTags=&…` (the list's filters) with `{"add": tag}`
+/// or `{"remove": tag}`: changes at most `BULK_BATCH` friends and returns the cursor to go on
+/// from.
+pub(super) async fn bulk_tags(
+    t: Caller,
+    State(deps): State<Deps>,
+    query: Result<Query<FriendQuery>, QueryRejection>,
+    body: Bytes,
+) -> Result<Json<BulkProgress>, CrmError> {
+    let Query(q) = query.map_err(|e| CrmError::BadRequest(e.body_text()))?;
+    let body: BulkTagsBody = parse_json(&body)?;
+    let change = match (body.add.as_deref(), body.remove.as_deref()) {
+        (Some(tag), None) => BulkTagging::Add(parse_tag("add", tag)?),
+        (None, Some(tag)) => BulkTagging::Remove(parse_tag("remove", tag)?),
+        _ => {
+            return Err(CrmError::invalid(
+                "add",
+                "give exactly one of add and remove",
+            ));
+        }
+    };
+    let progress = bulk_tag(
+        &deps,
+        &t.tenant,
+        &q.filter()?,
+        &change,
+        body.cursor.as_deref(),
+    )
+    .await?;
+    Ok(Json(progress))
+}
+
+/// `GET /admin/friends?tags=&notTags=&followedFrom=&followedTo=&blocked=&name=&route=&field=&fieldValue=&limit=&cursor=`
 pub(super) async fn list(
     t: Caller,
     State(deps): State<Deps>,
@@ -84,17 +175,7 @@ pub(super) async fn list(
             format!("must be 1..={MAX_PAGE}"),
         ));
     }
-    if let Some(name) = q.name.as_deref().filter(|n| !n.is_empty()) {
-        check_name("name", name)?;
-    }
-    let filter = FriendFilter {
-        has_tags: tag_list("tags", q.tags.as_deref())?,
-        lacks_tags: tag_list("notTags", q.not_tags.as_deref())?,
-        followed_from: q.followed_from,
-        followed_until: q.followed_to,
-        blocked: q.blocked,
-        name_contains: q.name.filter(|n| !n.is_empty()),
-    };
+    let filter = q.filter()?;
     let page = deps
         .store
         .list_friends(&t.id, &filter, limit, q.cursor.as_deref())

@@ -63,6 +63,7 @@ pub fn router(deps: Deps) -> Router {
             delete(api_keys::revoke_for_tenant),
         )
         .route("/admin/tenant", get(tenants::own).patch(tenants::update))
+        .route("/admin/dashboard", get(tenants::dashboard))
         .route(
             "/admin/api-keys",
             post(api_keys::create).get(api_keys::list),
@@ -71,6 +72,7 @@ pub fn router(deps: Deps) -> Router {
         .route("/admin/tenant/quota/retry", post(deferred::retry_quota))
         .route("/admin/deferred", get(deferred::list))
         .route("/admin/friends", get(friends::list))
+        .route("/admin/friends/bulk-tags", post(friends::bulk_tags))
         .route("/admin/friends/{user_id}", get(friends::one))
         .route("/admin/friends/{user_id}/tags", post(friends::add_tags))
         .route(

@@ -150,6 +150,15 @@ pub(super) async fn own(t: Caller, State(deps): State<Deps>) -> Json<TenantView>
     Json(tenant_view(&deps, &t))
 }
 
+/// `GET /admin/dashboard`: the figures the console's dashboard shows.
+pub(super) async fn dashboard(
+    t: Caller,
+    State(deps): State<Deps>,
+) -> Result<Json<crate::dashboard::Dashboard>, CrmError> {
+    let now = deps.clock.now();
+    Ok(Json(crate::dashboard::load(&deps, &t.tenant, now).await?))
+}
+
 /// Settings a marketer changes: name, zone, delivery window, daily cap (`null` removes the cap),
 /// how long message texts are kept (`null`: as long as the history).
 #[derive(Debug, Deserialize)]

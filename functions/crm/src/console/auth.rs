@@ -13,7 +13,7 @@ use jiff::SignedDuration;
 use serde::{Deserialize, de::DeserializeOwned};
 use subtle::ConstantTimeEq;
 
-use super::{ConsoleError, LANG_COOKIE, Lang};
+use super::{ConsoleError, Lang};
 use crate::{
     deps::Deps,
     domain::{
@@ -158,9 +158,7 @@ pub(super) async fn signed_in(
     let Some(tenant) = deps.store.get_tenant(&member.tenant).await? else {
         return Ok(None);
     };
-    let lang = cookie(headers, LANG_COOKIE)
-        .and_then(Lang::parse)
-        .unwrap_or_default();
+    let lang = Lang::current();
     Ok(Some(Staff {
         tenant,
         member,

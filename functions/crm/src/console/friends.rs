@@ -15,10 +15,10 @@ use serde::Deserialize;
 use super::{Chrome, ConsoleError, Editor, Labels, Posted, Staff, html};
 use crate::{
     deps::Deps,
-    domain::{Friend, LineUserId, TagName, Tenant},
+    domain::{Friend, LineUserId, TagName, Tenant, friend::check_field_name},
     friends::{set_friend_fields, tag_friend, untag_friend},
     http::CrmError,
-    store::{FriendFilter, HistoryEntry},
+    store::{FriendFilter, HistoryEntry, StoreError},
 };
 
 /// Friends on one page of the list: a phone scrolls through 50 comfortably.
@@ -30,25 +30,57 @@ const HISTORY_SHOWN: usize = 30;
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct ListQuery {
     #[serde(default)]
-    tag: String,
+    pub(super) tag: String,
     #[serde(default)]
-    not_tag: String,
+    pub(super) not_tag: String,
     #[serde(default)]
-    name: String,
+    pub(super) name: String,
     /// "", "yes" or "no".
     #[serde(default)]
-    blocked: String,
+    pub(super) blocked: String,
     #[serde(default)]
-    cursor: Option<String>,
+    pub(super) route: String,
+    /// A custom field and the value it must have.
+    #[serde(default)]
+    pub(super) field: String,
+    #[serde(default)]
+    pub(super) field_value: String,
+    /// Follow dates, first and last day included (`2026-04-01`, the shop's zone).
+    #[serde(default)]
+    pub(super) from: String,
+    #[serde(default)]
+    pub(super) until: String,
+    #[serde(default)]
+    pub(super) cursor: Option<String>,
 }
 
 impl ListQuery {
-    fn filter(&self) -> Result<FriendFilter, ConsoleError> {
+    pub(super) fn filter(&self, zone: &TimeZone) -> Result<FriendFilter, ConsoleError> {
         let tag = |s: &str| -> Result<Vec<TagName>, ConsoleError> {
             match s.trim() {
                 "" => Ok(Vec::new()),
                 t => Ok(vec![TagName::parse(t).map_err(|_| ConsoleError::BadForm)?]),
             }
+        };
+        // A day's first instant; `until` takes the first instant of the day after, less 1 ms.
+        let day = |s: &str, after: i64| -> Result<Option<Timestamp>, ConsoleError> {
+            match s.trim() {
+                "" => Ok(None),
+                d => d
+                    .parse::<jiff::civil::Date>()
+                    .ok()
+                    .and_then(|d| d.checked_add(jiff::Span::new().days(after)).ok())
+                    .and_then(|d| d.to_zoned(zone.clone()).ok())
+                    .map(|z| Some(z.timestamp() - jiff::SignedDuration::from_millis(after)))
+                    .ok_or(ConsoleError::BadForm),
+            }
+        };
+        let field = self.field.trim();
+        let fields = if field.is_empty() {
+            Vec::new()
+        } else {
+            check_field_name(field, "field").map_err(|_| ConsoleError::BadForm)?;
+            vec![(field.to_owned(), self.field_value.trim().to_owned())]
         };
         Ok(FriendFilter {
             has_tags: tag(&self.tag)?,
@@ -59,17 +91,25 @@ impl ListQuery {
                 _ => None,
             },
             name_contains: Some(self.name.trim().to_owned()).filter(|n| !n.is_empty()),
-            ..FriendFilter::default()
+            route: Some(self.route.trim().to_owned()).filter(|r| !r.is_empty()),
+            fields,
+            followed_from: day(&self.from, 0)?,
+            followed_until: day(&self.until, 1)?,
         })
     }
 
-    /// The query of the next page: these filters and `cursor`.
-    fn next(&self, cursor: &str) -> String {
+    /// The query of the next page: these filters and `cursor` ("": the filters alone).
+    pub(super) fn next(&self, cursor: &str) -> String {
         let pairs = [
             ("tag", self.tag.as_str()),
             ("not_tag", self.not_tag.as_str()),
             ("name", self.name.as_str()),
             ("blocked", self.blocked.as_str()),
+            ("route", self.route.as_str()),
+            ("field", self.field.as_str()),
+            ("field_value", self.field_value.as_str()),
+            ("from", self.from.as_str()),
+            ("until", self.until.as_str()),
             ("cursor", cursor),
         ];
         url::form_urlencoded::Serializer::new(String::new())
@@ -95,6 +135,10 @@ struct ListPage {
     q: ListQuery,
     rows: Vec<Row>,
     next: Option<String>,
+    /// The filters as a query string, for the CSV link.
+    filters: String,
+    csrf: String,
+    can_edit: bool,
 }
 
 /// `GET /console/friends`
@@ -107,12 +151,14 @@ pub(super) async fn list(
     let zone = staff.tenant.time_zone();
     let page = deps
         .store
-        .list_friends(&staff.tenant.id, &q.filter()?, PAGE, q.cursor.as_deref())
+        .list_friends(
+            &staff.tenant.id,
+            &q.filter(&zone)?,
+            PAGE,
+            q.cursor.as_deref(),
+        )
         .await
-        .map_err(|e| match e {
-            crate::store::StoreError::BadCursor => ConsoleError::BadForm,
-            other => other.into(),
-        })?;
+        .map_err(CrmError::from)?;
     let rows = page
         .friends
         .iter()
@@ -130,9 +176,12 @@ pub(super) async fn list(
         &ListPage {
             l: staff.lang.labels(),
             me: Some(Chrome::of(&staff)),
+            filters: q.next(""),
             q,
             rows,
             next,
+            csrf: staff.csrf.clone(),
+            can_edit: staff.role.can_edit(),
         },
     ))
 }
@@ -345,7 +394,7 @@ fn wire_name(v: &impl serde::Serialize) -> String {
         .unwrap_or_default()
 }
 
-fn display_name(f: &Friend) -> String {
+pub(super) fn display_name(f: &Friend) -> String {
     f.profile
         .display_name
         .clone()
@@ -353,7 +402,7 @@ fn display_name(f: &Friend) -> String {
 }
 
 /// An instant as the shop reads it: its own zone, to the minute.
-fn local(at: Timestamp, zone: &TimeZone) -> String {
+pub(super) fn local(at: Timestamp, zone: &TimeZone) -> String {
     at.to_zoned(zone.clone())
         .strftime("%Y-%m-%d %H:%M")
         .to_string()
@@ -381,6 +430,8 @@ impl From<CrmError> for ConsoleError {
             CrmError::NotFound(_) => ConsoleError::NotFound,
             CrmError::Invalid { .. } | CrmError::BadRequest(_) => ConsoleError::BadForm,
             CrmError::Forbidden | CrmError::Unauthorized => ConsoleError::Forbidden,
+            // A tampered or foreign cursor in a form or link.
+            CrmError::Store(StoreError::BadCursor) => ConsoleError::BadForm,
             CrmError::Store(s) => ConsoleError::Store(s),
             other => ConsoleError::Internal(other.to_string()),
         }

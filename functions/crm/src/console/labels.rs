@@ -13,6 +13,21 @@ pub enum Lang {
 /// The cookie that keeps a browser's choice of language (Japanese unless it says `en`).
 pub const LANG_COOKIE: &str = "tsunagu_lang";
 
+tokio::task_local! {
+    static REQUEST_LANG: Lang;
+}
+
+/// Middleware: serves the request with the language its cookie names as [`Lang::current`].
+pub async fn with_request_language(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let lang = super::auth::cookie(req.headers(), LANG_COOKIE)
+        .and_then(Lang::parse)
+        .unwrap_or_default();
+    REQUEST_LANG.scope(lang, next.run(req)).await
+}
+
 impl Lang {
     pub fn parse(code: &str) -> Option<Self> {
         match code {
@@ -27,6 +42,12 @@ impl Lang {
             Lang::Ja => "ja",
             Lang::En => "en",
         }
+    }
+
+    /// The language of the request being served (set by [`with_request_language`]); Japanese
+    /// outside a request. Lets pages before sign-in and error pages speak the browser's choice.
+    pub fn current() -> Self {
+        REQUEST_LANG.try_with(|l| *l).unwrap_or_default()
     }
 
     pub fn labels(self) -> &'static Labels {
@@ -51,6 +72,31 @@ pub struct Labels {
     pub wrong_credentials: &'static str,
     pub too_many_attempts: &'static str,
     pub dashboard: &'static str,
+    pub friends_total: &'static str,
+    pub new_today: &'static str,
+    pub new_7_days: &'static str,
+    pub blocked_today: &'static str,
+    pub blocked_total: &'static str,
+    pub messages_this_month: &'static str,
+    pub quota_limit: &'static str,
+    pub no_quota_limit: &'static str,
+    pub quota_unknown: &'static str,
+    pub as_of: &'static str,
+    pub dormant_friends: &'static str,
+    pub days_inactive: &'static str,
+    pub no_dormancy_tiers: &'static str,
+    pub broadcasts_today: &'static str,
+    pub nothing_today: &'static str,
+    pub members: &'static str,
+    pub people: &'static str,
+    pub bulk_tags: &'static str,
+    pub remove_tag: &'static str,
+    pub friends_csv: &'static str,
+    pub updated_friends: &'static str,
+    pub continue_bulk: &'static str,
+    pub too_many_rows: &'static str,
+    pub followed_from: &'static str,
+    pub followed_until: &'static str,
     pub staff: &'static str,
     pub role: &'static str,
     pub status: &'static str,
@@ -242,6 +288,31 @@ static JA: Labels = Labels {
     wrong_credentials: "メールアドレスまたはパスワードが違います",
     too_many_attempts: "ログインの試行が多すぎます。しばらくしてからもう一度お試しください",
     dashboard: "ダッシュボード",
+    friends_total: "友だち数",
+    new_today: "今日の新規",
+    new_7_days: "7日間の新規",
+    blocked_today: "今日のブロック",
+    blocked_total: "ブロック中",
+    messages_this_month: "今月の配信数",
+    quota_limit: "上限",
+    no_quota_limit: "上限なし",
+    quota_unknown: "LINEから取得できませんでした",
+    as_of: "取得時刻",
+    dormant_friends: "休眠友だち",
+    days_inactive: "日以上反応なし",
+    no_dormancy_tiers: "休眠設定がありません",
+    broadcasts_today: "本日の予約配信",
+    nothing_today: "本日の予約はありません",
+    members: "人数",
+    people: "人",
+    bulk_tags: "絞り込んだ友だち全員のタグ",
+    remove_tag: "タグを外す",
+    friends_csv: "CSVダウンロード",
+    updated_friends: "人を更新しました",
+    continue_bulk: "残りの友だちも続けて更新",
+    followed_from: "友だち追加日（から）",
+    followed_until: "友だち追加日（まで）",
+    too_many_rows: "件数が多すぎます。絞り込んでからダウンロードしてください（2万人まで）",
     staff: "スタッフ",
     role: "権限",
     status: "状態",
@@ -416,6 +487,31 @@ static EN: Labels = Labels {
     wrong_credentials: "Wrong email or password",
     too_many_attempts: "Too many sign-in attempts. Please try again later",
     dashboard: "Dashboard",
+    friends_total: "Friends",
+    new_today: "New today",
+    new_7_days: "New in 7 days",
+    blocked_today: "Blocked today",
+    blocked_total: "Blocking us",
+    messages_this_month: "Messages this month",
+    quota_limit: "Limit",
+    no_quota_limit: "No limit",
+    quota_unknown: "LINE could not be asked",
+    as_of: "As of",
+    dormant_friends: "Dormant friends",
+    days_inactive: " days without activity",
+    no_dormancy_tiers: "No dormancy tiers are set",
+    broadcasts_today: "Broadcasts today",
+    nothing_today: "Nothing scheduled today",
+    members: "Friends",
+    people: " friends",
+    bulk_tags: "Tags of every friend filtered",
+    remove_tag: "Remove tag",
+    friends_csv: "Download CSV",
+    updated_friends: " friends updated",
+    continue_bulk: "Go on with the remaining friends",
+    followed_from: "Followed from",
+    followed_until: "Followed until",
+    too_many_rows: "Too many friends for one download. Please filter first (20,000 at most)",
     staff: "Staff",
     role: "Role",
     status: "Status",

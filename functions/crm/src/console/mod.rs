@@ -9,6 +9,7 @@
 mod auth;
 mod definitions;
 mod dormancy;
+mod filtered;
 mod friends;
 mod labels;
 mod pages;
@@ -70,6 +71,8 @@ pub fn router(deps: Deps) -> Router {
         )
         .route("/console/lang/{code}", get(choose_language))
         .route("/console/friends", get(friends::list))
+        .route("/console/friends.csv", get(filtered::csv))
+        .route("/console/friends/bulk-tags", post(filtered::bulk_tags))
         .route("/console/friends/{user_id}", get(friends::one))
         .route("/console/friends/{user_id}/tags", post(friends::add_tag))
         .route(
@@ -160,6 +163,7 @@ pub fn router(deps: Deps) -> Router {
         // An HTML 404 for any other console path (the merged JSON API owns the fallback).
         .route("/console/{*rest}", get(|| async { ConsoleError::NotFound }))
         .layer(middleware::map_response(page_headers))
+        .layer(middleware::from_fn(labels::with_request_language))
         .with_state(deps)
 }
 
@@ -261,6 +265,9 @@ pub enum ConsoleError {
     BadForm,
     #[error("too many sign-in attempts")]
     TooManyAttempts,
+    /// A download larger than one response may carry.
+    #[error("too many rows")]
+    TooManyRows,
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]
@@ -278,12 +285,13 @@ struct ErrorPage {
 
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
-        let l = Lang::default().labels();
+        let l = Lang::current().labels();
         let (status, title, detail) = match &self {
             Self::Forbidden => (StatusCode::FORBIDDEN, l.forbidden, l.forbidden_detail),
             Self::NotFound => (StatusCode::NOT_FOUND, l.not_found, ""),
             Self::BadForm => (StatusCode::BAD_REQUEST, l.bad_form, ""),
             Self::TooManyAttempts => (StatusCode::TOO_MANY_REQUESTS, l.too_many_attempts, ""),
+            Self::TooManyRows => (StatusCode::PAYLOAD_TOO_LARGE, l.too_many_rows, ""),
             Self::Internal(_) | Self::Store(_) => {
                 let error_id = uuid::Uuid::new_v4();
                 tracing::error!(%error_id, error = %self, "console request failed");
@@ -301,7 +309,7 @@ pub(crate) fn error_page(
     detail: &'static str,
 ) -> Response {
     let page = ErrorPage {
-        l: Lang::default().labels(),
+        l: Lang::current().labels(),
         me: None,
         title,
         detail,

@@ -1,4 +1,4 @@
-//! Signing in and out, accepting an invitation, and the placeholder dashboard.
+//! Signing in and out, accepting an invitation, and the dashboard.
 use askama::Template;
 use axum::{
     extract::{Path, State},
@@ -17,6 +17,7 @@ use super::{
     error_page, html,
 };
 use crate::{
+    dashboard::Dashboard,
     deps::Deps,
     domain::staff::{Email, PasswordDigest, StaffError, StaffMember, StaffStatus},
     secret::sha256_hex,
@@ -47,17 +48,42 @@ async fn password_matches(digest: Option<PasswordDigest>, password: String) -> b
 struct DashboardPage {
     l: &'static Labels,
     me: Option<Chrome>,
+    d: Dashboard,
+    /// When LINE's figures were read, in the shop's zone.
+    quota_as_of: String,
+    /// The start of each of today's broadcasts (HH:MM, shop's zone).
+    starts: Vec<String>,
 }
 
-/// `GET /console/`: a placeholder until the dashboard is built.
-pub(super) async fn dashboard(staff: Staff) -> Response {
-    html(
+/// `GET /console/`: the shop's figures at a glance.
+pub(super) async fn dashboard(
+    staff: Staff,
+    State(deps): State<Deps>,
+) -> Result<Response, ConsoleError> {
+    let now = deps.clock.now();
+    let d = crate::dashboard::load(&deps, &staff.tenant, now).await?;
+    let zone = staff.tenant.time_zone();
+    let local =
+        |at: Timestamp, format: &str| at.to_zoned(zone.clone()).strftime(format).to_string();
+    let quota_as_of = d
+        .line_quota
+        .map(|q| local(q.checked_at, "%Y-%m-%d %H:%M"))
+        .unwrap_or_default();
+    let starts = d
+        .broadcasts_today
+        .iter()
+        .map(|b| local(b.request.send_at.unwrap_or(b.created_at), "%H:%M"))
+        .collect();
+    Ok(html(
         StatusCode::OK,
         &DashboardPage {
             l: staff.lang.labels(),
             me: Some(Chrome::of(&staff)),
+            d,
+            quota_as_of,
+            starts,
         },
-    )
+    ))
 }
 
 #[derive(Template)]
@@ -77,7 +103,7 @@ fn login_page(status: StatusCode, email: String, error: Option<&'static str>) ->
         Err(e) => return e.into_response(),
     };
     let page = LoginPage {
-        l: Lang::default().labels(),
+        l: Lang::current().labels(),
         me: None,
         csrf,
         email,
@@ -121,7 +147,7 @@ pub(super) async fn login(
     State(deps): State<Deps>,
     PostedAnonymously(form): PostedAnonymously<Credentials>,
 ) -> Result<Response, ConsoleError> {
-    let l = Lang::default().labels();
+    let l = Lang::current().labels();
     let typed = form.email.trim().to_lowercase();
     // Counted by the hash of what was typed, valid address or not; the logs see only the hash.
     let who = sha256_hex(&typed);
@@ -205,7 +231,7 @@ async fn invitation_page(
     };
     let (csrf, cookie) = form_token()?;
     let page = InvitePage {
-        l: Lang::default().labels(),
+        l: Lang::current().labels(),
         me: None,
         csrf,
         email: member.email.as_str().to_owned(),
@@ -236,7 +262,7 @@ async fn invited(
 }
 
 fn invalid_invitation() -> Response {
-    let l = Lang::default().labels();
+    let l = Lang::current().labels();
     error_page(StatusCode::NOT_FOUND, l.invitation_invalid, "")
 }
 
@@ -263,7 +289,7 @@ pub(super) async fn accept_invitation(
     Path(token): Path<String>,
     PostedAnonymously(form): PostedAnonymously<NewPassword>,
 ) -> Result<Response, ConsoleError> {
-    let l = Lang::default().labels();
+    let l = Lang::current().labels();
     let refused = |error| invitation_page(&deps, &token, StatusCode::BAD_REQUEST, Some(error));
     if form.password != form.password_again {
         return refused(l.passwords_differ).await;

@@ -1,6 +1,6 @@
-//! タグ管理: the shop's tags by folder, with their descriptions. Editors define a tag (or move
-//! it to another folder) and remove a definition; the tag stays on the friends who have it, as
-//! through the admin API.
+//! タグ管理: the shop's tags by folder, with their descriptions and how many friends carry
+//! them. Editors define a tag (or move it to another folder) and remove a definition; the tag
+//! stays on the friends who have it, as through the admin API.
 use std::collections::BTreeMap;
 
 use askama::Template;
@@ -25,18 +25,46 @@ struct TagsPage {
     csrf: String,
     can_edit: bool,
     /// Folder ("" for none) → its tags, by name.
-    folders: BTreeMap<String, Vec<TagDefinition>>,
+    folders: BTreeMap<String, Vec<TagRow>>,
 }
 
-/// `GET /console/tags`
+/// One tag as listed: defined, or only carried by friends (then in no folder).
+struct TagRow {
+    name: TagName,
+    description: Option<String>,
+    members: i64,
+    defined: bool,
+}
+
+/// `GET /console/tags`: the definitions with their member counts (kept counts, no scan), and
+/// the tags friends carry that nobody defined.
 pub(super) async fn list(staff: Staff, State(deps): State<Deps>) -> Result<Response, ConsoleError> {
-    let mut folders: BTreeMap<String, Vec<TagDefinition>> = BTreeMap::new();
-    for def in deps.store.tag_definitions(&staff.tenant.id).await? {
+    let t = &staff.tenant.id;
+    let (defs, mut counts) =
+        tokio::try_join!(deps.store.tag_definitions(t), deps.store.tag_counts(t))?;
+    let mut folders: BTreeMap<String, Vec<TagRow>> = BTreeMap::new();
+    for def in defs {
+        let members = counts.remove(&def.name).unwrap_or(0);
         folders
             .entry(def.folder.clone().unwrap_or_default())
             .or_default()
-            .push(def);
+            .push(TagRow {
+                name: def.name,
+                description: def.description,
+                members,
+                defined: true,
+            });
     }
+    let undefined = counts.into_iter().filter(|(_, members)| *members > 0);
+    let no_folder = folders.entry(String::new()).or_default();
+    no_folder.extend(undefined.map(|(name, members)| TagRow {
+        name,
+        description: None,
+        members,
+        defined: false,
+    }));
+    no_folder.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+    folders.retain(|_, rows| !rows.is_empty());
     let page = TagsPage {
         l: staff.lang.labels(),
         me: Some(Chrome::of(&staff)),

@@ -120,7 +120,7 @@ async fn plan_chunk(
         followed_from: seg.followed_from,
         followed_until: seg.followed_to,
         blocked: Some(false),
-        name_contains: None,
+        ..FriendFilter::default()
     };
     let page = deps
         .store

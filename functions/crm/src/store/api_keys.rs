@@ -2,7 +2,7 @@
 //! (`KEY#{sha256}`) turns a bearer value into its tenant with one GetItem; the listing item in the
 //! tenant's partition (`APIKEY#{id}`) lets the tenant list and revoke its keys with one Query. A
 //! counter item in the same transactions keeps a tenant between one and the cap of active keys.
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -280,36 +280,6 @@ impl Store {
             condition,
             values,
         )
-    }
-
-    /// An UpdateItem inside a transaction; `#entity`, `#active`, `#id` and `#lastUsedAt` name
-    /// those attributes (some are DynamoDB reserved words).
-    fn update_in_transaction(
-        &self,
-        (pk, sk): keys::Key,
-        expression: &str,
-        condition: Option<&str>,
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key(keys::PK, s(pk))
-            .key(keys::SK, s(sk))
-            .update_expression(expression)
-            .set_condition_expression(condition.map(str::to_owned));
-        let text = format!("{expression} {}", condition.unwrap_or_default());
-        for name in ["entity", "active", "id", "lastUsedAt"] {
-            if text.contains(&format!("#{name}")) {
-                update = update.expression_attribute_names(format!("#{name}"), name);
-            }
-        }
-        for (name, value) in values {
-            update = update.expression_attribute_values(name, value);
-        }
-        let update = update
-            .build()
-            .map_err(|e| StoreError::Malformed(e.to_string()))?;
-        Ok(TransactWriteItem::builder().update(update).build())
     }
 }
 

@@ -126,6 +126,10 @@ pub struct FriendFilter {
     pub followed_until: Option<Timestamp>,
     pub blocked: Option<bool>,
     pub name_contains: Option<String>,
+    /// The friend's first inflow route is this one.
+    pub route: Option<String>,
+    /// Custom fields the friend has with exactly these values.
+    pub fields: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -149,8 +153,9 @@ impl Store {
     }
 
     /// The writes that move a friend from `before` to `after`: the profile (guarded by the
-    /// version read), a membership item per tag added or removed and, when tags changed, the
-    /// `FriendTagged` event in the outbox, for one transaction. Every source of a tag (rules,
+    /// version read), a membership item per tag added or removed, the counts it moves
+    /// (`counts.rs`) and, when tags changed, the `FriendTagged` event in the outbox, for one
+    /// transaction. Every source of a tag (rules,
     /// answers, purchases, clicks, the admin API, the sweep) writes through here, so every new
     /// tag reaches the one consumer that decides what it triggers.
     pub(super) fn friend_writes(
@@ -226,6 +231,7 @@ impl Store {
             .filter(|t| !after.tags.contains_key(*t))
             .map(ToString::to_string)
             .collect();
+        writes.extend(self.count_writes(before, after, zone, now)?);
         if !added.is_empty() || !removed.is_empty() {
             let tagged =
                 Event::tagged(&after.tenant, &after.user_id, now, added, removed, imported);
@@ -291,13 +297,18 @@ impl Store {
             (from, until) if from.is_some() || until.is_some() => {
                 names.insert("#sk".into(), keys::GSI1SK.into());
                 // The index sort key is `{followed_at}#{uid}`; '~' sorts after every id character.
-                let lo = from.map(keys::sortable).unwrap_or_default();
+                // DynamoDB takes no empty string in a key condition: without a start, "at most".
                 let hi = until
                     .map(|u| format!("{}~", keys::sortable(u)))
                     .unwrap_or_else(|| "~".into());
-                values.insert(":lo".into(), s(lo));
                 values.insert(":hi".into(), s(hi));
-                key_condition.push_str(" AND #sk BETWEEN :lo AND :hi");
+                match from {
+                    Some(from) => {
+                        values.insert(":lo".into(), s(keys::sortable(from)));
+                        key_condition.push_str(" AND #sk BETWEEN :lo AND :hi");
+                    }
+                    None => key_condition.push_str(" AND #sk <= :hi"),
+                }
             }
             _ => {}
         }
@@ -318,6 +329,17 @@ impl Store {
             names.insert("#name".into(), "displayName".into());
             values.insert(":name".into(), s(name.clone()));
             conditions.push("contains(#name, :name)".into());
+        }
+        if let Some(route) = &filter.route {
+            names.insert("#route".into(), "route".into());
+            values.insert(":route".into(), s(route.clone()));
+            conditions.push("#route = :route".into());
+        }
+        for (i, (field, value)) in filter.fields.iter().enumerate() {
+            names.insert("#fields".into(), "fields".into());
+            names.insert(format!("#field{i}"), field.clone());
+            values.insert(format!(":field{i}"), s(value.clone()));
+            conditions.push(format!("#fields.#field{i} = :field{i}"));
         }
         let filter_expression = (!conditions.is_empty()).then(|| conditions.join(" AND "));
 

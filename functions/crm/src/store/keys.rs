@@ -242,6 +242,39 @@ pub fn reactivation_counter(
     )
 }
 
+/// How many items each count is split over (by friend), so a burst of follows or a sweep
+/// tagging thousands of friends does not queue on one item.
+pub const COUNT_SHARDS: u8 = 8;
+
+/// The partition of a tenant's counts: one query reads them all.
+pub fn counts_pk(t: &TenantId) -> String {
+    format!("T#{t}#COUNTS")
+}
+
+pub const TOTAL_COUNT_PREFIX: &str = "TOTAL#";
+pub const DAY_COUNT_PREFIX: &str = "DAY#";
+pub const TAG_COUNT_PREFIX: &str = "TAG#";
+
+/// One shard of the tenant's friends and blocked friends.
+pub fn total_count(t: &TenantId, shard: u8) -> Key {
+    (counts_pk(t), format!("{TOTAL_COUNT_PREFIX}{shard:02}"))
+}
+
+/// One shard of one day's follows and blocks (`day`: the tenant zone's `2026-04-01`).
+pub fn day_count(t: &TenantId, day: &str, shard: u8) -> Key {
+    (counts_pk(t), format!("{DAY_COUNT_PREFIX}{day}#{shard:02}"))
+}
+
+/// One shard of a tag's member count.
+pub fn tag_count(t: &TenantId, tag: &TagName, shard: u8) -> Key {
+    (counts_pk(t), format!("{TAG_COUNT_PREFIX}{tag}#{shard:02}"))
+}
+
+/// The last look at LINE's monthly quota and consumption (refreshed at most hourly).
+pub fn line_quota(t: &TenantId) -> Key {
+    (counts_pk(t), "LINEQUOTA".into())
+}
+
 pub fn friend_tag(t: &TenantId, u: &LineUserId, tag: &TagName) -> Key {
     (friend_pk(t, u), format!("TAG#{tag}"))
 }

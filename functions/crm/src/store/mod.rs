@@ -19,6 +19,7 @@ macro_rules! holds {
 
 mod api_keys;
 mod broadcasts;
+mod counts;
 mod deferred;
 mod dormancy;
 mod due;
@@ -41,12 +42,13 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::{
     error::{DisplayErrorContext, ProvideErrorMetadata},
-    types::{AttributeValue, Put, TransactWriteItem},
+    types::{AttributeValue, Put, TransactWriteItem, Update},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use api_keys::{ApiKey, ApiKeyRecord, KeyAdded, KeyRevoked, Role};
 pub use broadcasts::{BroadcastClaim, ChunkRecord};
+pub use counts::{DayCounts, FriendCounts, LineQuota};
 pub use deferred::DeferredNote;
 pub use dormancy::{BucketEntry, DigestClaim, Once, ReactivationCounter, SweepState, TierEntry};
 pub use due::Due;
@@ -315,6 +317,41 @@ impl Store {
             .build()
             .map_err(|e| StoreError::Malformed(e.to_string()))?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// An UpdateItem inside a transaction. Every `#name` in the expression or condition names
+    /// the attribute `name` (so reserved words such as `count` need no list of their own).
+    fn update_in_transaction(
+        &self,
+        (pk, sk): keys::Key,
+        expression: &str,
+        condition: Option<&str>,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(keys::PK, s(pk))
+            .key(keys::SK, s(sk))
+            .update_expression(expression)
+            .set_condition_expression(condition.map(str::to_owned));
+        let text = format!("{expression} {}", condition.unwrap_or_default());
+        let mut named = std::collections::BTreeSet::new();
+        for word in text.split('#').skip(1) {
+            let name: String = word
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() && named.insert(name.clone()) {
+                update = update.expression_attribute_names(format!("#{name}"), name);
+            }
+        }
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+        let update = update
+            .build()
+            .map_err(|e| StoreError::Malformed(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     fn delete(&self, key: keys::Key) -> Result<TransactWriteItem, StoreError> {
