@@ -441,6 +441,21 @@ async fn console_a_viewer_reads_definitions_but_cannot_change_them() -> anyhow::
     }
     let (_, saved) = env.marketer("GET", "/admin/scenarios/spring", None).await?;
     assert_eq!(saved["version"], 1);
+
+    // In English, the same page in English words.
+    viewer.get("/console/lang/en").await?;
+    let page = viewer
+        .get("/console/scenarios/spring?tags=&start=2026-04-01T10%3A00")
+        .await?;
+    for text in [
+        "Journey preview",
+        "day 3 after enrollment at 10:00",
+        "When tagged 春キャンペーン",
+        "Stops when tagged 来店済み",
+        "all steps done",
+    ] {
+        assert!(page.body.contains(text), "{text}: {}", page.body);
+    }
     Ok(())
 }
 
