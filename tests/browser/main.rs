@@ -345,6 +345,69 @@ async fn a_marketer_builds_a_segment_sees_its_count_schedules_a_broadcast_and_ca
     Ok(())
 }
 
+/// A scenario written and checked in the console: the marketer pastes a two-step scenario into
+/// the editor, saves it, and asks when a VIP entering now would get each step. On a desktop.
+#[tokio::test]
+async fn a_marketer_creates_a_two_step_scenario_and_sees_its_journey_preview() -> anyhow::Result<()>
+{
+    let env = TestEnv::start().await?;
+    env.set_local_time("2026-04-01T10:00")?;
+    let (email, password) = env.console_owner(env.tenant.id.as_str()).await?;
+    let browser = Browser::open(&env, DESKTOP).await?;
+    browser.sign_in(&email, &password).await?;
+
+    browser
+        .find("nav a[href='/console/scenarios']")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_text("シナリオ一覧").await?;
+    browser
+        .find("a[href='/console/scenarios/new']")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_text("新規作成").await?;
+    let editor = browser.find("textarea[name='definition']").await?;
+    editor.clear().await?;
+    editor.send_keys(TWO_STEPS).await?;
+    browser
+        .find("#editor form button[type='submit']")
+        .await?
+        .click()
+        .await?;
+    browser.wait_for_path("/console/scenarios/spring").await?;
+    browser.wait_for_text("ジャーニープレビュー").await?;
+    assert!(browser.text().await?.contains("登録日から3日後の10:00"));
+
+    browser
+        .find("input[name='tags']")
+        .await?
+        .send_keys("VIP")
+        .await?;
+    browser.find(".journey-form button").await?.click().await?;
+    browser.wait_for_path("tags=VIP").await?;
+    let text = browser.wait_for_text("全ステップ完了").await?;
+    let rows = browser.client.find_all(Locator::Css("tr.visit")).await?;
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows[0].text().await?.contains("2026-04-01 10:00"), "{text}");
+    assert!(rows[1].text().await?.contains("2026-04-04 10:00"), "{text}");
+    assert!(rows[1].text().await?.contains("coupon"), "{text}");
+    browser.close().await?;
+    Ok(())
+}
+
+const TWO_STEPS: &str = "id: spring
+name: 春の来店案内
+trigger: { type: tagAdded, tag: 春キャンペーン }
+steps:
+  - id: hello
+    messages: [{ type: text, text: ご登録ありがとうございます }]
+  - id: coupon
+    timing: { day: 3, at: \"10:00\" }
+    messages: [{ type: text, text: 春のクーポンです }]
+";
+
 /// `make screenshots`: every console page at desktop and phone width, as PNGs in
 /// `docs/console/` (the README shows them). Ignored by `make test`: it writes files.
 #[tokio::test]
@@ -380,6 +443,19 @@ async fn screenshots_of_every_page() -> anyhow::Result<()> {
         Some(json!({"tiers": [{"days": 30, "tag": "休眠30日"}, {"days": 90, "tag": "休眠90日"}]})),
     )
     .await?;
+    for (path, yaml) in [
+        (
+            "/admin/scenarios/welcome",
+            include_str!("../../docs/examples/welcome.yaml"),
+        ),
+        (
+            "/admin/surveys/hearing",
+            include_str!("../../docs/examples/hearing.yaml"),
+        ),
+    ] {
+        let (status, body) = env.put_yaml(path, yaml).await?;
+        anyhow::ensure!(status.is_success(), "{path}: {body}");
+    }
     // Broadcasts for the broadcast pages and the report: one sent, one scheduled.
     env.set_local_time("2026-04-01T12:00")?;
     let (_, sent) = env
@@ -429,6 +505,30 @@ async fn screenshots_of_every_page() -> anyhow::Result<()> {
                 "配信レポート",
             ),
             ("reports", "/console/reports".to_owned(), "レポート"),
+            ("scenarios", "/console/scenarios".to_owned(), "シナリオ一覧"),
+            (
+                "scenario",
+                "/console/scenarios/welcome".to_owned(),
+                "ジャーニープレビュー",
+            ),
+            (
+                "journey",
+                "/console/scenarios/welcome?tags=VIP&start=2026-04-01T22%3A30#journey".to_owned(),
+                "全ステップ完了",
+            ),
+            ("surveys", "/console/surveys".to_owned(), "回答フォーム"),
+            (
+                "survey",
+                "/console/surveys/hearing".to_owned(),
+                "登録時ヒアリング",
+            ),
+            (
+                "auto-replies",
+                "/console/auto-replies".to_owned(),
+                "自動応答",
+            ),
+            ("rules", "/console/rules".to_owned(), "タグルール"),
+            ("dormancy", "/console/dormancy".to_owned(), "再来店レポート"),
         ] {
             browser.go(&path).await?;
             browser.wait_for_text(text).await?;

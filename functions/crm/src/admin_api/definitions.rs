@@ -1,8 +1,6 @@
 //! Definitions through the admin API (`domain::definition::Definition`): one way to read a
 //! `PUT` of any of them, and the handlers scenarios and surveys share — save, list, read —
-//! which differ only in how each is stored ([`Versioned`]).
-use std::future::Future;
-
+//! which differ only in how each is stored (`crate::definitions::Kept`).
 use axum::{
     Json,
     body::Bytes,
@@ -10,14 +8,13 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use jiff::Timestamp;
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{auth::Caller, body::slug_in_path};
 use crate::{
+    definitions::{self, Format, Kept, Saved},
     deps::Deps,
-    domain::{TenantId, definition::Definition},
+    domain::definition::Definition,
     http::CrmError,
 };
 
@@ -51,73 +48,30 @@ impl<D: Definition + Send> FromRequest<Deps> for Put<D> {
 }
 
 fn parse<D: Definition>(is_yaml: bool, body: &[u8], path_id: &str) -> Result<D, CrmError> {
-    let def = if is_yaml {
-        let text = std::str::from_utf8(body)
-            .map_err(|_| CrmError::BadRequest("YAML must be UTF-8".into()))?;
-        D::parse_yaml(text)?
-    } else {
-        D::parse_json(body)?
-    };
-    if def.id() != path_id {
-        return Err(CrmError::invalid(
-            "id",
-            format!(
-                "the body's id {:?} differs from the path's {path_id:?}",
-                def.id()
-            ),
-        ));
-    }
-    // Stored as JSON in one item, beside its keys and metadata: keep it under DynamoDB's 400 KB.
-    let stored = serde_json::to_vec(&def).map_or(usize::MAX, |v| v.len());
-    if stored > MAX_DEFINITION_BYTES {
-        return Err(CrmError::invalid(
-            "",
-            format!(
-                "the definition is {} KB as stored; at most {} KB (split it, or move long texts out)",
-                stored / 1024,
-                MAX_DEFINITION_BYTES / 1024
-            ),
-        ));
-    }
-    Ok(def)
+    let format = if is_yaml { Format::Yaml } else { Format::Json };
+    Ok(definitions::read(format, body, Some(path_id))?)
 }
-
-/// The largest definition stored, as JSON.
-const MAX_DEFINITION_BYTES: usize = 350 * 1024;
 
 /// What a save answers: the definition with the version now stored.
 pub(super) fn saved<D: Definition>(def: &D, version: u32) -> Value {
     json!({ "id": def.id(), "version": version, "definition": def })
 }
 
-/// Scenarios and surveys: saved with a version, shown as `{id, version, savedAt, definition}`.
-pub(super) trait Versioned: Definition + Send + Sync + 'static {
-    /// Saves `def`; the version now current.
-    fn save(
-        deps: &Deps,
-        t: &TenantId,
-        def: &Self,
-    ) -> impl Future<Output = Result<u32, CrmError>> + Send;
+/// Scenarios and surveys: saved with a version and its time, shown as
+/// `{id, version, savedAt, definition}`.
+pub(super) trait Versioned: Kept {}
 
-    /// Every current one, as shown.
-    fn all(deps: &Deps, t: &TenantId) -> impl Future<Output = Result<Vec<Value>, CrmError>> + Send;
-
-    /// The current one with the path's `id`, as shown.
-    fn one(
-        deps: &Deps,
-        t: &TenantId,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Value>, CrmError>> + Send;
-}
+impl Versioned for crate::domain::scenario::ScenarioDefinition {}
+impl Versioned for crate::domain::survey::SurveyDefinition {}
 
 /// A stored definition as the admin API shows it.
-pub(super) fn shown(
-    id: &impl Serialize,
-    version: u32,
-    saved_at: Timestamp,
-    definition: &impl Serialize,
-) -> Value {
-    json!({ "id": id, "version": version, "savedAt": saved_at, "definition": definition })
+fn shown<D: Definition>(s: &Saved<D>) -> Value {
+    json!({
+        "id": s.definition.id(),
+        "version": s.version,
+        "savedAt": s.saved_at,
+        "definition": s.definition,
+    })
 }
 
 /// `PUT /admin/{scenarios,surveys}/{id}`: 201 for the first version, 200 for a later one (or
@@ -140,7 +94,8 @@ pub(super) async fn list<D: Versioned>(
     t: Caller,
     State(deps): State<Deps>,
 ) -> Result<Json<Value>, CrmError> {
-    Ok(Json(json!({ D::PLURAL: D::all(&deps, &t.id).await? })))
+    let all: Vec<Value> = D::all(&deps, &t.id).await?.iter().map(shown).collect();
+    Ok(Json(json!({ D::PLURAL: all })))
 }
 
 /// `GET /admin/{scenarios,surveys}/{id}`
@@ -150,5 +105,5 @@ pub(super) async fn one<D: Versioned>(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, CrmError> {
     let found = D::one(&deps, &t.id, slug_in_path(&id)?).await?;
-    Ok(Json(found.ok_or(CrmError::NotFound(D::NOUN))?))
+    Ok(Json(shown(&found.ok_or(CrmError::NotFound(D::NOUN))?)))
 }

@@ -115,6 +115,7 @@ pub fn router(deps: Deps) -> Router {
         )
         .route("/admin/scenarios/{id}/versions", get(scenarios::versions))
         .route("/admin/scenarios/{id}/migrate", post(scenarios::migrate))
+        .route("/admin/scenarios/{id}/journey", post(scenarios::journey))
         .route(
             "/admin/scenarios/{id}/enrollments",
             post(scenarios::enroll_friend),

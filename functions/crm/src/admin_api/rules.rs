@@ -14,6 +14,7 @@ use super::{
     definitions::{Put, saved},
 };
 use crate::{
+    definitions::Kept,
     deps::Deps,
     domain::definition::CurrentOnly,
     http::{CrmError, parse_json},
@@ -22,14 +23,11 @@ use crate::{
 
 /// `PUT /admin/rules/{id}`, `PUT /admin/auto-replies/{id}`: `{id, version, definition}`, 200
 /// for every version.
-pub(super) async fn save<D: CurrentOnly + Send + Sync>(
+pub(super) async fn save<D: CurrentOnly + Kept>(
     State(deps): State<Deps>,
     Put(t, def): Put<D>,
 ) -> Result<Json<Value>, CrmError> {
-    let version = deps
-        .store
-        .save_current(&t.id, &def, deps.clock.now())
-        .await?;
+    let version = D::save(&deps, &t.id, &def).await?;
     Ok(Json(saved(&def, version)))
 }
 

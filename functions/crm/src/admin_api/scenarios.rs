@@ -12,42 +12,15 @@ use serde_json::{Value, json};
 
 use super::{
     auth::Caller,
-    body::{FriendInPath, deleted, parse_user, path_id},
-    definitions::{Versioned, shown},
+    body::{FriendInPath, deleted, parse_tag, parse_user, path_id},
 };
 use crate::{
     deps::Deps,
-    domain::{TenantId, enrollment::EnrollmentState, scenario::ScenarioDefinition},
+    domain::enrollment::EnrollmentState,
     enrollments::{Enrolled, enroll},
     http::{CrmError, parse_json},
-    store::StoredScenario,
+    journeys::{Traveller, preview_journey},
 };
-
-fn view(s: &StoredScenario) -> Result<Value, CrmError> {
-    Ok(shown(
-        &s.scenario,
-        s.version,
-        s.created_at,
-        &s.definition()?,
-    ))
-}
-
-/// Each save that changes the content is a new version; past ones stay for enrolled friends.
-impl Versioned for ScenarioDefinition {
-    async fn save(deps: &Deps, t: &TenantId, def: &Self) -> Result<u32, CrmError> {
-        let stored = deps.store.save_scenario(t, def, deps.clock.now()).await?;
-        Ok(stored.version)
-    }
-
-    async fn all(deps: &Deps, t: &TenantId) -> Result<Vec<Value>, CrmError> {
-        deps.store.scenarios(t).await?.iter().map(view).collect()
-    }
-
-    async fn one(deps: &Deps, t: &TenantId, id: &str) -> Result<Option<Value>, CrmError> {
-        let current = deps.store.scenario(t, &path_id(id)?).await?;
-        current.as_ref().map(view).transpose()
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -172,4 +145,53 @@ pub(super) async fn migrate(
         .await?
         .ok_or(CrmError::NotFound("scenario"))?;
     Ok(Json(report))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JourneyBody {
+    /// A friend of the shop; or, without one, a made-up friend with `tags` and `fields`.
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    fields: std::collections::BTreeMap<String, String>,
+    /// When the friend enters (default: now).
+    #[serde(default)]
+    start_at: Option<jiff::Timestamp>,
+}
+
+/// `POST /admin/scenarios/{id}/journey`: what the friend would receive from the current version,
+/// and when, decided as the tick decides; nothing is sent.
+pub(super) async fn journey(
+    t: Caller,
+    State(deps): State<Deps>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, CrmError> {
+    let scenario = path_id(&id)?;
+    let req: JourneyBody = parse_json(&body)?;
+    let traveller = match req.user_id {
+        Some(u) => Traveller::Friend(parse_user(&u)?),
+        None => Traveller::Hypothetical {
+            tags: req
+                .tags
+                .iter()
+                .enumerate()
+                .map(|(i, tag)| parse_tag(format!("tags[{i}]"), tag))
+                .collect::<Result<_, _>>()?,
+            fields: req.fields,
+        },
+    };
+    let start = req.start_at.unwrap_or_else(|| deps.clock.now());
+    let preview = preview_journey(&deps, &t, &scenario, &traveller, start)
+        .await?
+        .ok_or(CrmError::NotFound("scenario"))?;
+    Ok(Json(json!({
+        "scenario": scenario,
+        "version": preview.version,
+        "startAt": start,
+        "journey": preview.journey,
+    })))
 }

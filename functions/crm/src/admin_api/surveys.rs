@@ -11,41 +11,8 @@ use serde_json::{Value, json};
 use super::{
     auth::Caller,
     body::{FriendInPath, deleted, parse_user, path_id},
-    definitions::{Versioned, shown},
 };
-use crate::{
-    deps::Deps,
-    domain::{TenantId, survey::SurveyDefinition},
-    http::CrmError,
-    store::StoredSurvey,
-};
-
-fn view(s: &StoredSurvey) -> Result<Value, CrmError> {
-    Ok(shown(&s.survey, s.version, s.saved_at, &s.definition()?))
-}
-
-/// Only the current version is kept: an answer applies at once, nothing runs on an old one.
-impl Versioned for SurveyDefinition {
-    async fn save(deps: &Deps, t: &TenantId, def: &Self) -> Result<u32, CrmError> {
-        Ok(deps
-            .store
-            .save_survey(t, def, deps.clock.now())
-            .await?
-            .version)
-    }
-
-    async fn all(deps: &Deps, t: &TenantId) -> Result<Vec<Value>, CrmError> {
-        let surveys = deps.store.surveys(t).await?;
-        surveys.iter().map(view).collect()
-    }
-
-    async fn one(deps: &Deps, t: &TenantId, id: &str) -> Result<Option<Value>, CrmError> {
-        match deps.store.survey(t, &path_id(id)?).await? {
-            Some(s) => view(&s).map(Some),
-            None => Ok(None),
-        }
-    }
-}
+use crate::{deps::Deps, http::CrmError};
 
 pub(super) async fn remove(
     t: Caller,

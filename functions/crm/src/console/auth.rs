@@ -34,7 +34,7 @@ pub const SESSION_LIFETIME: SignedDuration = SignedDuration::from_hours(12);
 /// How long a pre-sign-in form may be submitted.
 const FORM_LIFETIME: SignedDuration = SignedDuration::from_hours(1);
 /// A console form is a few fields; anything larger is not one of ours.
-const MAX_FORM_BYTES: usize = 16 * 1024;
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
 pub const LOGIN_PATH: &str = "/console/login";
 
@@ -246,8 +246,8 @@ fn checked_form<T: DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, C
     serde_urlencoded::from_bytes(body).map_err(|_| ConsoleError::BadForm)
 }
 
-async fn body_of(body: axum::body::Body) -> Result<axum::body::Bytes, ConsoleError> {
-    axum::body::to_bytes(body, MAX_FORM_BYTES)
+async fn body_of(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, ConsoleError> {
+    axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ConsoleError::BadForm)
 }
@@ -257,19 +257,21 @@ async fn body_of(body: axum::body::Body) -> Result<axum::body::Bytes, ConsoleErr
 /// POST is refused (403) unless the page opts in with [`Staff`].
 ///
 /// In order: not signed in → 303 to sign-in; wrong or missing `csrf` → 403; role → 403;
-/// unreadable form → 400.
-pub struct Posted<T, G = Editor> {
+/// unreadable form → 400. `LIMIT`: the largest body read (a definition editor's is larger).
+pub struct Posted<T, G = Editor, const LIMIT: usize = MAX_FORM_BYTES> {
     pub who: G,
     pub form: T,
 }
 
-impl<T: DeserializeOwned, G: Guard> FromRequest<Deps> for Posted<T, G> {
+impl<T: DeserializeOwned, G: Guard, const LIMIT: usize> FromRequest<Deps> for Posted<T, G, LIMIT> {
     type Rejection = Response;
 
     async fn from_request(req: Request, deps: &Deps) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
         let staff = Staff::from_request_parts(&mut parts, deps).await?;
-        let bytes = body_of(body).await.map_err(IntoResponse::into_response)?;
+        let bytes = body_of(body, LIMIT)
+            .await
+            .map_err(IntoResponse::into_response)?;
         let form = checked_form(&bytes, &staff.csrf).map_err(IntoResponse::into_response)?;
         let who = G::admit(staff).map_err(IntoResponse::into_response)?;
         Ok(Self { who, form })
@@ -288,7 +290,9 @@ impl<T: DeserializeOwned> FromRequest<Deps> for PostedAnonymously<T> {
         let expected = cookie(&parts.headers, FORM_COOKIE)
             .unwrap_or_default()
             .to_owned();
-        let bytes = body_of(body).await.map_err(IntoResponse::into_response)?;
+        let bytes = body_of(body, MAX_FORM_BYTES)
+            .await
+            .map_err(IntoResponse::into_response)?;
         checked_form(&bytes, &expected)
             .map(Self)
             .map_err(IntoResponse::into_response)

@@ -22,7 +22,7 @@ use crate::{
     },
     friends::{set_friend_fields, tag_friend, untag_friend},
     http::CrmError,
-    store::{FriendFilter, HistoryEntry, StoreError},
+    store::{FriendFilter, HistoryEntry},
 };
 
 /// Friends on one page of the list: a phone scrolls through 50 comfortably.
@@ -438,19 +438,4 @@ fn action(h: &HistoryEntry, zone: &TimeZone) -> (String, String) {
         format!("{} ({detail})", h.kind)
     };
     (local(h.at, zone), what)
-}
-
-/// What the shared friend functions refuse becomes the console's error page.
-impl From<CrmError> for ConsoleError {
-    fn from(e: CrmError) -> Self {
-        match e {
-            CrmError::NotFound(_) => ConsoleError::NotFound,
-            CrmError::Invalid { .. } | CrmError::BadRequest(_) => ConsoleError::BadForm,
-            CrmError::Forbidden | CrmError::Unauthorized => ConsoleError::Forbidden,
-            // A tampered or foreign cursor in a form or link.
-            CrmError::Store(StoreError::BadCursor) => ConsoleError::BadForm,
-            CrmError::Store(s) => ConsoleError::Store(s),
-            other => ConsoleError::Internal(other.to_string()),
-        }
-    }
 }

@@ -8,14 +8,18 @@
 //! `base.html`.
 mod auth;
 mod broadcasts;
+mod definitions;
+mod dormancy;
 mod fields;
 mod filtered;
 mod friends;
 mod labels;
 mod pages;
 mod reports;
+mod scenarios;
 mod staff;
 mod tags;
+mod words;
 
 use std::sync::LazyLock;
 
@@ -37,7 +41,15 @@ pub use labels::{LANG_COOKIE, Labels, Lang};
 pub use pages::{LOGIN_ATTEMPTS, LOGIN_WINDOW, password_digest};
 pub use staff::INVITATION_LIFETIME;
 
-use crate::{deps::Deps, store::StoreError};
+use crate::{
+    deps::Deps,
+    domain::{
+        auto_reply::AutoReply, scenario::ScenarioDefinition, survey::SurveyDefinition,
+        tag_rule::TagRule,
+    },
+    http::CrmError,
+    store::StoreError,
+};
 
 /// The one stylesheet, embedded in the binary.
 const APP_CSS: &str = include_str!("../../templates/console/app.css");
@@ -98,6 +110,79 @@ pub fn router(deps: Deps) -> Router {
         .route(
             "/console/reports/reactivation.csv",
             get(reports::reactivation_csv),
+        )
+        // Definition pages
+        .route(
+            "/console/scenarios",
+            get(definitions::list::<ScenarioDefinition>)
+                .post(definitions::create::<ScenarioDefinition>),
+        )
+        .route(
+            "/console/scenarios/new",
+            get(definitions::new::<ScenarioDefinition>),
+        )
+        .route(
+            "/console/scenarios/{id}",
+            get(scenarios::one).post(definitions::update::<ScenarioDefinition>),
+        )
+        .route(
+            "/console/scenarios/{id}/delete",
+            post(definitions::delete::<ScenarioDefinition>),
+        )
+        .route(
+            "/console/scenarios/{id}/test-send",
+            post(scenarios::test_send),
+        )
+        .route("/console/scenarios/{id}/migrate", post(scenarios::migrate))
+        .route(
+            "/console/surveys",
+            get(definitions::list::<SurveyDefinition>)
+                .post(definitions::create::<SurveyDefinition>),
+        )
+        .route(
+            "/console/surveys/new",
+            get(definitions::new::<SurveyDefinition>),
+        )
+        .route(
+            "/console/surveys/{id}",
+            get(definitions::one::<SurveyDefinition>).post(definitions::update::<SurveyDefinition>),
+        )
+        .route(
+            "/console/surveys/{id}/delete",
+            post(definitions::delete::<SurveyDefinition>),
+        )
+        .route(
+            "/console/auto-replies",
+            get(definitions::list::<AutoReply>).post(definitions::create::<AutoReply>),
+        )
+        .route(
+            "/console/auto-replies/new",
+            get(definitions::new::<AutoReply>),
+        )
+        .route(
+            "/console/auto-replies/{id}",
+            get(definitions::one::<AutoReply>).post(definitions::update::<AutoReply>),
+        )
+        .route(
+            "/console/auto-replies/{id}/delete",
+            post(definitions::delete::<AutoReply>),
+        )
+        .route(
+            "/console/rules",
+            get(definitions::list::<TagRule>).post(definitions::create::<TagRule>),
+        )
+        .route("/console/rules/new", get(definitions::new::<TagRule>))
+        .route(
+            "/console/rules/{id}",
+            get(definitions::one::<TagRule>).post(definitions::update::<TagRule>),
+        )
+        .route(
+            "/console/rules/{id}/delete",
+            post(definitions::delete::<TagRule>),
+        )
+        .route(
+            "/console/dormancy",
+            get(dormancy::page).post(dormancy::save),
         )
         .route("/console/staff", get(staff::list).post(staff::invite))
         .route("/console/staff/{id}/remove", post(staff::remove))
@@ -213,6 +298,21 @@ pub enum ConsoleError {
     Internal(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What the shared library functions refuse becomes the console's error page.
+impl From<CrmError> for ConsoleError {
+    fn from(e: CrmError) -> Self {
+        match e {
+            CrmError::NotFound(_) => ConsoleError::NotFound,
+            CrmError::Invalid { .. } | CrmError::BadRequest(_) => ConsoleError::BadForm,
+            CrmError::Forbidden | CrmError::Unauthorized => ConsoleError::Forbidden,
+            // A tampered or foreign cursor in a form or link.
+            CrmError::Store(StoreError::BadCursor) => ConsoleError::BadForm,
+            CrmError::Store(s) => ConsoleError::Store(s),
+            other => ConsoleError::Internal(other.to_string()),
+        }
+    }
 }
 
 #[derive(Template)]

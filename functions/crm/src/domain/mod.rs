@@ -11,6 +11,7 @@ pub mod field_definition;
 pub mod field_error;
 pub mod friend;
 pub mod ids;
+pub mod journey;
 pub mod link;
 pub mod message;
 pub mod public_url;

@@ -11,6 +11,7 @@ use super::{backoff, quota};
 use crate::{
     deps::Deps,
     domain::{
+        Friend, Tenant,
         deferral::DeferReason,
         enrollment::{Delivery, DeliveryStatus, Enrollment, advance},
         message::{RenderContext, mentions_last_purchase, render},
@@ -150,7 +151,7 @@ pub(crate) async fn deliver(
         defer(deps, claim, e.clone(), DeferReason::DailyCap, until, now).await?;
         return Ok(Outcome::Capped);
     }
-    let (messages, asked) = compose(deps, due, step).await?;
+    let (messages, asked) = compose(deps, tenant, due.friend, step).await?;
     let key = e.retry_key(&step.id);
     let answer = match via {
         Via::Push => Answer::of_push(
@@ -261,13 +262,14 @@ pub(super) async fn defer(
 }
 
 /// The step's messages for this friend; a step that asks a survey sends its first question in
-/// the same push or reply (the registration hearing rides on the welcome).
-async fn compose(
+/// the same push or reply (the registration hearing rides on the welcome). Also what the
+/// console's test send pushes, so a test shows what the friend would get.
+pub(crate) async fn compose(
     deps: &Deps,
-    due: &DueStep<'_>,
+    tenant: &Tenant,
+    friend: &Friend,
     step: &StepDefinition,
 ) -> Result<(Vec<Value>, Option<OpenQuestion>), CrmError> {
-    let (tenant, friend) = (due.tenant, due.friend);
     let mut ctx = RenderContext::for_friend(friend);
     if mentions_last_purchase(&step.messages) {
         let purchases = deps
