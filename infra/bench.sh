@@ -62,3 +62,14 @@ if want dormancy; then
     fi
     [ "$rc" -eq 0 ]
 fi
+
+# --- Console (issue 12): a shop of BENCH_CONSOLE_FRIENDS (default 10,000) friends written
+# through the product's friend writes; every console page asked 200 times in process; p50/p99
+# server time and size against the targets (50 ms, 150 KB) and one GetItem in the same run.
+if want console; then
+    echo "--- cargo build --release -p tsunagu-local --bin bench_console"
+    cargo build --release -p tsunagu-local --bin bench_console
+    "$TARGET_DIR/release/bench_console" \
+        --friends "${BENCH_CONSOLE_FRIENDS:-10000}" \
+        --docs "$DOCS"
+fi

@@ -25,42 +25,6 @@ fn multicast_recipients(env: &TestEnv) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// A viewer invited by `owner` and signed in through her invitation.
-async fn viewer<'a>(env: &'a TestEnv, owner: &Browser<'_>) -> anyhow::Result<Browser<'a>> {
-    let invited = owner
-        .submit(
-            "/console/staff",
-            "/console/staff",
-            &[("email", "viewer@shop.example"), ("role", "viewer")],
-        )
-        .await?;
-    let link = invited
-        .body
-        .split("id=\"invite-link\"")
-        .next()
-        .and_then(|before| before.rsplit("value=\"").next())
-        .and_then(|v| v.split('"').next())
-        .unwrap_or_default()
-        .to_owned();
-    let path = format!(
-        "/console/{}",
-        link.split("/console/").nth(1).unwrap_or_default()
-    );
-    let viewer = env.browser();
-    let accepted = viewer
-        .submit(
-            &path,
-            &path,
-            &[
-                ("password", "viewer password 1"),
-                ("password_again", "viewer password 1"),
-            ],
-        )
-        .await?;
-    anyhow::ensure!(accepted.status == StatusCode::SEE_OTHER, "{accepted:?}");
-    Ok(viewer)
-}
-
 #[tokio::test]
 async fn console_an_editor_counts_a_segment_schedules_cancels_and_sends_a_broadcast()
 -> anyhow::Result<()> {
@@ -273,7 +237,7 @@ async fn console_an_editor_counts_a_segment_schedules_cancels_and_sends_a_broadc
     ));
 
     // A viewer sees the broadcasts but no form, and her post is refused.
-    let viewer = viewer(&env, &editor).await?;
+    let viewer = env.console_viewer(&editor).await?;
     let seen = viewer.get("/console/broadcasts").await?;
     assert_eq!(seen.status, StatusCode::OK);
     assert!(seen.body.contains("VIP先行セール"));

@@ -39,42 +39,6 @@ async fn owner(env: &TestEnv) -> anyhow::Result<Browser<'_>> {
     Ok(owner)
 }
 
-/// A viewer invited by `owner`, signed in by accepting the invitation.
-async fn viewer<'a>(env: &'a TestEnv, owner: &Browser<'_>) -> anyhow::Result<Browser<'a>> {
-    let invited = owner
-        .submit(
-            "/console/staff",
-            "/console/staff",
-            &[("email", "viewer@shop.example"), ("role", "viewer")],
-        )
-        .await?;
-    let link = invited
-        .body
-        .split("id=\"invite-link\"")
-        .next()
-        .and_then(|before| before.rsplit("value=\"").next())
-        .and_then(|v| v.split('"').next())
-        .unwrap_or_default()
-        .to_owned();
-    let path = format!(
-        "/console/{}",
-        link.split("/console/").nth(1).unwrap_or_default()
-    );
-    let viewer = env.browser();
-    let accepted = viewer
-        .submit(
-            &path,
-            &path,
-            &[
-                ("password", "viewer password 1"),
-                ("password_again", "viewer password 1"),
-            ],
-        )
-        .await?;
-    anyhow::ensure!(accepted.status == StatusCode::SEE_OTHER, "{accepted:?}");
-    Ok(viewer)
-}
-
 #[tokio::test]
 async fn console_an_editor_writes_a_two_step_scenario_and_previews_a_friends_journey()
 -> anyhow::Result<()> {
@@ -387,7 +351,7 @@ async fn console_a_viewer_reads_definitions_but_cannot_change_them() -> anyhow::
     let owner = owner(&env).await?;
     let (status, body) = env.put_scenario_yaml("spring", TWO_STEPS).await?;
     assert!(status.is_success(), "{body}");
-    let viewer = viewer(&env, &owner).await?;
+    let viewer = env.console_viewer(&owner).await?;
 
     let page = viewer.get("/console/scenarios/spring").await?;
     assert_eq!(page.status, StatusCode::OK);

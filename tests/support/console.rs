@@ -69,6 +69,42 @@ impl TestEnv {
         anyhow::ensure!(status == StatusCode::CREATED, "{status} {body}");
         Ok((email, password))
     }
+
+    /// A viewer invited by `owner` on the staff page, signed in by accepting the invitation.
+    pub async fn console_viewer<'a>(&'a self, owner: &Browser<'_>) -> anyhow::Result<Browser<'a>> {
+        let invited = owner
+            .submit(
+                "/console/staff",
+                "/console/staff",
+                &[("email", "viewer@shop.example"), ("role", "viewer")],
+            )
+            .await?;
+        let link = invited
+            .body
+            .split("id=\"invite-link\"")
+            .next()
+            .and_then(|before| before.rsplit("value=\"").next())
+            .and_then(|v| v.split('"').next())
+            .unwrap_or_default()
+            .to_owned();
+        let path = format!(
+            "/console/{}",
+            link.split("/console/").nth(1).unwrap_or_default()
+        );
+        let viewer = self.browser();
+        let accepted = viewer
+            .submit(
+                &path,
+                &path,
+                &[
+                    ("password", "viewer password 1"),
+                    ("password_again", "viewer password 1"),
+                ],
+            )
+            .await?;
+        anyhow::ensure!(accepted.status == StatusCode::SEE_OTHER, "{accepted:?}");
+        Ok(viewer)
+    }
 }
 
 impl Browser<'_> {

@@ -188,15 +188,17 @@ pub const BULK_BATCH: usize = 500;
 /// Friends changed at once (each is its own transaction).
 const BULK_AT_ONCE: usize = 8;
 
-/// Tags or untags, page by page in follow order, the friends `filter` selects, from `cursor`.
-/// Each friend changes through [`tag_friend`] / [`untag_friend`], so rules, events and counts
-/// follow as for one friend; a repeated call changes nothing twice.
+/// Tags or untags, page by page in follow order, the friends `filter` selects, from `cursor`,
+/// stopping once `batch` (the API and the console: [`BULK_BATCH`]) are done. Each friend
+/// changes through [`tag_friend`] / [`untag_friend`], so rules, events and counts follow as for
+/// one friend; a repeated call changes nothing twice.
 pub async fn bulk_tag(
     deps: &Deps,
     t: &Tenant,
     filter: &crate::store::FriendFilter,
     change: &BulkTagging,
     cursor: Option<&str>,
+    batch: usize,
 ) -> Result<BulkProgress, CrmError> {
     use futures::{StreamExt, TryStreamExt};
     let mut progress = BulkProgress {
@@ -206,7 +208,7 @@ pub async fn bulk_tag(
     loop {
         let page = deps
             .store
-            .list_friends(&t.id, filter, 100, progress.cursor.as_deref())
+            .list_friends(&t.id, filter, batch.min(100), progress.cursor.as_deref())
             .await?;
         let users: Vec<LineUserId> = page.friends.into_iter().map(|f| f.user_id).collect();
         let changes: Vec<_> = users.iter().map(|u| retag(deps, t, change, u)).collect();
@@ -216,7 +218,7 @@ pub async fn bulk_tag(
             .await?;
         progress.updated += users.len();
         progress.cursor = page.cursor;
-        if progress.cursor.is_none() || progress.updated >= BULK_BATCH {
+        if progress.cursor.is_none() || progress.updated >= batch {
             return Ok(progress);
         }
     }

@@ -22,7 +22,10 @@ use crate::{
         field_error::{check_name, check_note},
         friend::check_field_name,
     },
-    friends::{BulkProgress, BulkTagging, bulk_tag, set_friend_fields, tag_friend, untag_friend},
+    friends::{
+        BULK_BATCH, BulkProgress, BulkTagging, bulk_tag, set_friend_fields, tag_friend,
+        untag_friend,
+    },
     http::{CrmError, parse_json},
     store::{FriendFilter, HistoryEntry},
 };
@@ -156,6 +159,7 @@ pub(super) async fn bulk_tags(
         &q.filter()?,
         &change,
         body.cursor.as_deref(),
+        BULK_BATCH,
     )
     .await?;
     Ok(Json(progress))

@@ -19,7 +19,7 @@ use super::{
 use crate::{
     deps::Deps,
     domain::{Friend, TagName},
-    friends::{BulkTagging, bulk_tag},
+    friends::{BULK_BATCH, BulkTagging, bulk_tag},
 };
 
 /// Rows one CSV download holds at most: its body must fit one function response (6 MB). A
@@ -70,7 +70,7 @@ pub(super) async fn bulk_tags(
     };
     let filter = form.q.filter(&who.tenant.time_zone())?;
     let cursor = form.bulk_cursor.as_deref().filter(|c| !c.is_empty());
-    let progress = bulk_tag(&deps, &who.tenant, &filter, &change, cursor).await?;
+    let progress = bulk_tag(&deps, &who.tenant, &filter, &change, cursor, BULK_BATCH).await?;
     let page = BulkPage {
         l: who.lang.labels(),
         me: Some(Chrome::of(&who)),

@@ -114,6 +114,7 @@ async fn run(
     let someone = seed_shop(&deps, &tenant, args.friends, now).await?;
 
     let app = crm::admin_api::router(deps.clone()).merge(crm::console::router(deps.clone()));
+    seed_definitions(&app, &demo).await?;
     let cookies = sign_in(&app, &demo).await?;
     let pages: Vec<(&'static str, String)> = vec![
         ("ダッシュボード `/console/`", "/console/".into()),
@@ -136,6 +137,32 @@ async fn run(
         ),
         ("タグ管理 `/console/tags`", "/console/tags".into()),
         ("友だち情報欄 `/console/fields`", "/console/fields".into()),
+        (
+            "シナリオ一覧 `/console/scenarios`",
+            "/console/scenarios".into(),
+        ),
+        (
+            "シナリオ `/console/scenarios/welcome`",
+            "/console/scenarios/welcome".into(),
+        ),
+        (
+            "ジャーニープレビュー (a made-up VIP)",
+            "/console/scenarios/welcome?tags=VIP&start=2026-04-01T22%3A30".into(),
+        ),
+        (
+            "回答フォーム `/console/surveys/hearing`",
+            "/console/surveys/hearing".into(),
+        ),
+        ("休眠設定 `/console/dormancy`", "/console/dormancy".into()),
+        (
+            "一斉配信 `/console/broadcasts`",
+            "/console/broadcasts".into(),
+        ),
+        (
+            "新規配信 `/console/broadcasts/new`",
+            "/console/broadcasts/new".into(),
+        ),
+        ("レポート `/console/reports`", "/console/reports".into()),
         ("スタッフ `/console/staff`", "/console/staff".into()),
     ];
     let mut rows = Vec::new();
@@ -246,6 +273,48 @@ async fn seed_shop(
         started.elapsed().as_secs_f64()
     );
     Ok(LineUserId::parse(&format!("U{:032x}", 0))?)
+}
+
+/// The examples from docs/examples (a welcome scenario, the hearing survey) and two
+/// broadcasts, put through the admin API as a shop would.
+async fn seed_definitions(app: &Router, demo: &Demo) -> anyhow::Result<()> {
+    let puts = [
+        (
+            "PUT",
+            "/admin/scenarios/welcome",
+            include_str!("../../../../docs/examples/welcome.yaml").to_owned(),
+        ),
+        (
+            "PUT",
+            "/admin/surveys/hearing",
+            include_str!("../../../../docs/examples/hearing.yaml").to_owned(),
+        ),
+        (
+            "POST",
+            "/admin/broadcasts",
+            serde_json::json!({"name": "VIP先行セール", "segment": {"allTags": ["VIP"]},
+                "messages": [{"type": "text", "text": "VIPの皆さまへ"}]})
+            .to_string(),
+        ),
+    ];
+    for (method, path, body) in puts {
+        let res = tower::ServiceExt::oneshot(
+            app.clone(),
+            Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::AUTHORIZATION, format!("Bearer {}", demo.api_key))
+                .header(header::CONTENT_TYPE, "application/yaml")
+                .body(Body::from(body))?,
+        )
+        .await?;
+        ensure!(
+            res.status().is_success(),
+            "{method} {path}: {}",
+            res.status()
+        );
+    }
+    Ok(())
 }
 
 /// Signs in as the demo owner through the sign-in form; returns the cookies to send.
