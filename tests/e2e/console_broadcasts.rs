@@ -5,7 +5,7 @@
 use http::StatusCode;
 use serde_json::json;
 use tsunagu_local::fake_line::Endpoint;
-use tsunagu_tests::{Browser, Page, TestEnv, new_user};
+use tsunagu_tests::{Page, TestEnv, new_user};
 
 /// The broadcast id a create redirected to.
 fn created_id(page: &Page) -> String {
