@@ -13,44 +13,17 @@ use super::{
     Chrome, ConsoleError, Editor, Labels, Posted, Staff,
     definitions::{DefinitionForm, MAX_EDITOR_BYTES, TextEditor},
     html,
+    reports::{TierLine, tier_lines},
 };
 use crate::{
     deps::Deps,
-    domain::{
-        dormancy::{DormancyClock, DormancySettings},
-        field_error::FieldError,
-    },
+    domain::{dormancy::DormancySettings, field_error::FieldError},
     dormancy_settings::{save_settings, settings},
     http::CrmError,
-    reactivation::{Counts, report as reactivation_report},
+    reactivation::report as reactivation_report,
 };
 
 const PATH: &str = "/console/dormancy";
-
-/// One line of the report: a tier, or one inflow route under it.
-struct ReportRow {
-    tier: String,
-    tag: String,
-    scenario: String,
-    route: String,
-    entered: u64,
-    messaged: u64,
-    returned: u64,
-    rate: String,
-}
-
-impl ReportRow {
-    fn counts(mut self, c: &Counts) -> Self {
-        self.entered = c.entered;
-        self.messaged = c.messaged;
-        self.returned = c.returned;
-        self.rate = c
-            .rate
-            .map(|r| format!("{:.1}%", r * 100.0))
-            .unwrap_or_else(|| "–".to_owned());
-        self
-    }
-}
 
 #[derive(Template)]
 #[template(path = "console/dormancy.html")]
@@ -62,7 +35,8 @@ struct DormancyPage {
     saved: bool,
     editor: TextEditor,
     return_window: String,
-    rows: Vec<ReportRow>,
+    /// The reactivation report, line by line as the reports page shows it.
+    rows: Vec<TierLine>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,37 +70,7 @@ async fn render(
 ) -> Result<Response, ConsoleError> {
     let l = staff.lang.labels();
     let report = reactivation_report(deps, &staff.tenant.id).await?;
-    let mut rows = Vec::new();
-    for t in &report.tiers {
-        let clock = match t.clock {
-            DormancyClock::Activity => l.clock_activity,
-            DormancyClock::Purchase => l.clock_purchase,
-        };
-        let tier = ReportRow {
-            tier: format!("{clock} {}{}", t.days, l.days_unit),
-            tag: t.tag.clone(),
-            scenario: t.scenario.clone().unwrap_or_default(),
-            route: String::new(),
-            entered: 0,
-            messaged: 0,
-            returned: 0,
-            rate: String::new(),
-        };
-        rows.push(tier.counts(&t.counts));
-        for r in &t.by_route {
-            let route = ReportRow {
-                tier: String::new(),
-                tag: String::new(),
-                scenario: String::new(),
-                route: r.route.clone(),
-                entered: 0,
-                messaged: 0,
-                returned: 0,
-                rate: String::new(),
-            };
-            rows.push(route.counts(&r.counts));
-        }
-    }
+    let rows = tier_lines(l, &report);
     let page = DormancyPage {
         l,
         me: Some(Chrome::of(staff)),

@@ -82,20 +82,21 @@ fn broadcast_rows(l: &Labels, all: &[Broadcast], zone: &TimeZone) -> Vec<Broadca
         .collect()
 }
 
-/// A tier's line of the reactivation report (the tier in total, or one of its routes).
-struct TierLine {
-    tier: String,
-    tag: String,
-    scenario: String,
+/// A tier's line of the reactivation report (the tier in total, or one of its routes), for
+/// this page and 休眠設定.
+pub(super) struct TierLine {
+    pub(super) tier: String,
+    pub(super) tag: String,
+    pub(super) scenario: String,
     /// Empty for the tier's total.
-    route: String,
-    entered: u64,
-    messaged: u64,
-    returned: u64,
-    rate: String,
-    entered_w: String,
-    messaged_w: String,
-    returned_w: String,
+    pub(super) route: String,
+    pub(super) entered: u64,
+    pub(super) messaged: u64,
+    pub(super) returned: u64,
+    pub(super) rate: String,
+    pub(super) entered_w: String,
+    pub(super) messaged_w: String,
+    pub(super) returned_w: String,
 }
 
 fn tier_name(l: &Labels, t: &TierRow) -> String {
@@ -112,7 +113,7 @@ fn tier_name(l: &Labels, t: &TierRow) -> String {
 }
 
 /// Each tier in total, then by route; bars on one scale (the most entered).
-fn tier_lines(l: &Labels, report: &ReactivationReport) -> Vec<TierLine> {
+pub(super) fn tier_lines(l: &Labels, report: &ReactivationReport) -> Vec<TierLine> {
     let max = report
         .tiers
         .iter()
