@@ -6,13 +6,14 @@ use std::collections::BTreeSet;
 use askama::Template;
 use axum::{
     extract::{Query, State, rejection::QueryRejection},
-    http::{HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
+    http::StatusCode,
+    response::Response,
 };
 use serde::Deserialize;
 
 use super::{
     Chrome, ConsoleError, Editor, Labels, Posted, Staff,
+    download::csv_download,
     friends::{ListQuery, display_name, local},
     html,
 };
@@ -111,28 +112,19 @@ pub(super) async fn csv(
             break;
         }
     }
-    let body = friends_csv(staff.lang.labels(), &friends, &staff.tenant.time_zone())
-        .map_err(|e| ConsoleError::Internal(e.to_string()))?;
     let day = deps
         .clock
         .now()
         .to_zoned(staff.tenant.time_zone())
         .strftime("%Y%m%d")
         .to_string();
-    csv_response(&format!("friends-{day}.csv"), body)
-}
-
-/// The CSV of `friends`: fixed columns, then the custom fields in name order.
-fn friends_csv(
-    l: &Labels,
-    friends: &[Friend],
-    zone: &jiff::tz::TimeZone,
-) -> Result<Vec<u8>, csv::Error> {
+    let l = staff.lang.labels();
+    let zone = staff.tenant.time_zone();
+    // A column per custom field any of them has, in name order, after the fixed ones.
     let fields: BTreeSet<&str> = friends
         .iter()
         .flat_map(|f| f.fields.keys().map(String::as_str))
         .collect();
-    let mut out = csv::Writer::from_writer("\u{FEFF}".as_bytes().to_vec());
     let mut header = vec![
         "LINE user ID",
         l.display_name,
@@ -142,13 +134,12 @@ fn friends_csv(
         l.tags,
     ];
     header.extend(fields.iter().copied());
-    out.write_record(&header)?;
-    for f in friends {
+    let rows = friends.iter().map(|f| {
         let tags: Vec<&str> = f.tags.keys().map(TagName::as_str).collect();
         let mut row = vec![
             f.user_id.as_str().to_owned(),
             display_name(f),
-            local(f.followed_at, zone),
+            local(f.followed_at, &zone),
             if f.blocked { l.yes } else { l.no }.to_owned(),
             f.route.clone().unwrap_or_default(),
             // Tags are one cell: "; " never splits a cell and reads as a list.
@@ -159,24 +150,7 @@ fn friends_csv(
                 .iter()
                 .map(|k| f.fields.get(*k).cloned().unwrap_or_default()),
         );
-        out.write_record(&row)?;
-    }
-    out.into_inner().map_err(|e| e.into_error().into())
-}
-
-/// A CSV download named `filename`.
-pub(super) fn csv_response(filename: &str, body: Vec<u8>) -> Result<Response, ConsoleError> {
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
-        .map_err(|e| ConsoleError::Internal(e.to_string()))?;
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        body,
-    )
-        .into_response())
+        row
+    });
+    csv_download(&format!("friends-{day}.csv"), &header, rows)
 }

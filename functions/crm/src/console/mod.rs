@@ -10,6 +10,7 @@ mod auth;
 mod broadcasts;
 mod definitions;
 mod dormancy;
+mod download;
 mod fields;
 mod filtered;
 mod friends;

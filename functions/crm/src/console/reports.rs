@@ -3,16 +3,13 @@
 //! sent, failed, over the cap (`GET /admin/broadcasts`); reactivation per tier and route
 //! (`GET /admin/reports/reactivation`, through the same `crate::reactivation::report`).
 use askama::Template;
-use axum::{
-    extract::State,
-    http::{StatusCode, header},
-    response::{IntoResponse, Response},
-};
+use axum::{extract::State, http::StatusCode, response::Response};
 use jiff::tz::TimeZone;
 
 use super::{
     Chrome, ConsoleError, Labels, Staff,
     broadcasts::{planned_start, state_name},
+    download::csv_download,
     friends::local,
     html,
 };
@@ -22,9 +19,6 @@ use crate::{
     domain::{broadcast::Broadcast, dormancy::DormancyClock},
     reactivation::{Counts, ReactivationReport, TierRow},
 };
-
-/// Excel takes a CSV for Shift_JIS unless it starts with UTF-8's byte order mark.
-const BOM: &str = "\u{feff}";
 
 /// A bar's length as a share of the chart's longest, in the SVG's 0–100 units.
 fn share(value: u64, max: u64) -> String {
@@ -243,56 +237,9 @@ pub(super) async fn reactivation_csv(
     csv_download("reactivation.csv", &header, lines)
 }
 
-/// A cell Excel would run as a formula (`=`, `+`, `-`, `@` first) is kept as text by a leading
-/// apostrophe: names and tags are typed by staff, and a CSV is opened by others.
-fn cell(value: &str) -> String {
-    if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    }
-}
-
-/// The rows as a CSV attachment: BOM, header row, then the lines.
-fn csv_download(
-    filename: &str,
-    header: &[&str],
-    lines: impl Iterator<Item = Vec<String>>,
-) -> Result<Response, ConsoleError> {
-    let failed = |e: csv::Error| ConsoleError::Internal(format!("csv: {e}"));
-    let mut out = csv::Writer::from_writer(BOM.as_bytes().to_vec());
-    out.write_record(header).map_err(failed)?;
-    for line in lines {
-        out.write_record(line.iter().map(|v| cell(v)))
-            .map_err(failed)?;
-    }
-    let body = out
-        .into_inner()
-        .map_err(|e| ConsoleError::Internal(format!("csv: {e}")))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_cell_that_excel_would_compute_stays_text() {
-        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(cell("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(cell("春のセール"), "春のセール");
-        assert_eq!(cell("12"), "12");
-    }
 
     #[test]
     fn bars_share_one_scale() {
