@@ -98,9 +98,7 @@ impl Enrollment {
 
     /// The due-index shard: spreads one tenant's sends over partitions so a tick reads them in parallel.
     pub fn shard(&self, shards: u8) -> u8 {
-        use sha2::{Digest, Sha256};
-        let h = Sha256::digest(format!("{}#{}", self.tenant, self.friend).as_bytes());
-        h[0] % shards.max(1)
+        self.friend.shard(&self.tenant, shards)
     }
 
     /// The `X-Line-Retry-Key` of this visit of `step`: the same for every retry of the visit, new

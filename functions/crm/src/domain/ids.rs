@@ -46,6 +46,14 @@ impl LineUserId {
         &self.0
     }
 
+    /// Which of `shards` this friend of tenant `t` falls in: stable, so the friend's items
+    /// always land on the same one (the due-index, the counts).
+    pub fn shard(&self, t: &TenantId, shards: u8) -> u8 {
+        use sha2::{Digest, Sha256};
+        let h = Sha256::digest(format!("{t}#{}", self.0).as_bytes());
+        h[0] % shards.max(1)
+    }
+
     /// What logs may show instead of the id itself (ids are personal data).
     pub fn hashed(&self) -> String {
         use sha2::{Digest, Sha256};

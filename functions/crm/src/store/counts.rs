@@ -10,7 +10,7 @@ use jiff::{SignedDuration, Timestamp, civil::Date, tz::TimeZone};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, from_item, keys, s};
-use crate::domain::{Friend, LineUserId, TagName, TenantId};
+use crate::domain::{Friend, TagName, TenantId};
 
 /// A day's counts are kept for a little over a year (the dashboard looks back a week, reports
 /// a year).
@@ -60,13 +60,6 @@ impl CountChange {
         }
         c
     }
-}
-
-/// The shard of a friend's counts: stable, so a friend's own changes land on one item.
-fn shard(t: &TenantId, u: &LineUserId) -> u8 {
-    use sha2::{Digest, Sha256};
-    let h = Sha256::digest(format!("{t}#{u}").as_bytes());
-    h[0] % keys::COUNT_SHARDS
 }
 
 /// One count item as stored; which numbers it carries depends on its kind (sort key prefix).
@@ -159,7 +152,10 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let c = CountChange::between(before, after);
-        let (t, shard) = (&after.tenant, shard(&after.tenant, &after.user_id));
+        let (t, shard) = (
+            &after.tenant,
+            after.user_id.shard(&after.tenant, keys::COUNT_SHARDS),
+        );
         let n = |v: i64| AttributeValue::N(v.to_string());
         let mut writes = Vec::new();
         if c.friends != 0 || c.blocked != 0 {
@@ -270,6 +266,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::LineUserId;
 
     fn friend(blocked: bool, tags: &[&str]) -> Friend {
         let mut f = Friend::new(
