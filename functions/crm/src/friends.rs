@@ -24,6 +24,17 @@ pub async fn tag_friend(
     u: &LineUserId,
     tags: &[TagName],
 ) -> Result<Friend, CrmError> {
+    let after = add_tags(deps, t, u, tags).await?;
+    define_tags(deps, t, tags).await?;
+    Ok(after)
+}
+
+async fn add_tags(
+    deps: &Deps,
+    t: &Tenant,
+    u: &LineUserId,
+    tags: &[TagName],
+) -> Result<Friend, CrmError> {
     let now = deps.clock.now();
     let (_, after) = update_friend(deps, t, u, |f| {
         for tag in tags {
@@ -32,6 +43,12 @@ pub async fn tag_friend(
         Ok(())
     })
     .await?;
+    Ok(after)
+}
+
+/// Puts tags not yet in the catalogue there (no folder, no description).
+async fn define_tags(deps: &Deps, t: &Tenant, tags: &[TagName]) -> Result<(), CrmError> {
+    let now = deps.clock.now();
     for tag in tags {
         let def = TagDefinition {
             name: tag.clone(),
@@ -41,7 +58,7 @@ pub async fn tag_friend(
         };
         deps.store.ensure_tag_definition(&t.id, &def).await?;
     }
-    Ok(after)
+    Ok(())
 }
 
 pub async fn untag_friend(
@@ -190,8 +207,9 @@ const BULK_AT_ONCE: usize = 8;
 
 /// Tags or untags, page by page in follow order, the friends `filter` selects, from `cursor`,
 /// stopping once `batch` (the API and the console: [`BULK_BATCH`]) are done. Each friend
-/// changes through [`tag_friend`] / [`untag_friend`], so rules, events and counts follow as for
-/// one friend; a repeated call changes nothing twice.
+/// changes as through [`tag_friend`] / [`untag_friend`] (the tag joins the catalogue once, up
+/// front), so rules, events and counts follow as for one friend; a repeated call changes
+/// nothing twice.
 pub async fn bulk_tag(
     deps: &Deps,
     t: &Tenant,
@@ -201,6 +219,10 @@ pub async fn bulk_tag(
     batch: usize,
 ) -> Result<BulkProgress, CrmError> {
     use futures::{StreamExt, TryStreamExt};
+    // The tag joins the catalogue once, not once per friend.
+    if let BulkTagging::Add(tag) = change {
+        define_tags(deps, t, std::slice::from_ref(tag)).await?;
+    }
     let mut progress = BulkProgress {
         updated: 0,
         cursor: cursor.map(str::to_owned),
@@ -231,7 +253,7 @@ async fn retag(
     u: &LineUserId,
 ) -> Result<(), CrmError> {
     match change {
-        BulkTagging::Add(tag) => tag_friend(deps, t, u, std::slice::from_ref(tag)).await?,
+        BulkTagging::Add(tag) => add_tags(deps, t, u, std::slice::from_ref(tag)).await?,
         BulkTagging::Remove(tag) => untag_friend(deps, t, u, tag).await?,
     };
     Ok(())
